@@ -1,0 +1,34 @@
+# Two commands for users: `make run` (set up and open the workbench) and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+export NUMBA_CACHE_DIR ?= $(HOME)/.cache/mvssl-workbench/numba
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: run test venv demo-corpus demo bench screenshots lint clean
+
+run: $(STAMP)
+	$(PY) -m engine.cli corpus make-demo --if-missing
+	$(PY) -m engine.cli gui
+
+test: $(STAMP)
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q
+	$(VENV)/bin/lint-imports
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+demo-corpus: $(STAMP)
+	$(PY) -m engine.cli corpus make-demo --if-missing
+
+lint: $(STAMP)
+	$(VENV)/bin/lint-imports
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

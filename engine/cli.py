@@ -1,0 +1,98 @@
+"""The `mvssl` command line: one sub-command per job; heavy imports happen inside each handler."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Callable
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _cmd_corpus_make_demo(args: argparse.Namespace) -> int:
+    from engine.corpora import demo
+
+    out = Path(args.out) if args.out else demo.default_demo_dir()
+    if args.if_missing:
+        path = demo.ensure_demo(out, tracks=args.tracks, seed=args.seed, progress=True)
+    else:
+        path = demo.make_demo(out, tracks=args.tracks, seed=args.seed, progress=True)
+    print(f"demo corpus ready: {path}")
+    return 0
+
+
+def _cmd_corpus_info(args: argparse.Namespace) -> int:
+    from engine.corpora.info import corpus_info, format_info
+
+    info = corpus_info(args.source)
+    print(json.dumps(info, indent=2) if args.json else format_info(info))
+    return 0
+
+
+def _cmd_model_summary(args: argparse.Namespace) -> int:
+    from engine.backbone import parameter_counts
+
+    counts = parameter_counts()
+    if args.json:
+        print(json.dumps(counts, indent=2))
+    else:
+        for name, n in counts.items():
+            print(f"{name:<24} {n:>12,}")
+    return 0
+
+
+def _cmd_gui(args: argparse.Namespace) -> int:
+    """The GUI is its own program (`python -m workbench`): it never loads the engine's torch."""
+    import os
+
+    argv = [sys.executable, "-m", "workbench"] + (["--runs-dir", args.runs_dir] if args.runs_dir else [])
+    os.execv(sys.executable, argv)
+    return 0  # not reached
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mvssl", description="Multi-view self-supervised music tagging workbench")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    gui = sub.add_parser("gui", help="open the workbench")
+    gui.add_argument("--runs-dir", help="runs directory (default: under the user data dir)")
+    gui.set_defaults(handler=_cmd_gui)
+
+    corpus = sub.add_parser("corpus", help="corpora: build the demo corpus, describe a source")
+    csub = corpus.add_subparsers(dest="corpus_command", required=True)
+    make = csub.add_parser("make-demo", help="generate the built-in demo corpus")
+    make.add_argument("--out", help="output folder (default: the user cache dir)")
+    make.add_argument("--tracks", type=int, default=300)
+    make.add_argument("--seed", type=int, default=0)
+    make.add_argument("--if-missing", action="store_true", help="only generate when not already complete")
+    make.set_defaults(handler=_cmd_corpus_make_demo)
+    info = csub.add_parser("info", help="tracks per split, tags, unreadable files")
+    info.add_argument("source", help="demo | folder:PATH[:TAGS_CSV] | mtat:SPLIT_DIR:AUDIO_ROOT[:ANNOTATIONS_CSV]"
+                                     " | jamendo:SPLIT_DIR:AUDIO_ROOT:TASK")
+    info.add_argument("--json", action="store_true")
+    info.set_defaults(handler=_cmd_corpus_info)
+
+    model = sub.add_parser("model", help="the backbone and heads")
+    msub = model.add_subparsers(dest="model_command", required=True)
+    summary = msub.add_parser("summary", help="parameter counts")
+    summary.add_argument("--json", action="store_true")
+    summary.set_defaults(handler=_cmd_model_summary)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.handler(args)
+    except KeyboardInterrupt:
+        print("mvssl: interrupted", file=sys.stderr)
+        return 130
+    except (ValueError, OSError) as err:  # ConfigError, AudioError, bad sources: one line, no traceback
+        print(f"mvssl: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,173 @@
+"""Run configuration: one typed, validated model with the presets "demo" and "paper", TOML in and out.
+
+This module imports no torch, so the GUI can build its forms from the same schema.
+"""
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+import tomli_w
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+METHODS: tuple[str, ...] = (
+    "contrastive", "byol", "clustering", "clustering-collapse", "barlow_twins", "vicreg", "random",
+)
+Method = Literal["contrastive", "byol", "clustering", "clustering-collapse", "barlow_twins", "vicreg", "random"]
+PRESETS: tuple[str, ...] = ("demo", "paper")
+
+
+class ConfigError(ValueError):
+    """A config that failed validation; the message is one line naming the field."""
+
+
+class RunConfig(BaseModel):
+    """Everything that defines one pre-training run; saved as `config.toml` in the run directory."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # --- what ---------------------------------------------------------------------------------
+    method: Method = Field("contrastive", description="pretext task")
+    corpus: str = Field("demo", description="corpus SOURCE: demo, folder:PATH[:CSV], mtat:..., jamendo:...")
+    preset: Literal["demo", "paper"] = Field("demo", description="preset the values started from")
+    seed: int = Field(0, ge=0, description="seed of weights, sampler and augmentation")
+    # --- views ----------------------------------------------------------------------------------
+    views: int = Field(2, ge=2, le=8, description="views (crops) per track")
+    segment_s: float = Field(4.0, gt=0.5, le=30.0, description="seconds per view")
+    min_gap_s: float = Field(4.0, ge=0.0, le=60.0, description="minimum distance between view starts")
+    augment: bool = Field(True, description="per-view gain, EQ tilt and noise")
+    f_max: float | None = Field(None, gt=0, description="mel f_max in Hz; empty = sr/2 (official code: 11025)")
+    # --- optimisation ---------------------------------------------------------------------------
+    batch_size: int = Field(32, ge=2, le=65536, description="tracks per step (per device)")
+    steps: int = Field(300, ge=1, le=10_000_000, description="optimiser steps")
+    warmup_steps: int = Field(30, ge=0, description="linear learning-rate warm-up steps")
+    lr: float = Field(1e-3, gt=0, le=1.0, description="peak learning rate (AdamW)")
+    final_lr: float = Field(1e-7, ge=0, le=1.0, description="learning rate at the end of the cosine")
+    weight_decay_start: float = Field(0.04, ge=0, le=10.0, description="weight decay at step 0")
+    weight_decay_end: float = Field(0.4, ge=0, le=10.0, description="weight decay at the last step")
+    grad_clip: float = Field(3.0, ge=0, description="max gradient norm; 0 = off")
+    # --- momentum teacher (BYOL, clustering) -----------------------------------------------------
+    ema_start: float = Field(0.996, ge=0, le=1.0, description="EMA momentum at step 0")
+    ema_end: float = Field(1.0, ge=0, le=1.0, description="EMA momentum at the last step")
+    # --- method hyper-parameters ------------------------------------------------------------------
+    temperature: float = Field(0.1, gt=0, le=10.0, description="NT-Xent temperature")
+    n_prototypes: int = Field(4096, ge=2, le=65536, description="clustering prototypes")
+    student_temp: float = Field(0.1, gt=0, le=10.0, description="clustering student temperature")
+    teacher_temp_start: float = Field(0.02, gt=0, le=10.0, description="teacher temperature at step 0")
+    teacher_temp_end: float = Field(0.04, gt=0, le=10.0, description="teacher temperature after warm-up")
+    teacher_temp_warmup_epochs: float = Field(10.0, ge=0, description="teacher temperature warm-up (epochs)")
+    center_momentum: float = Field(0.9, ge=0, lt=1.0, description="EMA momentum of the teacher center")
+    freeze_last_layer_steps: int = Field(0, ge=0, description="clustering: prototypes frozen this long")
+    barlow_lambda: float = Field(1.0, ge=0, description="Barlow Twins off-diagonal weight")
+    vicreg_inv: float = Field(1.0, ge=0, description="VICReg invariance weight")
+    vicreg_var: float = Field(1.0, ge=0, description="VICReg variance weight")
+    vicreg_cov: float = Field(1.0, ge=0, description="VICReg covariance weight")
+    # --- runtime ----------------------------------------------------------------------------------
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="training device")
+    precision: Literal["auto", "bf16", "fp16", "fp32"] = Field("auto", description="autocast dtype")
+    channels_last: bool = Field(True, description="channels_last memory format")
+    compile: bool = Field(False, description="torch.compile the backbone")
+    num_workers: int = Field(1, ge=0, le=64, description="data loader worker processes")
+    log_every: int = Field(10, ge=1, description="steps between events")
+    checkpoint_every: int = Field(100, ge=1, description="steps between checkpoints")
+
+    @model_validator(mode="after")
+    def _check_relations(self) -> "RunConfig":
+        if self.warmup_steps >= self.steps and self.steps > 1:
+            raise ValueError(f"warmup_steps must be < steps ({self.steps}), got {self.warmup_steps}")
+        if self.final_lr > self.lr:
+            raise ValueError(f"final_lr must be <= lr ({self.lr}), got {self.final_lr}")
+        return self
+
+
+_PRESET_VALUES: dict[str, dict[str, Any]] = {
+    # Sized for a 2-core laptop CPU: a few minutes per method on the demo corpus.
+    "demo": dict(preset="demo", batch_size=32, steps=300, warmup_steps=30, lr=1e-3, augment=True,
+                 num_workers=1, log_every=10, checkpoint_every=100, teacher_temp_warmup_epochs=10.0),
+    # The paper's large-batch values for a GPU; batch size and step count are not in the released code.
+    "paper": dict(preset="paper", batch_size=256, steps=200_000, warmup_steps=10_000, lr=1e-3,
+                  augment=False, num_workers=8, log_every=50, checkpoint_every=5_000),
+}
+
+
+def _one_line(err: ValidationError) -> str:
+    first = err.errors()[0]
+    field = ".".join(str(p) for p in first["loc"]) or "config"
+    got = first.get("input")
+    msg = first["msg"]
+    if first["type"] == "extra_forbidden":
+        return f"unknown config field '{field}' (valid fields: {', '.join(RunConfig.model_fields)})"
+    if field == "config":
+        return f"invalid config: {msg.removeprefix('Value error, ')}"
+    return f"config field '{field}': {msg} (got {got!r})"
+
+
+def build(preset: str = "demo", base: dict[str, Any] | None = None, overrides: dict[str, Any] | None = None) -> RunConfig:
+    """Preset values, then a file's values, then explicit overrides; raises ConfigError on any bad field."""
+    if preset not in _PRESET_VALUES:
+        raise ConfigError(f"unknown preset '{preset}' (valid: {', '.join(PRESETS)})")
+    user = {**(base or {}), **(overrides or {})}
+    values = {**_PRESET_VALUES[preset], **user}
+    if "warmup_steps" not in user and "steps" in user:
+        # keep the preset's warm-up share when only the length changes (e.g. --set steps=30)
+        preset_share = _PRESET_VALUES[preset]["warmup_steps"] / _PRESET_VALUES[preset]["steps"]
+        try:
+            values["warmup_steps"] = int(int(user["steps"]) * preset_share)
+        except (TypeError, ValueError):
+            pass  # the bad `steps` value is reported by validation below
+    try:
+        return RunConfig(**values)
+    except ValidationError as err:
+        raise ConfigError(_one_line(err)) from None
+
+
+def parse_set(items: list[str]) -> dict[str, str]:
+    """`key=value` strings from the command line (values stay strings; pydantic converts them)."""
+    out: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set expects key=value, got {item!r}")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def to_toml(config: RunConfig) -> str:
+    return tomli_w.dumps({k: v for k, v in config.model_dump().items() if v is not None})
+
+
+def save(config: RunConfig, path: Path) -> None:
+    """Write atomically so a crash never leaves a half config."""
+    tmp = path.with_suffix(".toml.tmp")
+    tmp.write_text(to_toml(config))
+    tmp.replace(path)
+
+
+def load(path: Path) -> RunConfig:
+    """Read a run's `config.toml`; a missing or invalid file raises ConfigError naming it."""
+    try:
+        values = tomllib.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{path}: not valid TOML ({err})") from None
+    try:
+        return RunConfig(**values)
+    except ValidationError as err:
+        raise ConfigError(f"{path}: {_one_line(err)}") from None
+
+
+def load_values(path: Path) -> dict[str, Any]:
+    """A user's config file as raw values, to be layered over a preset by `build`."""
+    try:
+        return tomllib.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{path}: not valid TOML ({err})") from None
+
+
+def schema() -> dict[str, Any]:
+    """JSON schema of RunConfig, for generated forms."""
+    return RunConfig.model_json_schema()

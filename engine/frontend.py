@@ -1,0 +1,91 @@
+"""Log-mel front end as an ``nn.Module``, so the spectrogram runs on the training device.
+
+Paper settings (PAPER.md "Audio and views"): 16 kHz, 128 Slaney mel bins without filter-area
+normalisation, n_fft 1024, hop 512, power spectrogram normalised by the window energy, dB with
+a 100 dB floor below each item's peak. A 4 s segment (64,000 samples) gives 126 frames.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+from torchaudio.transforms import AmplitudeToDB, MelSpectrogram
+
+OFFICIAL_F_MAX = 11025.0
+"""f_max of the official code: above the 8 kHz Nyquist frequency at 16 kHz, so the top mel
+filters are empty. Selectable for comparison; our default is sr / 2."""
+
+
+@dataclass(frozen=True)
+class FrontendConfig:
+    """Log-mel settings with the paper's defaults."""
+
+    sample_rate: int = 16_000  # Hz; every corpus is resampled to this
+    n_fft: int = 1024  # STFT size and Hann window length (64 ms)
+    hop_length: int = 512  # samples between frames (32 ms); torchaudio's default n_fft // 2
+    n_mels: int = 128  # mel bins: the height of the image the backbone sees
+    f_min: float = 0.0  # Hz, lowest mel filter edge
+    f_max: float | None = None  # Hz, highest edge; None = sr / 2; OFFICIAL_F_MAX = the paper's
+    top_db: float = 100.0  # dB floor below the loudest bin of each item
+
+    def __post_init__(self) -> None:
+        for name in ("sample_rate", "n_fft", "hop_length", "n_mels"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"FrontendConfig.{name} must be positive, got {getattr(self, name)}")
+        if self.hop_length > self.n_fft:
+            raise ValueError(f"FrontendConfig.hop_length {self.hop_length} exceeds n_fft {self.n_fft}")
+        if self.f_min < 0 or self.resolved_f_max <= self.f_min:
+            raise ValueError(
+                f"FrontendConfig needs 0 <= f_min < f_max, got f_min={self.f_min}, f_max={self.f_max}"
+            )
+        if self.top_db <= 0:
+            raise ValueError(f"FrontendConfig.top_db must be positive, got {self.top_db}")
+
+    @property
+    def resolved_f_max(self) -> float:
+        """The highest filter edge in Hz, sr / 2 unless set."""
+        return self.sample_rate / 2 if self.f_max is None else float(self.f_max)
+
+    def n_frames(self, n_samples: int) -> int:
+        """Frames for a waveform of ``n_samples`` (centred STFT): 126 for 4 s at 16 kHz."""
+        return 1 + n_samples // self.hop_length
+
+
+class LogMel(nn.Module):
+    """Waveform (B, T) at ``sample_rate`` -> log-mel image (B, 1, n_mels, frames) in dB.
+
+    Always computed in float32, also inside an autocast region, because the power spectrum
+    spans ~10 orders of magnitude. Has buffers (window, filterbank) but no parameters.
+
+    Example:
+        >>> LogMel()(torch.randn(2, 64_000)).shape
+        torch.Size([2, 1, 128, 126])
+    """
+
+    def __init__(self, config: FrontendConfig | None = None) -> None:
+        super().__init__()
+        self.config = config or FrontendConfig()
+        c = self.config
+        self.mel = MelSpectrogram(
+            sample_rate=c.sample_rate,
+            n_fft=c.n_fft,
+            hop_length=c.hop_length,
+            f_min=c.f_min,
+            f_max=c.resolved_f_max,
+            n_mels=c.n_mels,
+            power=2.0,
+            normalized=True,  # divide the STFT by the window's L2 norm
+            norm=None,  # the official code keeps torchaudio's default: no Slaney area norm
+            mel_scale="slaney",
+        )
+        self.to_db = AmplitudeToDB(stype="power", top_db=c.top_db)
+
+    def forward(self, wave: Tensor) -> Tensor:
+        if wave.dim() != 2:
+            raise ValueError(f"LogMel expects a (batch, samples) waveform, got shape {tuple(wave.shape)}")
+        with torch.autocast(device_type=wave.device.type, enabled=False):
+            # a channel axis makes AmplitudeToDB apply top_db per item, not per batch
+            x = wave.float().unsqueeze(1)  # (B, 1, T)
+            power = self.mel(x)  # (B, 1, n_mels, frames)
+            return self.to_db(power)  # (B, 1, n_mels, frames)

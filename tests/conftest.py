@@ -1,0 +1,24 @@
+"""Shared fixtures: where the real data in ../shared lives."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("MVSSL_SHARED_DIR", PROJECT_ROOT.parent / "shared"))
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    if not SHARED.is_dir():
+        pytest.fail(f"shared data folder not found at {SHARED} (set MVSSL_SHARED_DIR)")
+    return SHARED
+
+
+@pytest.fixture(scope="session")
+def real_audio_dir(shared_dir: Path) -> Path:
+    return shared_dir / "data" / "real-audio"

@@ -1,0 +1,33 @@
+"""The installed package: console script, import contracts, config errors from the CLI."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import PROJECT_ROOT
+
+BIN = Path(sys.executable).parent
+
+
+def test_console_script_installed() -> None:
+    mvssl = BIN / "mvssl"
+    assert mvssl.exists(), "console script mvssl missing: is the package installed?"
+    out = subprocess.run([str(mvssl), "--help"], capture_output=True, text=True, check=True)
+    assert "corpus" in out.stdout and "model" in out.stdout
+
+
+def test_import_contracts_hold() -> None:
+    lint = shutil.which("lint-imports", path=str(BIN))
+    assert lint, "import-linter not installed"
+    out = subprocess.run([lint], cwd=PROJECT_ROOT, capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "2 kept, 0 broken" in out.stdout
+
+
+def test_unknown_source_is_one_line_error() -> None:
+    out = subprocess.run([str(BIN / "mvssl"), "corpus", "info", "nonsense:x"], capture_output=True, text=True)
+    assert out.returncode != 0
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("mvssl: error:"), out.stderr

@@ -1,0 +1,61 @@
+"""The main window lists the runs of a runs directory, tolerant of old or broken run files."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from workbench.app import MainWindow
+from workbench.runs import read_run, scan_runs
+
+
+def _make_run(root: Path, name: str, status: dict | str | None, config: str | None = None) -> Path:
+    run = root / name
+    run.mkdir(parents=True)
+    if status is not None:
+        (run / "status.json").write_text(status if isinstance(status, str) else json.dumps(status))
+    if config is not None:
+        (run / "config.toml").write_text(config)
+    return run
+
+
+def test_scan_reads_status_and_config(tmp_path: Path) -> None:
+    now = time.time()
+    _make_run(tmp_path, "a-contrastive", {"state": "running", "step": 50, "total_steps": 200,
+                                          "method": "contrastive", "started_at": now - 100})
+    _make_run(tmp_path, "b-byol", None, 'method = "byol"\nsteps = 300\n')
+    _make_run(tmp_path, "c-broken", "{not json", "this is = = not toml")
+    (tmp_path / ".engine").mkdir()
+    runs = scan_runs(tmp_path)
+    assert [r.run_id for r in runs] == ["a-contrastive", "b-byol", "c-broken"]
+    a, b, c = runs
+    assert (a.state, a.method, a.progress) == ("running", "contrastive", 0.25)
+    assert a.eta_s is not None and 250 < a.eta_s < 350
+    assert (b.state, b.method, b.total_steps) == ("unknown", "byol", 300)
+    assert (c.state, c.method, c.step) == ("unknown", "unknown", 0)
+
+
+def test_unknown_state_and_wrong_types_are_tolerated(tmp_path: Path) -> None:
+    run = _make_run(tmp_path, "old", {"state": "weird", "step": "12", "total_steps": None})
+    summary = read_run(run)
+    assert summary.state == "unknown" and summary.step == 0 and summary.progress == 0.0
+
+
+def test_main_window_lists_runs(qtbot, tmp_path: Path) -> None:
+    window = MainWindow(tmp_path, refresh_ms=50)
+    qtbot.addWidget(window)
+    assert window.model.rowCount() == 0
+    assert not window.empty_label.isHidden()
+    _make_run(tmp_path, "r1", {"state": "done", "step": 30, "total_steps": 30, "method": "vicreg"})
+    qtbot.waitUntil(lambda: window.model.rowCount() == 1, timeout=3000)
+    index = window.model.index(0, 3)
+    assert window.model.data(index) == "done"
+    assert window.empty_label.isHidden()
+
+
+def test_gui_import_does_not_load_torch() -> None:
+    code = "import sys, workbench.app, workbench.runs_model; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
