@@ -1,0 +1,80 @@
+"""Append-only JSON-lines events of a run, and a reader that tolerates a torn last line."""
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any, Iterator
+
+
+def _finite(value: Any) -> Any:
+    """JSON has no NaN/inf: write them as null so every line stays valid JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+class EventWriter:
+    """Appends one JSON object per line; each line is written with one `write` and flushed."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._file = open(self.path, "a", encoding="utf-8")
+
+    def write(self, event: dict[str, Any]) -> None:
+        self._file.write(json.dumps(_finite(event), separators=(",", ":")) + "\n")
+        self._file.flush()
+
+    def sync(self) -> None:
+        self._file.flush()
+        os.fsync(self._file.fileno())
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def read_events(path: Path, from_offset: int = 0) -> tuple[list[dict[str, Any]], int]:
+    """Complete events from byte `from_offset`, and the offset after the last complete line.
+
+    A torn last line (no newline yet) is left for the next read; a malformed complete line is skipped.
+    """
+    try:
+        with open(path, "rb") as f:
+            f.seek(from_offset)
+            data = f.read()
+    except FileNotFoundError:
+        return [], from_offset
+    end = data.rfind(b"\n")
+    if end < 0:
+        return [], from_offset
+    events = []
+    for line in data[: end + 1].splitlines():
+        try:
+            value = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(value, dict):
+            events.append(value)
+    return events, from_offset + end + 1
+
+
+def iter_events(path: Path) -> Iterator[dict[str, Any]]:
+    events, _ = read_events(path)
+    yield from events
+
+
+def truncate_after(path: Path, step: int) -> None:
+    """Drop events past `step` (used on resume so the curve has no duplicate steps)."""
+    if not Path(path).exists():
+        return
+    kept = [e for e in iter_events(path) if not isinstance(e.get("step"), int) or e["step"] <= step]
+    tmp = Path(path).with_suffix(".jsonl.tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        for e in kept:
+            f.write(json.dumps(e, separators=(",", ":")) + "\n")
+    tmp.replace(path)
