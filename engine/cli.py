@@ -51,6 +51,32 @@ def _cmd_gui(args: argparse.Namespace) -> int:
     return 0  # not reached
 
 
+def _cmd_train(args: argparse.Namespace) -> int:
+    from engine import config as config_mod
+    from engine.corpora.sources import parse_source
+
+    run_dir = Path(args.run_dir)
+    if args.resume:
+        if not (run_dir / "config.toml").exists():
+            raise ValueError(f"{run_dir}: nothing to resume (no config.toml)")
+        cfg = config_mod.load(run_dir / "config.toml")
+    else:
+        base = config_mod.load_values(Path(args.config)) if args.config else {}
+        overrides = config_mod.parse_set(args.set or [])
+        overrides.update({k: v for k, v in (("method", args.method), ("corpus", args.corpus)) if v is not None})
+        cfg = config_mod.build(args.preset or base.get("preset", "demo"), base, overrides)
+        parse_source(cfg.corpus)
+    from engine.launch import launch
+
+    if not args.resume:
+        from engine.train import prepare_run_dir
+
+        prepare_run_dir(cfg, run_dir)
+    state = launch(run_dir, devices=args.devices, launcher=args.launcher)
+    print(f"{run_dir}: {state}")
+    return 0 if state in ("done", "cancelled") else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mvssl", description="Multi-view self-supervised music tagging workbench")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -72,6 +98,19 @@ def build_parser() -> argparse.ArgumentParser:
                                      " | jamendo:SPLIT_DIR:AUDIO_ROOT:TASK")
     info.add_argument("--json", action="store_true")
     info.set_defaults(handler=_cmd_corpus_info)
+
+    train = sub.add_parser("train", help="pre-train one pretext method")
+    train.add_argument("--method", help="contrastive | byol | clustering | clustering-collapse | barlow_twins"
+                                        " | vicreg | random")
+    train.add_argument("--corpus", help="corpus SOURCE (default: demo)")
+    train.add_argument("--preset", choices=["demo", "paper"])
+    train.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one config field")
+    train.add_argument("--config", help="TOML file of config values")
+    train.add_argument("--run-dir", required=True)
+    train.add_argument("--resume", action="store_true", help="continue the run in --run-dir")
+    train.add_argument("--devices", type=int, default=1, help="processes (GPUs) for DDP via torchrun")
+    train.add_argument("--launcher", choices=["local", "slurm"], default="local")
+    train.set_defaults(handler=_cmd_train)
 
     model = sub.add_parser("model", help="the backbone and heads")
     msub = model.add_subparsers(dest="model_command", required=True)

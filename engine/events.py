@@ -37,6 +37,12 @@ class EventWriter:
     def close(self) -> None:
         self._file.close()
 
+    def __enter__(self) -> "EventWriter":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
 
 def read_events(path: Path, from_offset: int = 0) -> tuple[list[dict[str, Any]], int]:
     """Complete events from byte `from_offset`, and the offset after the last complete line.
