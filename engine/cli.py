@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 from pathlib import Path
 from typing import Callable
 
 Handler = Callable[[argparse.Namespace], int]
+
+# Topic modules that add their own sub-commands (each light to import).
+COMMAND_MODULES: list[str] = []
 
 
 def _cmd_corpus_make_demo(args: argparse.Namespace) -> int:
@@ -117,6 +121,8 @@ def build_parser() -> argparse.ArgumentParser:
     summary = msub.add_parser("summary", help="parameter counts")
     summary.add_argument("--json", action="store_true")
     summary.set_defaults(handler=_cmd_model_summary)
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
     return parser
 
 
