@@ -38,6 +38,8 @@ class CollapseProbe:
             with autocast:
                 z = model.embed(self.views)  # (V, N, 1024)
             flat = z.float().reshape(-1, z.shape[-1])
+            if not bool(torch.isfinite(flat).all()):
+                return {"std": None, "rankme": None, "non_finite": True}
             out = {"std": diagnostics.std_of_l2_normalized(flat), "rankme": diagnostics.rankme(flat),
                    "healthy_std": 1.0 / math.sqrt(flat.shape[-1])}
             if model.spec is not None and model.spec.uses_teacher_temp:

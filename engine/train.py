@@ -228,7 +228,7 @@ def train(run_dir: Path, progress: bool = True) -> str:
             if rt.main and (done % cfg.log_every == 0 or done == cfg.steps):
                 elapsed = time.perf_counter() - window["t0"]
                 event = {"type": "train", "step": done, "epoch": done / sampler.steps_per_epoch,
-                         "loss": float(out.loss), "lr": lr, "wd": wd, "momentum": momentum,
+                         "loss": float(out.loss.detach()), "lr": lr, "wd": wd, "momentum": momentum,
                          "teacher_temp": teacher_temp, "views_per_s": window["views"] / max(elapsed, 1e-9),
                          "data_wait": window["wait"] / max(elapsed, 1e-9), "grad_norm": float(grad_norm),
                          "time": time.time()}
