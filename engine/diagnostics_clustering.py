@@ -1,0 +1,160 @@
+"""Clustering (DINO-style) collapse diagnostics: teacher entropy, KL, prototype usage, near-duplicate prototypes.
+
+Logits are (V, B, K): V views, B tracks, K prototypes. The two collapse kinds (PAPER.md
+"Collapse diagnostics"): *dominant* = one prototype takes every sample (entropy → 0,
+effective prototypes → 1); *uniform* = the teacher output is near uniform (entropy → ln K,
+8.318 for K = 4096, and the loss stuck near ln K). *Partial prototype collapse*: many
+last-layer prototype vectors are near-duplicates of each other.
+"""
+from __future__ import annotations
+
+import math
+from typing import Literal, NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+ClusteringState = Literal["healthy", "dominant", "uniform"]
+
+DUPLICATE_COSINE = 0.9  # two prototype vectors with a higher cosine count as one near-duplicate pair
+
+
+@torch.no_grad()
+def teacher_log_probs(logits: Tensor, teacher_temp: float, center: Tensor | None = None) -> Tensor:
+    """Log-probabilities (..., K) of teacher logits (..., K), centred (when `center` (K,) is given) and sharpened."""
+    if not teacher_temp > 0:
+        raise ValueError(f"teacher_temp must be > 0, got {teacher_temp}")
+    logits = logits.double()
+    if center is not None:
+        logits = logits - center.double()
+    return F.log_softmax(logits / teacher_temp, dim=-1)
+
+
+@torch.no_grad()
+def mean_entropy(log_probs: Tensor) -> float:
+    """Mean entropy in nats of distributions (..., K) given as log-probabilities.
+
+    Healthy: well below ln K (confident assignments); dominant collapse: → 0; uniform collapse: → ln K.
+    """
+    return float(-(log_probs.exp() * log_probs).sum(dim=-1).mean())
+
+
+@torch.no_grad()
+def cross_view_kl(teacher_log_probs: Tensor, student_log_probs: Tensor) -> float:
+    """Mean KL(teacher view i ‖ student view j) over tracks and view pairs i ≠ j, both (V, B, K).
+
+    The clustering loss is teacher entropy + this KL. Healthy: positive while the student
+    learns; → 0 when the student only copies the teacher (in both collapse kinds).
+    """
+    if teacher_log_probs.shape != student_log_probs.shape or teacher_log_probs.dim() != 3:
+        raise ValueError(f"cross_view_kl needs two (V, B, K) tensors of one shape, got "
+                         f"{tuple(teacher_log_probs.shape)} and {tuple(student_log_probs.shape)}")
+    v, b, _ = teacher_log_probs.shape
+    if v < 2:
+        raise ValueError(f"cross_view_kl needs at least 2 views, got {v}")
+    t = teacher_log_probs.exp()
+    cross = -torch.einsum("ibk,jbk->ij", t, student_log_probs.to(t.dtype)) / b  # (V, V) H(t_i, s_j)
+    entropy = -(t * teacher_log_probs).sum(dim=-1).mean(dim=1)  # (V,) H(t_i)
+    kl = cross - entropy[:, None]  # (V, V) KL(t_i || s_j)
+    off_diagonal = ~torch.eye(v, dtype=torch.bool, device=kl.device)
+    return float(kl[off_diagonal].mean())
+
+
+@torch.no_grad()
+def effective_prototypes(log_probs: Tensor) -> float:
+    """exp(entropy of the mean distribution) of (..., K) log-probabilities: how many prototypes are in use.
+
+    Range 1..K. Healthy: many (samples spread over prototypes); dominant collapse: → 1; uniform
+    collapse: → K as well (every sample uses every prototype), so read it with `mean_entropy`.
+    """
+    mean = log_probs.exp().reshape(-1, log_probs.shape[-1]).mean(dim=0)  # (K,)
+    return float(torch.special.entr(mean).sum().exp())
+
+
+@torch.no_grad()
+def prototype_usage(log_probs: Tensor) -> Tensor:
+    """(K,) int64 count of samples whose most probable prototype is each k.
+
+    The number of non-zero bins is the count of distinct argmax prototypes. Healthy: many;
+    dominant collapse: 1; uniform collapse: few or many, set by noise.
+    """
+    k = log_probs.shape[-1]
+    return torch.bincount(log_probs.argmax(dim=-1).flatten(), minlength=k)
+
+
+@torch.no_grad()
+def near_duplicate_prototypes(weight: Tensor, threshold: float = DUPLICATE_COSINE, chunk: int = 1024) -> int:
+    """Partial prototype collapse: pairs i < j of prototype vectors with cosine > threshold.
+
+    `weight` is the (K, d) weight of the head's last Linear: row k is prototype k.
+
+    Healthy: ≈ 0 (random 256-D vectors have cosines of about ±0.06); collapsed: a sizeable share
+    of the K (K − 1) / 2 pairs (all of them when every prototype is the same vector).
+    """
+    if weight.dim() != 2:
+        raise ValueError(f"near_duplicate_prototypes needs a (K, d) weight, got {tuple(weight.shape)}")
+    w = F.normalize(weight.float(), dim=-1)
+    k = w.shape[0]
+    columns = torch.arange(k, device=w.device)
+    count = 0
+    for start in range(0, k, chunk):
+        rows = columns[start:start + chunk]
+        upper = columns[None, :] > rows[:, None]  # (C, K) only pairs i < j
+        count += int(((w[rows] @ w.T > threshold) & upper).sum())
+    return count
+
+
+class PrototypeStats(NamedTuple):
+    """Prototype statistics of one batch of teacher outputs (see each function for its healthy value)."""
+
+    teacher_entropy: float  # nats, 0..ln K
+    max_entropy: float  # ln K
+    kl: float  # KL(teacher ‖ student) over view pairs; NaN when no student logits were given
+    effective_prototypes: float  # exp(H(mean teacher probabilities)), 1..K
+    distinct_prototypes: int  # prototypes that are the argmax of at least one sample
+    usage: Tensor  # (K,) int64 argmax histogram
+    samples: int  # V * B
+
+
+@torch.no_grad()
+def prototype_stats(teacher_logits: Tensor, teacher_temp: float, center: Tensor | None = None,
+                    student_logits: Tensor | None = None, student_temp: float = 0.1) -> PrototypeStats:
+    """Every prototype statistic of (V, B, K) teacher logits, as the clustering loss sees them.
+
+    Args:
+        teacher_logits: (V, B, K) raw teacher head outputs.
+        teacher_temp: teacher temperature (the run's end value for a finished run).
+        center: (K,) the loss's center buffer when the run centres; None otherwise.
+        student_logits: (V, B, K) student head outputs of the same views, for the KL.
+        student_temp: student temperature.
+    """
+    t = teacher_log_probs(teacher_logits, teacher_temp, center)
+    kl = math.nan
+    if student_logits is not None:
+        kl = cross_view_kl(t, F.log_softmax(student_logits.double() / student_temp, dim=-1))
+    usage = prototype_usage(t)
+    samples = int(usage.sum())
+    return PrototypeStats(mean_entropy(t), math.log(t.shape[-1]), kl, effective_prototypes(t),
+                          int((usage > 0).sum()), usage, samples)
+
+
+# Clustering collapse thresholds (see `classify_clustering`):
+UNIFORM_ENTROPY_SHARE = 0.9  # teacher entropy above 90 % of ln K: the teacher is near uniform
+DOMINANT_EFFECTIVE_SHARE = 0.05  # effective prototypes below 5 % of min(K, samples), and at most...
+DOMINANT_EFFECTIVE_MAX = 4.0  # ...4: one or a few prototypes take every sample
+
+
+def classify_clustering(teacher_entropy: float, effective_prototypes: float, n_prototypes: int,
+                        n_samples: int) -> ClusteringState:
+    """'healthy', 'dominant' (one prototype takes all) or 'uniform' (teacher output near uniform).
+
+    Uniform: teacher entropy ≥ 0.9 ln K (7.49 nats for K = 4096). Dominant: effective prototypes
+    ≤ min(4, max(1.5, 0.05 min(K, samples))). Healthy: neither.
+    """
+    if teacher_entropy >= UNIFORM_ENTROPY_SHARE * math.log(n_prototypes):
+        return "uniform"
+    limit = min(DOMINANT_EFFECTIVE_MAX, max(1.5, DOMINANT_EFFECTIVE_SHARE * min(n_prototypes, n_samples)))
+    if effective_prototypes <= limit:
+        return "dominant"
+    return "healthy"
