@@ -1,0 +1,126 @@
+"""report.html of a comparison: one self-contained page of tables around the PNG figures."""
+from __future__ import annotations
+
+from html import escape
+from typing import Any
+
+METRIC_LABELS = {"roc_auc": "ROC-AUC", "pr_auc": "PR-AUC"}
+STYLE = """
+body { font-family: sans-serif; margin: 2em; color: #222; }
+table { border-collapse: collapse; margin: 0.5em 0 1.5em; font-size: 0.9em; }
+th, td { border: 1px solid #ccc; padding: 3px 8px; text-align: right; }
+th { background: #f3f3f3; } td.name { text-align: left; }
+.swatch { display: inline-block; width: 0.9em; height: 0.9em; margin-right: 0.4em; vertical-align: middle; }
+img { max-width: 100%; }
+"""
+
+
+def _num(value: float | None, digits: int = 3) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+def _interval(iv: dict[str, Any]) -> str:
+    return f"{_num(iv['mean'])} [{_num(iv['low'])}, {_num(iv['high'])}]"
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    head = "".join(f"<th>{h}</th>" for h in header)
+    body = "".join("<tr>" + "".join(cell if cell.startswith("<td") else f"<td>{cell}</td>" for cell in row) + "</tr>"
+                   for row in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _run_cell(run: dict[str, Any]) -> str:
+    return (f'<td class="name"><span class="swatch" style="background:{run["colour"]}"></span>'
+            f'{escape(run["name"])}</td>')
+
+
+def _heat(value: float | None, low: float, high: float) -> str:
+    if value is None:
+        return "<td>–</td>"
+    share = 0.0 if high <= low else (value - low) / (high - low)
+    green = int(255 - 120 * share)
+    return f'<td style="background: rgb({green}, 255, {green})">{value:.3f}</td>'
+
+
+def _summary(results: dict[str, Any]) -> str:
+    boot, knn = results["bootstrap"]["metrics"], results["knn"]
+    rows = []
+    for run in results["runs"]:
+        name = run["name"]
+        collapse = results["collapse"][name]
+        rows.append([_run_cell(run), escape(run["method"]), _interval(boot["roc_auc"]["runs"][name]),
+                     _interval(boot["pr_auc"]["runs"][name]), _num(results["full_data"][name]["micro"]["roc_auc"]),
+                     _num(results["full_data"][name]["micro"]["pr_auc"]), _interval(knn["runs"][name]),
+                     _num(collapse["rankme"], 1)])
+    return _table(["run", "method", "macro ROC-AUC [95 %]", "macro PR-AUC [95 %]", "micro ROC-AUC", "micro PR-AUC",
+                   f"k-NN precision@{knn['k']} [95 %]", "RankMe"], rows)
+
+
+def _pairs(pairs: list[dict[str, Any]]) -> str:
+    rows = [[escape(p["a"]), escape(p["b"]), f"{100 * p['a_beats_b']:.1f} %",
+             f"{_num(p['diff_mean'], 4)} [{_num(p['diff_low'], 4)}, {_num(p['diff_high'], 4)}]",
+             "yes" if p["excludes_zero"] else "no"] for p in pairs]
+    return _table(["A", "B", "resamples where A > B", "A − B [95 %]", "interval excludes 0"], rows)
+
+
+def _limited(results: dict[str, Any]) -> str:
+    fractions = sorted({f for by in results["limited_data"].values() for f in by}, key=float)
+    rows = []
+    for run in results["runs"]:
+        by = results["limited_data"][run["name"]]
+        rows.append([_run_cell(run)] + [
+            f"{_num(by[f]['pr_auc']['mean'])} / {_num(by[f]['roc_auc']['mean'])} ({len(by[f]['pr_auc']['draws'])})"
+            if f in by else "–" for f in fractions])
+    return _table(["run"] + [f"{100 * float(f):g} %" for f in fractions], rows)
+
+
+def _per_tag(results: dict[str, Any]) -> str:
+    runs = [r["name"] for r in results["runs"]]
+    tags = [t for t in results["tag_names"] if t not in results["skipped_tags"]]
+    html = []
+    for metric, label in METRIC_LABELS.items():
+        values = [results["per_tag"][r][metric].get(t) for r in runs for t in tags]
+        known = [v for v in values if v is not None]
+        low, high = (min(known), max(known)) if known else (0.0, 1.0)
+        rows = [[f'<td class="name">{escape(t)}</td>'] + [_heat(results["per_tag"][r][metric].get(t), low, high)
+                                                           for r in runs] for t in tags]
+        html.append(f"<h3>{label} per tag</h3>" + _table(["tag"] + [escape(r) for r in runs], rows))
+    return "".join(html)
+
+
+def render(results: dict[str, Any], figures: list[str]) -> str:
+    """The whole page; `figures` are PNG file names next to it."""
+    task = escape(results["task"])
+    boot = results["bootstrap"]
+    skipped = ", ".join(escape(t) for t in results["skipped_tags"]) or "none"
+    parts = [
+        f"<!doctype html><html><head><meta charset='utf-8'><title>mvssl compare: {task}</title>",
+        f"<style>{STYLE}</style></head><body>",
+        f"<h1>Comparison on task <code>{task}</code></h1>",
+        f"<p>{results['n_test']} test tracks, {len(results['tag_names'])} tags (skipped, no positive or no negative "
+        f"in the test set: {skipped}). Intervals: 95 % percentile intervals over {boot['n_resamples']} paired "
+        f"bootstrap resamples of the test tracks (seed {boot['seed']}), the same resamples for every run.</p>",
+        "<h2>Summary (full training data)</h2>", _summary(results),
+        "<h2>Bootstrap (poster Fig. 1)</h2>",
+        '<img src="bootstrap.png" alt="bootstrap dots">' if "bootstrap.png" in figures else "",
+    ]
+    for metric, label in METRIC_LABELS.items():
+        parts += [f"<h3>Paired differences: macro {label}</h3>", _pairs(boot["metrics"][metric]["pairs"])]
+    parts += [
+        "<h2>Limited data (poster Fig. 2)</h2>",
+        '<img src="limited_data.png" alt="limited data">' if "limited_data.png" in figures else "",
+        "<p>Mean macro PR-AUC / ROC-AUC over the draws (number of draws).</p>", _limited(results),
+        f"<h2>k-NN tag precision@{results['knn']['k']}</h2>",
+        f"<p>{results['knn']['queries']} test tracks with at least one tag are the queries; neighbours are the "
+        f"other tracks of each store by cosine similarity; a neighbour is a hit when it shares a tag of the task "
+        f"with the query. The bootstrap resamples the queries.</p>",
+        '<img src="knn.png" alt="k-NN precision">' if "knn.png" in figures else "",
+        _pairs(results["knn"]["pairs"]),
+        "<h2>Collapse</h2>",
+        "<p>Covariance spectrum and RankMe of each store's track embeddings.</p>",
+        '<img src="collapse.png" alt="spectra">' if "collapse.png" in figures else "",
+        "<h2>Per-tag scores (full training data)</h2>", _per_tag(results),
+        "</body></html>",
+    ]
+    return "\n".join(parts)
