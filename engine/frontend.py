@@ -6,6 +6,7 @@ a 100 dB floor below each item's peak. A 4 s segment (64,000 samples) gives 126 
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import torch
@@ -67,18 +68,21 @@ class LogMel(nn.Module):
         super().__init__()
         self.config = config or FrontendConfig()
         c = self.config
-        self.mel = MelSpectrogram(
-            sample_rate=c.sample_rate,
-            n_fft=c.n_fft,
-            hop_length=c.hop_length,
-            f_min=c.f_min,
-            f_max=c.resolved_f_max,
-            n_mels=c.n_mels,
-            power=2.0,
-            normalized=True,  # divide the STFT by the window's L2 norm
-            norm=None,  # the official code keeps torchaudio's default: no Slaney area norm
-            mel_scale="slaney",
-        )
+        with warnings.catch_warnings():
+            if c.resolved_f_max > c.sample_rate / 2:  # the empty top filters are deliberate
+                warnings.filterwarnings("ignore", message="At least one mel filterbank has all zero")
+            self.mel = MelSpectrogram(
+                sample_rate=c.sample_rate,
+                n_fft=c.n_fft,
+                hop_length=c.hop_length,
+                f_min=c.f_min,
+                f_max=c.resolved_f_max,
+                n_mels=c.n_mels,
+                power=2.0,
+                normalized=True,  # divide the STFT by the window's L2 norm
+                norm=None,  # the official code keeps torchaudio's default: no Slaney area norm
+                mel_scale="slaney",
+            )
         self.to_db = AmplitudeToDB(stype="power", top_db=c.top_db)
 
     def forward(self, wave: Tensor) -> Tensor:

@@ -1,0 +1,85 @@
+"""Barlow Twins pretext task: the cross-correlation between two views' projections should be
+the identity matrix.
+
+PAPER.md: "batch-normalised (affine=False) cross-correlation C between views; loss = mean over
+diagonal of (1 - C_ii)^2 + 1.0 x mean over off-diagonal of C_ij^2", over all unordered view
+pairs. C is the correlation of the standardised projections (divided by B, as in the Barlow
+Twins paper; the official benchmark code divides by B - 1, which puts C_ii = 1 out of reach).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import torch
+from torch import Tensor, nn
+
+from engine.pretext.dist import gather_views
+from engine.pretext.tensors import batch_standardize, check_views, off_diagonal_square_mean
+
+
+@dataclass(frozen=True)
+class BarlowTwinsConfig:
+    """Hyper-parameters of Barlow Twins, with the paper's values."""
+
+    off_diag_weight: float = 1.0  # lambda: weight of the redundancy-reduction (off-diagonal) term
+    eps: float = 1e-5  # added to the batch variance when standardising, as BatchNorm1d
+
+    def __post_init__(self) -> None:
+        if self.off_diag_weight < 0:
+            raise ValueError(f"BarlowTwinsConfig.off_diag_weight must be >= 0, got {self.off_diag_weight}")
+        if not self.eps > 0:
+            raise ValueError(f"BarlowTwinsConfig.eps must be > 0, got {self.eps}")
+
+
+class BarlowTwinsComponents(NamedTuple):
+    """Barlow Twins loss and its weighted terms; ``loss = on_diag + off_diag``."""
+
+    loss: Tensor  # () total
+    on_diag: Tensor  # () mean (1 - C_ii)^2: invariance, 0 when views agree on every dimension
+    off_diag: Tensor  # () lambda x mean C_ij^2 (i != j): redundancy between dimensions
+
+
+def cross_correlation(z: Tensor, eps: float) -> Tensor:
+    """Cross-correlation matrices of every unordered view pair.
+
+    Args:
+        z: (V, B, D) projections.
+
+    Returns:
+        (P, D, D) C[p, d, e] = mean over b of zn[i_p, b, d] * zn[j_p, b, e], P = V(V-1)/2 pairs
+        i < j, zn the batch-standardised projections.
+    """
+    v, b, _ = z.shape
+    zn = batch_standardize(z, eps)  # (V, B, D)
+    i, j = torch.triu_indices(v, v, offset=1, device=z.device)  # (P,), (P,)
+    return torch.einsum("pbd,pbe->pde", zn[i], zn[j]) / b
+
+
+def barlow_terms(c: Tensor) -> tuple[Tensor, Tensor]:
+    """Unweighted (on-diagonal, off-diagonal) terms of (P, D, D) cross-correlations."""
+    on_diag = (1 - torch.diagonal(c, dim1=-2, dim2=-1)).pow(2).mean()  # over (P, D)
+    return on_diag, off_diagonal_square_mean(c)
+
+
+class BarlowTwinsLoss(nn.Module):
+    """Barlow Twins on (V, B, D) projections, gathered over ranks when distributed.
+
+    Example:
+        >>> loss = BarlowTwinsLoss()(torch.randn(2, 32, 2048))
+    """
+
+    def __init__(self, config: BarlowTwinsConfig | None = None) -> None:
+        super().__init__()
+        self.config = config or BarlowTwinsConfig()
+
+    def forward_components(self, z: Tensor) -> BarlowTwinsComponents:
+        _, _, d = check_views(z, "Barlow Twins projections", min_batch=2)
+        if d < 2:
+            raise ValueError(f"Barlow Twins projections need at least 2 dimensions, got shape {tuple(z.shape)}")
+        on_diag, off_diag = barlow_terms(cross_correlation(gather_views(z), self.config.eps))
+        off_diag = self.config.off_diag_weight * off_diag
+        return BarlowTwinsComponents(on_diag + off_diag, on_diag, off_diag)
+
+    def forward(self, z: Tensor) -> Tensor:
+        return self.forward_components(z).loss
