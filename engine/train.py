@@ -23,6 +23,7 @@ from engine.config import RunConfig
 from engine.corpora import load_source
 from engine.events import EventWriter, truncate_after
 from engine.runfiles import read_status, write_status
+from engine.runindex import prepare_run as prepare_run_dir  # noqa: F401 (the CLI and tests create runs here)
 from engine.snapshots import CollapseProbe
 from engine.ssl_model import SSLModel
 from engine.views import MultiViewDataset, ViewConfig
@@ -122,16 +123,6 @@ def _param_groups(model: SSLModel) -> list[dict]:
 # --------------------------------------------------------------------------------------------------
 # the run
 # --------------------------------------------------------------------------------------------------
-def prepare_run_dir(cfg: RunConfig, run_dir: Path) -> None:
-    """Create the run directory with its resolved config (refuses to overwrite another run)."""
-    if (run_dir / "config.toml").exists():
-        raise ValueError(f"{run_dir}: already holds a run; use --resume or another --run-dir")
-    (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
-    (run_dir / "logs").mkdir(exist_ok=True)
-    config_mod.save(cfg, run_dir / "config.toml")
-    write_status(run_dir, "queued", method=cfg.method, step=0, total_steps=cfg.steps)
-
-
 def train(run_dir: Path, progress: bool = True) -> str:
     """Train (or resume) the run in `run_dir`; returns the final state written to status.json."""
     run_dir = Path(run_dir)
@@ -156,7 +147,8 @@ def train(run_dir: Path, progress: bool = True) -> str:
         optimizer.load_state_dict(state["optimizer"])
         scaler.load_state_dict(state["scaler"])
         start = int(state["step"])
-        truncate_after(run_dir / "events.jsonl", start) if rt.main else None
+    if rt.main:
+        truncate_after(run_dir / "events.jsonl", start)  # a crash may have logged steps past the checkpoint
     if start >= cfg.steps and read_status(run_dir).get("state") == "done":
         return "done"
 

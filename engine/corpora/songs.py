@@ -22,6 +22,7 @@ GAIN = {"bass": 0.3, "guitar": 0.26, "piano": 0.15, "pad": 0.12, "lead": 0.25, "
 DRUM_GAIN = {"kick": 0.9, "snare": 0.6, "rim": 0.35, "clap": 0.55, "hat": 0.22, "open_hat": 0.2,
              "ride": 0.2, "crash": 0.3}
 SECTION_GAIN = {"intro": 0.7, "verse": 0.85, "chorus": 1.0, "bridge": 0.8}
+BRIGHTNESS = (0.15, 0.5, 0.85)  # timbre brightness of the dark, neutral and bright levels
 
 
 @dataclass(frozen=True)
@@ -175,9 +176,6 @@ def plan_song(genre: str, seconds: float, rng: np.random.Generator) -> Song:
     notes = [n for n in w.notes if n.start < seconds]
     hits = [h for h in w.hits if h.start < seconds]
     return Song(genre, tempo, key, major, brightness, presets, sections, notes, hits)
-
-
-BRIGHTNESS = (0.15, 0.5, 0.85)
 
 
 def render(song: Song, seconds: float, only: Iterable[str] | None = None) -> np.ndarray:

@@ -1,0 +1,121 @@
+"""The engine's private folder `RUNS_DIR/.engine/`: its paths, its single-instance lock, its socket address."""
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import platformdirs
+
+# AF_UNIX paths longer than this do not fit sockaddr_un (108 bytes with the NUL).
+_MAX_SOCKET_PATH = 100
+
+
+def default_runs_dir() -> Path:
+    """`$MVSSL_RUNS_DIR`, else the runs folder under the user data directory (the GUI's default too)."""
+    env = os.environ.get("MVSSL_RUNS_DIR")
+    return Path(env) if env else Path(platformdirs.user_data_dir("mvssl-workbench")) / "runs"
+
+
+@dataclass(frozen=True)
+class EnginePaths:
+    """Where the engine of one runs directory keeps its socket, lock, log and queue."""
+
+    runs_dir: Path
+
+    @property
+    def dir(self) -> Path:
+        return self.runs_dir / ".engine"
+
+    @property
+    def socket(self) -> Path:
+        return self.dir / "engine.sock"
+
+    @property
+    def lock(self) -> Path:
+        return self.dir / "engine.lock"
+
+    @property
+    def log(self) -> Path:
+        return self.dir / "engine.log"
+
+    @property
+    def queue(self) -> Path:
+        return self.dir / "queue.json"
+
+    @property
+    def studies(self) -> Path:
+        return self.runs_dir / ".studies"
+
+
+def engine_paths(runs_dir: Path | str) -> EnginePaths:
+    return EnginePaths(Path(runs_dir).expanduser().resolve())
+
+
+def make_private_dir(path: Path) -> None:
+    """Create `path` (and parents) and make it 0700: only this user may reach the socket inside."""
+    path.mkdir(parents=True, exist_ok=True)
+    if stat.S_IMODE(path.stat().st_mode) != 0o700:
+        path.chmod(0o700)
+
+
+class EngineRunning(RuntimeError):
+    """Another engine holds the lock of this runs directory."""
+
+    def __init__(self, runs_dir: Path, pid: int | None) -> None:
+        who = f"pid {pid}" if pid else "another process"
+        lock = runs_dir / ".engine" / "engine.lock"
+        super().__init__(f"an engine is already running for {runs_dir} ({who} holds {lock})")
+        self.pid = pid
+
+
+def acquire_lock(paths: EnginePaths) -> int:
+    """Take the engine lock (fcntl.flock) and write our pid into it; returns the fd to keep open.
+
+    Raises EngineRunning naming the holder's pid when another engine has it.
+    """
+    make_private_dir(paths.dir)
+    fd = os.open(paths.lock, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise EngineRunning(paths.runs_dir, lock_holder(paths)) from None
+    os.ftruncate(fd, 0)
+    os.write(fd, f"{os.getpid()}\n".encode())
+    return fd
+
+
+def lock_holder(paths: EnginePaths) -> int | None:
+    """The pid written in the lock file while the lock is held; None when no engine holds it."""
+    try:
+        fd = os.open(paths.lock, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            text = Path(paths.lock).read_text().strip()
+            return int(text) if text.isdigit() else 0
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def socket_address(path: Path) -> Iterator[str]:
+    """An address for bind/connect: the path itself, or for a long path `/proc/self/fd/N/NAME` (Linux)."""
+    if len(str(path)) <= _MAX_SOCKET_PATH or not Path("/proc/self/fd").is_dir():
+        yield str(path)
+        return
+    fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        yield f"/proc/self/fd/{fd}/{path.name}"
+    finally:
+        os.close(fd)
