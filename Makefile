@@ -24,6 +24,9 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[test]'
 	touch $(STAMP)
 
+demo: $(STAMP)
+	$(PY) -m engine.cli demo --runs-dir runs/demo --out reports/demo
+
 demo-corpus: $(STAMP)
 	$(PY) -m engine.cli corpus make-demo --if-missing
 

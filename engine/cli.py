@@ -11,7 +11,7 @@ from typing import Callable
 Handler = Callable[[argparse.Namespace], int]
 
 # Topic modules that add their own sub-commands (each light to import).
-COMMAND_MODULES: list[str] = ["engine.commands.diagnose", "engine.commands.evaluate", "engine.commands.embed", "engine.commands.engine_cmds"]
+COMMAND_MODULES: list[str] = ["engine.commands.diagnose", "engine.commands.evaluate", "engine.commands.embed", "engine.commands.engine_cmds", "engine.commands.demo"]
 
 
 def _cmd_corpus_make_demo(args: argparse.Namespace) -> int:
@@ -73,9 +73,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from engine.launch import launch
 
     if not args.resume:
-        from engine.train import prepare_run_dir
+        from engine.runindex import prepare_run
 
-        prepare_run_dir(cfg, run_dir)
+        prepare_run(cfg, run_dir)
     state = launch(run_dir, devices=args.devices, launcher=args.launcher)
     print(f"{run_dir}: {state}")
     return 0 if state in ("done", "cancelled") else 1

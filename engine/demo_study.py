@@ -1,0 +1,129 @@
+"""`make demo`: the whole comparison study on the demo corpus, headless and resumable.
+
+Steps: the demo corpus; one engine study (pretrain → embed → diagnose → project → probe) for every
+method and the random control; the log-mel statistics baseline; one comparison report per task.
+Anything already finished — a study step, the baseline's embeddings or probes, a report — is kept.
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from engine.client import EngineClient, ensure_engine
+
+STUDY = "demo"
+METHODS = ("contrastive", "byol", "clustering", "clustering-collapse", "barlow_twins", "vicreg", "random")
+TASKS = ("genre", "instrument", "mood")
+FRACTIONS = (1.0, 5.0, 10.0, 20.0, 100.0)
+DRAWS = 4
+FINAL = ("done", "failed", "cancelled", "interrupted")
+
+
+def _say(message: str) -> None:
+    print(f"{time.strftime('%H:%M:%S')} {message}", flush=True)
+
+
+def _study(engine: EngineClient) -> dict[str, Any] | None:
+    studies = engine.request("list_studies")["studies"]
+    return next((s for s in studies if s["id"] == STUDY), None)
+
+
+def _progress(study: dict[str, Any]) -> str:
+    steps = [s for b in study["branches"] for s in b["steps"]]
+    done = sum(s["state"] == "done" for s in steps)
+    return f"{done}/{len(steps)} steps done"
+
+
+def run_study(runs_dir: Path, poll_s: float = 10.0) -> dict[str, Any]:
+    """Submit the study (or resume its unfinished steps) and wait until it ends."""
+    ensure_engine(runs_dir)
+    with EngineClient.for_runs_dir(runs_dir) as engine:
+        study = _study(engine)
+        if study is None:
+            _say(f"submitting study '{STUDY}': {', '.join(METHODS)}")
+            study = engine.request("submit_study", name=STUDY, methods=list(METHODS), corpus="demo", preset="demo",
+                                   tasks=list(TASKS), fractions=list(FRACTIONS), draws=DRAWS)["study"]
+        elif study["state"] != "done":
+            _say(f"resuming study '{STUDY}' ({_progress(study)})")
+            engine.request("resume", study=STUDY)
+        last = ""
+        while True:
+            study = _study(engine)
+            line = f"study '{STUDY}': {study['state']}, {_progress(study)}"
+            if line != last:
+                _say(line)
+                last = line
+            if study["state"] in FINAL:
+                return study
+            time.sleep(poll_s)
+
+
+def logmel_baseline(runs_dir: Path) -> Path:
+    """The log-mel mean+std pseudo-run, embedded and probed on every task (skipping what exists)."""
+    from engine.embed import embed_logmel
+    from engine.probe import run_probe
+    from engine.store import EMBEDDINGS_FILE, list_probe_tasks
+
+    run_dir = runs_dir / f"{STUDY}-logmel"
+    if not (run_dir / EMBEDDINGS_FILE).exists():
+        _say("log-mel baseline: embedding")
+        embed_logmel(run_dir, corpus="demo", progress=False)
+    for task in TASKS:
+        if task not in list_probe_tasks(run_dir):
+            _say(f"log-mel baseline: probing {task}")
+            run_probe(run_dir, task, fractions=FRACTIONS, draws=DRAWS)
+    return run_dir
+
+
+def reports(runs_dir: Path, out: Path, run_dirs: list[Path]) -> dict[str, Path]:
+    from engine.report import write_report
+
+    written = {}
+    for task in TASKS:
+        _say(f"report: {task}")
+        written[task] = write_report(run_dirs, task, out / task)
+    return written
+
+
+def summary_table(out: Path) -> str:
+    """Markdown table of the reports: full-data macro ROC/PR-AUC per task and k-NN precision@10."""
+    rows: dict[str, dict[str, str]] = {}
+    names: list[str] = []
+    for task in TASKS:
+        results = json.loads((out / task / "results.json").read_text())
+        for run in results["runs"]:
+            name = run["name"]
+            if name not in rows:
+                rows[name], _ = {"method": run["method"]}, names.append(name)
+            boot = results["bootstrap"]["metrics"]
+            for metric in ("roc_auc", "pr_auc"):
+                iv = boot[metric]["runs"][name]
+                rows[name][f"{task} {metric}"] = f"{iv['mean']:.3f} [{iv['low']:.3f}, {iv['high']:.3f}]"
+            knn = results["knn"]["runs"][name]
+            rows[name][f"{task} knn"] = f"{knn['mean']:.3f}"
+    columns = [f"{t} {m}" for t in TASKS for m in ("roc_auc", "pr_auc", "knn")]
+    lines = ["| run | " + " | ".join(columns) + " |", "|---|" + "---|" * len(columns)]
+    lines += [f"| {rows[n]['method']} | " + " | ".join(rows[n].get(c, "") for c in columns) + " |" for n in names]
+    return "\n".join(lines) + "\n"
+
+
+def main(runs_dir: Path, out: Path) -> int:
+    from engine.corpora.demo import ensure_demo
+
+    started = time.time()
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    ensure_demo(progress=True)
+    study = run_study(runs_dir)
+    if study["state"] != "done":
+        _say(f"study ended {study['state']}: see `mvssl runs list --runs-dir {runs_dir}`; rerun to resume")
+        return 1
+    baseline = logmel_baseline(runs_dir)
+    run_dirs = [runs_dir / b["run"] for b in study["branches"]] + [baseline]
+    reports(runs_dir, out, run_dirs)
+    table = summary_table(out)
+    (out / "summary.md").write_text(table)
+    print(table)
+    _say(f"demo study finished in {(time.time() - started) / 60:.1f} min; reports in {out}")
+    return 0
