@@ -113,7 +113,8 @@ def clustering_diagnostics(model: SSLModel, out: Outputs,
         "max_entropy": stats.max_entropy, "kl": stats.kl, "effective_prototypes": stats.effective_prototypes,
         "distinct_prototypes": stats.distinct_prototypes, "prototypes": k,
         "near_duplicate_pairs": dc.near_duplicate_prototypes(prototypes), "prototype_pairs": k * (k - 1) // 2,
-        "clustering_state": dc.classify_clustering(stats.teacher_entropy, stats.effective_prototypes, k, stats.samples),
+        "clustering_state": dc.classify_clustering(stats.teacher_entropy, stats.effective_prototypes, k, stats.samples,
+                                                float(stats.usage.max()) / max(stats.samples, 1)),
     }
     return scalars, {"usage": stats.usage.numpy()}
 

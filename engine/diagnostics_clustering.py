@@ -143,18 +143,26 @@ def prototype_stats(teacher_logits: Tensor, teacher_temp: float, center: Tensor 
 UNIFORM_ENTROPY_SHARE = 0.9  # teacher entropy above 90 % of ln K: the teacher is near uniform
 DOMINANT_EFFECTIVE_SHARE = 0.05  # effective prototypes below 5 % of min(K, samples), and at most...
 DOMINANT_EFFECTIVE_MAX = 4.0  # ...4: one or a few prototypes take every sample
+DOMINANT_TOP_SHARE = 0.9  # or one prototype is the argmax of 90 % of the samples...
+DOMINANT_TOP_ENTROPY_SHARE = 0.5  # ...while the teacher is sharp (entropy below half of ln K)
+DOMINANT_TOP_MIN_SAMPLES = 16  # (only judged on enough samples)
 
 
 def classify_clustering(teacher_entropy: float, effective_prototypes: float, n_prototypes: int,
-                        n_samples: int) -> ClusteringState:
+                        n_samples: int, top_share: float | None = None) -> ClusteringState:
     """'healthy', 'dominant' (one prototype takes all) or 'uniform' (teacher output near uniform).
 
     Uniform: teacher entropy ≥ 0.9 ln K (7.49 nats for K = 4096). Dominant: effective prototypes
-    ≤ min(4, max(1.5, 0.05 min(K, samples))). Healthy: neither.
+    ≤ min(4, max(1.5, 0.05 min(K, samples))), or one prototype is the argmax of ≥ 90 % of at least
+    16 samples (`top_share`) while the entropy is below 0.5 ln K. Healthy: neither.
     """
-    if teacher_entropy >= UNIFORM_ENTROPY_SHARE * math.log(n_prototypes):
+    ln_k = math.log(n_prototypes)
+    if teacher_entropy >= UNIFORM_ENTROPY_SHARE * ln_k:
         return "uniform"
     limit = min(DOMINANT_EFFECTIVE_MAX, max(1.5, DOMINANT_EFFECTIVE_SHARE * min(n_prototypes, n_samples)))
     if effective_prototypes <= limit:
+        return "dominant"
+    if (top_share is not None and n_samples >= DOMINANT_TOP_MIN_SAMPLES and top_share >= DOMINANT_TOP_SHARE
+            and teacher_entropy < DOMINANT_TOP_ENTROPY_SHARE * ln_k):
         return "dominant"
     return "healthy"

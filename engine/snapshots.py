@@ -67,5 +67,6 @@ class CollapseProbe:
             "distinct_prototypes": int(nonzero.numel()),
             "usage": {str(int(i)): int(usage[i]) for i in nonzero},
             "max_entropy": math.log(k),
-            "clustering_state": diagnostics.classify_clustering(entropy, effective, k, n),
+            "clustering_state": diagnostics.classify_clustering(entropy, effective, k, n, float(usage.max()) / n),
+            "top_share": float(usage.max()) / n,
         }

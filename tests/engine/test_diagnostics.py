@@ -263,6 +263,12 @@ def test_classify_clustering_thresholds() -> None:
     assert dg.classify_clustering(0.5, 4.0, K, 512) == "dominant"  # at most 4 prototypes in use
     assert dg.classify_clustering(0.5, 4.1, K, 512) == "healthy"
     assert dg.classify_clustering(0.5, 1.6, K, 20) == "healthy"  # few samples: the limit falls to 1.5
+    # one prototype is the argmax of almost every sample while the teacher is sharp
+    assert dg.classify_clustering(1.4, 4.2, K, 64, top_share=1.0) == "dominant"
+    assert dg.classify_clustering(1.4, 3.0, K, 64, top_share=0.5) == "dominant"  # effective <= 3.2
+    assert dg.classify_clustering(1.4, 30.0, K, 64, top_share=0.5) == "healthy"
+    assert dg.classify_clustering(0.6 * ln_k, 30.0, K, 64, top_share=1.0) == "healthy"  # near-uniform, not sharp
+    assert dg.classify_clustering(1.4, 30.0, K, 8, top_share=1.0) == "healthy"  # too few samples to judge
 
 
 def test_near_duplicate_prototypes() -> None:

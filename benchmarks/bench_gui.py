@@ -1,0 +1,190 @@
+"""GUI responsiveness on a large map: draw of 50,000 points, hover latency, click-to-sound latency.
+
+Builds a synthetic run (random 1024-D track embeddings, a PCA-like map, every track pointing at
+one 16 kHz audio file) in a temporary directory, opens the embedding map panel on it, and
+prints the timings as JSON (also written to benchmarks/results/gui.json). Goal for click to
+sound: < 150 ms. Without an audio device the sound goes to an ALSA file sink, so the time to
+open the PortAudio stream is still measured.
+
+    python benchmarks/bench_gui.py [--tracks 50000] [--dim 1024] [--repeats 20]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+SINK = """pcm.!default {{ type plug; slave {{ pcm {{ type file; slave.pcm "null"; file "{raw}"; format "raw" }};
+    format S16_LE; rate 16000; channels 1 }} }}
+"""
+
+
+def choose_audio(tmp: Path) -> str:
+    """'device' when PortAudio has an output device; else route ALSA's default to a file ('alsa-file-sink')."""
+    probe = "import sounddevice as sd; sd.query_devices(kind='output')"
+    if subprocess.run([sys.executable, "-c", probe], capture_output=True).returncode == 0:
+        return "device"
+    conf = tmp / "asound.conf"
+    conf.write_text(SINK.format(raw=tmp / "sink.raw"))
+    os.environ["ALSA_CONFIG_PATH"] = f"/usr/share/alsa/alsa.conf:{conf}"  # read when PortAudio starts
+    return "alsa-file-sink"
+
+
+def make_run(root: Path, n: int, dim: int) -> Path:
+    from engine import store
+
+    rng = np.random.default_rng(0)
+    audio = root / "tone.wav"
+    t = np.arange(16000 * 12) / 16000
+    sf.write(audio, (0.3 * np.sin(2 * np.pi * 330 * t)).astype(np.float32), 16000)
+    tags = (rng.random((n, 20)) < 0.15).astype(np.uint8)
+    names = [f"genre:g{i}" for i in range(8)] + [f"instrument:i{i}" for i in range(8)] + [f"mood:m{i}" for i in range(4)]
+    tracks = store.TrackTable([f"t{i:06d}" for i in range(n)], [str(audio)] * n,
+                              [("train", "valid", "test")[i % 3] for i in range(n)], tags, names)
+    run = root / "big"
+    run.mkdir()
+    centres = rng.normal(size=(16, dim)).astype(np.float32)
+    with store.EmbeddingsWriter(run, tracks, dim, {"run_id": "big", "method": "contrastive"}) as writer:
+        for lo in range(0, n, 5000):
+            rows = np.arange(lo, min(n, lo + 5000))
+            emb = centres[rows % 16] + rng.normal(size=(len(rows), dim)).astype(np.float32)
+            writer.add_segments(rows, np.full(len(rows), 4.0, np.float32), emb)
+        writer.finish()
+    xy = np.c_[np.cos(np.arange(n) % 16), np.sin(np.arange(n) % 16)] * 5 + rng.normal(size=(n, 2))
+    store.write_projection(run, "pca", xy, {"method": "pca"})
+    return run
+
+
+def ms(values: list[float]) -> dict[str, float]:
+    a = np.array(values) * 1000
+    return {"median_ms": round(float(np.median(a)), 2), "p95_ms": round(float(np.percentile(a, 95)), 2),
+            "max_ms": round(float(a.max()), 2), "n": len(a)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tracks", type=int, default=50_000)
+    parser.add_argument("--dim", type=int, default=1024)
+    parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "gui.json")
+    args = parser.parse_args()
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        audio_mode = choose_audio(tmp)
+        t0 = time.perf_counter()
+        run = make_run(tmp, args.tracks, args.dim)
+        build_s = time.perf_counter() - t0
+        result = measure(run, args.repeats)
+    result.update(tracks=args.tracks, dim=args.dim, audio=audio_mode, build_run_s=round(build_s, 1),
+                  qt_platform=os.environ["QT_QPA_PLATFORM"], machine=platform.machine(), cpus=os.cpu_count())
+    text = json.dumps(result, indent=1)
+    print(text)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(text + "\n")
+
+
+def measure(run: Path, repeats: int) -> dict:
+    from PySide6.QtCore import QPointF
+    from PySide6.QtWidgets import QApplication
+
+    from workbench import map_model as mm
+    from workbench.panels.embedding_map import EmbeddingMapPanel
+    from workbench.player import Player
+    from workbench.selection import RunSelection
+
+    app = QApplication.instance() or QApplication([])
+    player = Player()
+    t0 = time.perf_counter()
+    available = player.available  # loads PortAudio once
+    portaudio_s = time.perf_counter() - t0
+    selection = RunSelection()
+    panel = EmbeddingMapPanel(selection, player)
+    panel.resize(1400, 900)
+    panel.show()
+    t0 = time.perf_counter()
+    selection.set_runs([run])
+    while panel.data is None or len(panel.plot.scatter.data) == 0:
+        app.processEvents()
+        time.sleep(0.002)
+    load_s = time.perf_counter() - t0
+    viewport = panel.plot.viewport()
+    app.processEvents()
+
+    draws, recolours, repaints = [], [], []
+    xy = panel.maps["pca"]
+    options = [mm.ColourBy("split"), mm.ColourBy("group", "genre"), mm.ColourBy("tag", "genre:g1")]
+    for i in range(repeats):
+        t0 = time.perf_counter()
+        panel.plot.scatter.setData(x=xy[:, 0], y=xy[:, 1], brush=panel._point_brushes())
+        viewport.repaint()
+        draws.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        panel.set_colour(options[i % len(options)])
+        viewport.repaint()
+        recolours.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        viewport.repaint()
+        repaints.append(time.perf_counter() - t0)
+
+    rng = np.random.default_rng(1)
+    vb = panel.plot.getViewBox()
+    rows = rng.integers(0, len(xy), 200)
+    positions = [vb.mapViewToScene(QPointF(*xy[r])) for r in rows]
+    hovers, lookups, shown = [], [], []
+    for i, pos in enumerate(positions):
+        t0 = time.perf_counter()
+        panel.plot.scene().sigMouseMoved.emit(pos)
+        hovers.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        panel.plot.row_at(pos)
+        lookups.append(time.perf_counter() - t0)
+        if i < repeats:  # until the label is on screen
+            t0 = time.perf_counter()
+            panel.plot.scene().sigMouseMoved.emit(positions[-1 - i])
+            viewport.repaint()
+            shown.append(time.perf_counter() - t0)
+
+    clicks, neighbours, decodes, plays = [], [], [], []
+    for r in rows[:repeats]:
+        t0 = time.perf_counter()
+        panel.select_track(int(r))
+        clicks.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        mm.neighbours(panel.data.unit, int(r), 10)
+        neighbours.append(time.perf_counter() - t0)
+        if available:
+            from workbench.player import read_segment
+            t0 = time.perf_counter()
+            read_segment(panel.data.paths[r], float(panel.data.start_s[r]))
+            decodes.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            player.play(panel.data.paths[r], float(panel.data.start_s[r]))
+            plays.append(time.perf_counter() - t0)
+        app.processEvents()
+    player.stop()
+    out = {"load_run_s": round(load_s, 2), "portaudio_init_s": round(portaudio_s, 3), "audio_available": available,
+           "audio_reason": player.reason, "map_draw": ms(draws), "map_recolour": ms(recolours),
+           "map_repaint": ms(repaints), "hover": ms(hovers), "hover_lookup_only": ms(lookups),
+           "hover_with_repaint": ms(shown),
+           "click_to_sound": ms(clicks), "click_neighbours_only": ms(neighbours)}
+    if available:
+        out.update(click_decode_only=ms(decodes), click_play_only=ms(plays))
+    out["click_to_sound_goal_met"] = out["click_to_sound"]["median_ms"] < 150
+    panel.close()
+    return out
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,162 @@
+"""Scores panel: the per-tag table from the stored probe metrics (sorted, filtered, heat-coloured),
+Fig. 1 and the win matrix from engine.metrics.paired_bootstrap, Fig. 2, and the exports."""
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PySide6.QtCore import Qt
+
+from engine import store
+from engine.metrics import paired_bootstrap, tag_metrics
+from engine.runfiles import write_status
+from workbench import scores_model as sm
+from workbench.panels.scores import SORT_ROLE, ScoresPanel
+from workbench.selection import RunSelection
+
+TAGS = ["genre:rock", "genre:jazz", "genre:folk", "genre:funk", "instrument:piano"]
+GENRES = TAGS[:4]
+N = 90
+FRACTIONS = (0.05, 0.2, 1.0)
+
+
+def make_scored_run(root: Path, name: str, method: str, skill: float, seed: int) -> Path:
+    """A run whose genre probe predicts the test labels with noise; better `skill`, better scores."""
+    rng = np.random.default_rng(42)  # the same corpus for every run
+    run = root / name
+    run.mkdir(parents=True)
+    write_status(run, "done", method=method)
+    tags = (rng.random((N, len(TAGS))) < 0.3).astype(np.uint8)
+    tags[:6, 3] = 0  # funk: only a few positives
+    splits = ["train", "valid", "test"]
+    tracks = store.TrackTable([f"t{i:03d}" for i in range(N)], [f"/audio/t{i:03d}.flac" for i in range(N)],
+                              [splits[i % 3] for i in range(N)], tags, TAGS)
+    with store.EmbeddingsWriter(run, tracks, 8, {"run_id": name, "method": method}) as writer:
+        writer.add_segments(np.arange(N), np.zeros(N, np.float32), rng.normal(size=(N, 8)))
+        writer.finish()
+    test = tracks.split_index("test")
+    y = tags[test][:, :4]
+    noise = np.random.default_rng(seed)
+    for fraction in FRACTIONS:
+        for draw in range(1 if fraction == 1.0 else 3):
+            pred = skill * fraction ** 0.2 * y + noise.normal(size=y.shape)
+            metrics = tag_metrics(y, pred, GENRES).to_dict()
+            store.write_probe(run, "genre", fraction, draw, pred, test, GENRES, metrics, {})
+    return run
+
+
+@pytest.fixture
+def runs(tmp_path: Path) -> list[Path]:
+    return [make_scored_run(tmp_path, "a-contrastive", "contrastive", 2.0, 1),
+            make_scored_run(tmp_path, "b-byol", "byol", 1.0, 2),
+            make_scored_run(tmp_path, "c-vicreg", "vicreg", 0.3, 3)]
+
+
+@pytest.fixture
+def panel(qtbot, runs: list[Path]) -> ScoresPanel:
+    selection = RunSelection()
+    view = ScoresPanel(selection, n_resamples=200)
+    qtbot.addWidget(view)
+    selection.set_runs(runs)
+    qtbot.waitUntil(lambda: view.boot is not None, timeout=10000)
+    return view
+
+
+def column_values(view: ScoresPanel, column: int) -> list[str]:
+    return [view.proxy.index(r, column).data() for r in range(view.proxy.rowCount())]
+
+
+def test_table_holds_the_stored_metrics(panel: ScoresPanel, runs: list[Path]) -> None:
+    assert panel.task_box.currentText() == "genre"
+    assert panel.proxy.rowCount() == 4 and panel.proxy.columnCount() == 1 + 3 * 2
+    assert panel.model.headerData(1, Qt.Orientation.Horizontal) == "a-contrastive\nROC-AUC"
+    stored = store.read_probes(runs[1], "genre")["genre"].at(1.0)[0].metrics
+    col = 1 + 2 * 1 + 1  # b-byol PR-AUC
+    for row in range(4):
+        tag = panel.proxy.index(row, 0).data()
+        assert panel.proxy.index(row, col).data() == f"{stored['pr_auc'][tag]:.3f}"
+        assert panel.proxy.index(row, col).data(SORT_ROLE) == pytest.approx(stored["pr_auc"][tag])
+    assert f"PR-AUC {stored['macro']['pr_auc']:.3f}" in panel.summary.text()
+
+
+def test_table_sorts_by_value_and_filters_by_tag(panel: ScoresPanel) -> None:
+    panel.table.sortByColumn(1, Qt.SortOrder.DescendingOrder)
+    values = [panel.proxy.index(r, 1).data(SORT_ROLE) for r in range(4)]
+    assert values == sorted(values, reverse=True)
+    panel.table.sortByColumn(0, Qt.SortOrder.AscendingOrder)
+    assert column_values(panel, 0) == sorted(GENRES)
+    panel.filter_edit.setText("J")
+    assert column_values(panel, 0) == ["genre:jazz"]
+    panel.filter_edit.setText("")
+    assert panel.proxy.rowCount() == 4
+
+
+def test_cells_are_heat_coloured_within_a_metric(panel: ScoresPanel) -> None:
+    model = panel.model
+    roc_cols = [i + 1 for i, (_, m) in enumerate(model.table.columns) if m == "roc_auc"]
+    cells = [(model.table.values[r, c - 1], model.index(r, c).data(Qt.ItemDataRole.BackgroundRole))
+             for r in range(4) for c in roc_cols]
+    best = max(cells, key=lambda cell: cell[0])[1]
+    worst = min(cells, key=lambda cell: cell[0])[1]
+    assert best.color().name() == "#bd0026" and worst.color().name() == "#ffffcc"
+
+
+def test_fig1_and_matrix_equal_paired_bootstrap(panel: ScoresPanel, runs: list[Path], qtbot) -> None:
+    loaded = [sm.load_scores(r, "genre") for r in runs]
+    test = store.read_probes(runs[0], "genre")["genre"].test_index
+    with store.open_embeddings(runs[0]) as emb:
+        y = emb.tracks.tags[test][:, :4]
+    preds = {r.name: r.pred for r in loaded}
+    expected = paired_bootstrap(y, preds, n_resamples=200, seed=0, metric="roc_auc", average="macro")
+    names = [r.name for r in loaded]
+    for i, a in enumerate(names):
+        for j, b in enumerate(names):
+            text = panel.matrix.item(i, j).text()
+            assert text == "–" if a == b else text == f"{100 * expected.beats[(a, b)]:.1f} %"
+    assert expected.beats[("a-contrastive", "c-vicreg")] > 0.95  # the better probe wins nearly always
+    x, y_means = panel.means.getData()
+    np.testing.assert_allclose(y_means, [expected.runs[n].mean for n in names])
+    _, dots = panel.dots.getData()
+    np.testing.assert_allclose(dots, np.concatenate([expected.runs[n].values for n in names]))
+    assert len(dots) == 3 * 200
+
+    panel.metric_box.setCurrentIndex(panel.metric_box.findData("pr_auc"))
+    expected_pr = paired_bootstrap(y, preds, n_resamples=200, seed=0, metric="pr_auc", average="macro")
+    assert panel.boot is None  # recomputed in the background
+    qtbot.waitUntil(lambda: panel.boot is not None, timeout=10000)
+    assert panel.boot.metric == "pr_auc"
+    assert panel.matrix.item(0, 2).text() == f"{100 * expected_pr.beats[('a-contrastive', 'c-vicreg')]:.1f} %"
+
+
+def test_fig2_curves_are_the_mean_of_draws(panel: ScoresPanel, runs: list[Path]) -> None:
+    probes = store.read_probes(runs[2], "genre")["genre"]
+    x, y = panel.curves[2].getOriginalDataset()
+    np.testing.assert_allclose(x, [5, 20, 100])
+    for fraction, value in zip(FRACTIONS, y):
+        assert value == pytest.approx(np.mean([d.metrics["macro"]["roc_auc"] for d in probes.at(fraction)]))
+    px, _ = panel.draw_dots.getOriginalDataset()
+    assert len(px) == 3 * (3 + 3 + 1)
+
+
+def test_runs_without_probes_show_a_hint(qtbot, tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    selection = RunSelection()
+    selection.set_runs([tmp_path / "empty"])
+    view = ScoresPanel(selection)
+    qtbot.addWidget(view)
+    assert view.proxy.rowCount() == 0 and "No probe scores" in view.summary.text()
+
+
+def test_exports(panel: ScoresPanel, tmp_path: Path) -> None:
+    panel.resize(1200, 800)
+    panel.export_png(tmp_path / "scores.png")
+    assert (tmp_path / "scores.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    panel.export_csv(tmp_path / "scores.csv")
+    rows = list(csv.DictReader(open(tmp_path / "scores.csv")))
+    tag_rows = [r for r in rows if r["section"] == "tag" and r["run"] == "b-byol" and r["metric"] == "roc_auc"]
+    assert {r["tag"] for r in tag_rows} == set(GENRES)
+    beats = {(r["run"], r["versus"]): float(r["value"]) for r in rows if r["section"] == "beats"}
+    assert beats[("a-contrastive", "b-byol")] == pytest.approx(panel.boot.beats[("a-contrastive", "b-byol")])
+    assert len([r for r in rows if r["section"] == "limited_data_mean"]) == 3 * 2 * 3

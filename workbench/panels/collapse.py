@@ -1,0 +1,217 @@
+"""Collapse diagnostics of two runs side by side: singular spectrum per checkpoint, RankMe over
+training, per-dimension std, alignment/uniformity, and for clustering runs the prototype
+usage, effective prototypes, teacher entropy and KL, under an alarm naming the collapse kind.
+
+By default a clustering run stands next to a clustering-collapse run when both are selected
+(or in the runs directory); otherwise the first two selected runs.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import QComboBox, QLabel, QSplitter, QVBoxLayout, QWidget
+
+from workbench.collapse_model import RunCollapse, default_pair
+from workbench.runs import METHOD_COLOURS, scan_runs
+from workbench.selection import RunSelection
+
+POLL_MS = 2000
+ALARM_STYLE = "background:#d62728;color:white;font-weight:bold;padding:4px"
+HEALTHY_STYLE = "background:#e8f5e9;color:#1b5e20;padding:4px"
+DASH = pg.mkPen("#888", width=1, style=Qt.PenStyle.DashLine)
+
+
+class CollapseColumn(QWidget):
+    """Every collapse plot of one run; items are created once and fed with setData."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.model: RunCollapse | None = None
+        self.run_box = QComboBox()
+        self.alarm_label = QLabel(wordWrap=True)
+        self.alarm_label.hide()
+        self.plots = pg.GraphicsLayoutWidget()
+        self.plots.setBackground("w")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.run_box)
+        layout.addWidget(self.alarm_label)
+        layout.addWidget(self.plots, 1)
+        add = self.plots.addPlot
+        self.spectrum_plot = add(row=0, col=0, title="covariance spectrum per checkpoint",
+                                 labels={"bottom": "rank", "left": "eigenvalue"})
+        self.spectrum_plot.setLogMode(y=True)
+        self.spectrum_curves: list[pg.PlotDataItem] = []
+        self.rankme_plot = add(row=0, col=1, title="RankMe", labels={"bottom": "step"})
+        self.rankme_curve = self.rankme_plot.plot(pen=pg.mkPen("#1f77b4", width=2), name="training snapshots")
+        self.rankme_points = self.rankme_plot.plot(pen=None, symbol="o", symbolSize=7, symbolBrush="#ff7f0e")
+        self.std_plot = add(row=1, col=0, title="per-dimension std (L2-normalised)", labels={"left": "dimensions"})
+        self.std_hist = self.std_plot.plot(stepMode="center", fillLevel=0, brush="#1f77b480", pen="#1f77b4")
+        self.std_healthy = pg.InfiniteLine(angle=90, pen=DASH, label="1/√D", labelOpts={"position": 0.9})
+        self.std_plot.addItem(self.std_healthy)
+        self.geometry_plot = add(row=1, col=1, title="alignment / uniformity", labels={"bottom": "checkpoint step"})
+        self.geometry_plot.addLegend(offset=(5, 5))
+        self.alignment_curve = self.geometry_plot.plot(pen="#2ca02c", symbol="o", symbolSize=6, name="alignment")
+        self.uniformity_curve = self.geometry_plot.plot(pen="#9467bd", symbol="s", symbolSize=6, name="uniformity")
+        self.usage_plot = add(row=2, col=0, title="prototype usage", labels={"bottom": "prototype (by use)",
+                                                                             "left": "samples"})
+        self.usage_bars = pg.BarGraphItem(x=[], height=[], width=0.8, brush="#d62728")
+        self.usage_plot.addItem(self.usage_bars)
+        self.effective_plot = add(row=2, col=1, title="effective prototypes", labels={"bottom": "step"})
+        self.effective_plot.setLogMode(y=True)
+        self.effective_curve = self.effective_plot.plot(pen=pg.mkPen("#d62728", width=2))
+        self.entropy_plot = add(row=3, col=0, colspan=2, title="teacher entropy and KL (nats)",
+                                labels={"bottom": "step"})
+        self.entropy_plot.addLegend(offset=(-5, 5))  # top right, clear of the ln K label
+        self.entropy_curve = self.entropy_plot.plot(pen=pg.mkPen("#8c564b", width=2), name="teacher entropy")
+        self.kl_curve = self.entropy_plot.plot(pen=pg.mkPen("#17becf", width=2), name="KL(teacher ‖ student)")
+        self.max_entropy_line = pg.InfiniteLine(angle=0, pen=DASH, label="ln K", labelOpts={"position": 0.03})
+        self.entropy_plot.addItem(self.max_entropy_line)
+        self.clustering_plots = (self.usage_plot, self.effective_plot, self.entropy_plot)
+        for plot in (self.spectrum_plot, self.rankme_plot, self.std_plot, self.geometry_plot, *self.clustering_plots):
+            for side in ("left", "bottom"):
+                plot.getAxis(side).enableAutoSIPrefix(False)
+
+    def set_run(self, run: Path | None) -> None:
+        self.model = RunCollapse(run) if run is not None else None
+        self.update_view()
+
+    def refresh(self) -> None:
+        if self.model is not None and self.model.refresh():
+            self.update_view()
+
+    def update_view(self) -> None:
+        m = self.model
+        colour = METHOD_COLOURS.get(m.method, "#444") if m is not None else "#444"
+        self.run_box.setStyleSheet(f"color:{colour};font-weight:bold")
+        self._show_alarm()
+        self.plots.setVisible(m is not None)
+        if m is None:
+            return
+        self._show_spectra(m.spectra())
+        rankme, checkpoints = m.curve("collapse", "rankme"), m.curve("diagnostics", "rankme")
+        self.rankme_curve.setData(rankme.steps, rankme.values)
+        self.rankme_points.setData(checkpoints.steps, checkpoints.values)
+        self._show_std()
+        align, uniform = m.curve("diagnostics", "alignment"), m.curve("diagnostics", "uniformity")
+        self.alignment_curve.setData(align.steps, align.values)
+        self.uniformity_curve.setData(uniform.steps, uniform.values)
+        for plot in self.clustering_plots:
+            plot.setVisible(m.is_clustering)
+        if m.is_clustering:
+            self._show_clustering(m)
+
+    def _show_alarm(self) -> None:
+        alarms = self.model.alarms() if self.model is not None else []
+        if alarms:
+            self.alarm_label.setText("⚠ " + "<br>⚠ ".join(a.message for a in alarms))
+            self.alarm_label.setStyleSheet(ALARM_STYLE)
+        else:
+            self.alarm_label.setText("no collapse at the latest measurement")
+            self.alarm_label.setStyleSheet(HEALTHY_STYLE)
+        self.alarm_label.setVisible(self.model is not None)
+
+    def _show_spectra(self, spectra: dict[int, np.ndarray]) -> None:
+        while len(self.spectrum_curves) < len(spectra):
+            self.spectrum_curves.append(self.spectrum_plot.plot())
+        n = len(spectra)
+        for i, (curve, (step, values)) in enumerate(zip(self.spectrum_curves, spectra.items())):
+            positive = values[values > 0]
+            shade = int(200 - 170 * (i + 1) / n)  # light = early checkpoint, dark = late
+            curve.setData(np.arange(1, len(positive) + 1), positive,
+                          pen=pg.mkPen((shade, shade, 255 if i == n - 1 else shade), width=3 if i == n - 1 else 1))
+        for curve in self.spectrum_curves[n:]:
+            curve.setData([], [])
+
+    def _show_std(self) -> None:
+        found = self.model.dimension_std()
+        if found is None:
+            self.std_hist.setData([], [])
+            return
+        values, healthy = found
+        top = max(float(values.max()), 2 * healthy)
+        counts, edges = np.histogram(values, bins=50, range=(0.0, top))
+        self.std_hist.setData(edges, counts)
+        self.std_healthy.setValue(healthy)
+
+    def _show_clustering(self, m: RunCollapse) -> None:
+        usage = m.usage()
+        counts = usage[1] if usage is not None else np.zeros(0)
+        self.usage_bars.setOpts(x=np.arange(len(counts)), height=counts, width=0.8)
+        self.usage_plot.setTitle(f"prototype usage at step {usage[0]}: {len(counts)} used" if usage else
+                                 "prototype usage")
+        effective = m.curve("collapse", "effective_prototypes")
+        self.effective_curve.setData(effective.steps, effective.values)
+        entropy = m.curve("collapse", "teacher_entropy")
+        if len(entropy.steps) == 0:
+            entropy = m.curve("train", "teacher_entropy")
+        kl = m.curve("train", "kl")
+        self.entropy_curve.setData(entropy.steps, entropy.values)
+        self.kl_curve.setData(kl.steps, kl.values)
+        max_entropy = m.max_entropy()
+        self.max_entropy_line.setVisible(not np.isnan(max_entropy))
+        if not np.isnan(max_entropy):
+            self.max_entropy_line.setValue(max_entropy)
+
+
+class CollapsePanel(QWidget):
+    """Two runs' collapse diagnostics side by side, refreshed as events and diagnostics arrive."""
+
+    def __init__(self, selection: RunSelection, parent: QWidget | None = None, runs_dir: Path | None = None,
+                 poll_ms: int = POLL_MS) -> None:
+        super().__init__(parent)
+        self.selection = selection
+        self.runs_dir = runs_dir
+        self.columns = (CollapseColumn(), CollapseColumn())
+        self.hint = QLabel("Select runs to compare their collapse diagnostics.")
+        split = QSplitter()
+        for column in self.columns:
+            split.addWidget(column)
+            column.run_box.activated.connect(lambda _=0, c=column: c.set_run(self._picked(c)))
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.hint)
+        layout.addWidget(split, 1)
+        self.selection.changed.connect(self._on_selection_changed)
+        self._timer = QTimer(self)
+        self._timer.timeout.connect(self._on_poll)
+        self._timer.start(poll_ms)
+        self._on_selection_changed(self.selection.runs())
+
+    def set_runs_dir(self, runs_dir: Path | None) -> None:
+        """Also offer (and pair by default) the runs of this directory."""
+        self.runs_dir = runs_dir
+        self._on_selection_changed(self.selection.runs())
+
+    def _candidates(self) -> list[Path]:
+        others = [r.path for r in scan_runs(self.runs_dir)] if self.runs_dir is not None else []
+        return list(dict.fromkeys(self.selection.runs() + others))
+
+    @staticmethod
+    def _picked(column: CollapseColumn) -> Path | None:
+        value = column.run_box.currentData()
+        return Path(value) if value else None
+
+    def _on_selection_changed(self, runs: list[Path]) -> None:
+        candidates = self._candidates()
+        others = [p for p in candidates if p not in runs]
+        pair = default_pair(runs, others)
+        for column, run in zip(self.columns, pair):
+            column.run_box.blockSignals(True)
+            column.run_box.clear()
+            column.run_box.addItem("(none)", "")
+            for path in candidates:
+                column.run_box.addItem(f"{path.name}", str(path))
+            column.run_box.setCurrentIndex(max(0, column.run_box.findData(str(run))) if run else 0)
+            column.run_box.blockSignals(False)
+            column.set_run(run)
+        self.hint.setVisible(not runs and not candidates)
+
+    def shown_runs(self) -> tuple[Path | None, Path | None]:
+        return tuple(c.model.run_dir if c.model is not None else None for c in self.columns)
+
+    def _on_poll(self) -> None:
+        for column in self.columns:
+            column.refresh()
