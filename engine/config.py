@@ -93,7 +93,7 @@ _PRESET_VALUES: dict[str, dict[str, Any]] = {
 
 def _one_line(err: ValidationError) -> str:
     first = err.errors()[0]
-    field = ".".join(str(p) for p in first["loc"]) or "config"
+    field = (".".join(str(p) for p in first["loc"]) or "config").encode("unicode_escape").decode("ascii")[:80]
     got = first.get("input")
     msg = first["msg"]
     if first["type"] == "extra_forbidden":

@@ -220,6 +220,7 @@ _UNION_TAG = re.compile(r"^(int|str|float|bool|none|constrained-\w+|(list|dict|f
 def _one_line(err: ValidationError, kind: str) -> str:
     first = err.errors()[0]
     loc = ".".join(str(p) for p in first["loc"] if not (isinstance(p, str) and _UNION_TAG.match(p)))
+    loc = loc.encode("unicode_escape").decode("ascii")[:80]  # a client's field name never breaks the line
     msg = first["msg"].removeprefix("Value error, ")
     if first["type"] == "extra_forbidden":
         valid = ", ".join(f for f in REQUESTS[kind].model_fields if f != "type")
