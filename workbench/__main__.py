@@ -11,4 +11,4 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(prog="mvssl gui")
     parser.add_argument("--runs-dir", help="runs directory (default: last used, else under the user data dir)")
     args = parser.parse_args()
-    sys.exit(main(runs_dir=Path(args.runs_dir) if args.runs_dir else None))
+    sys.exit(main(runs_dir=Path(args.runs_dir).expanduser() if args.runs_dir else None))

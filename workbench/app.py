@@ -1,83 +1,310 @@
-"""The workbench application: main window with the runs list; settings remembered between sessions."""
+"""The workbench application: the main window (runs tree, panel tabs, engine indicator, error banner).
+
+The window drives the engine through an EngineClient: run status and progress come from its
+pushes, new runs and studies are submitted through it. Without an engine (`connect_engine=False`)
+it reads the runs directory from disk. Layout and the last runs directory are kept in QSettings.
+"""
 from __future__ import annotations
 
+import os
 import sys
+import time
 from pathlib import Path
+from typing import Any
 
-from PySide6.QtCore import QSettings, QTimer
+from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
-    QApplication, QFileDialog, QHeaderView, QLabel, QMainWindow, QTableView, QVBoxLayout, QWidget,
+    QApplication, QDialog, QFileDialog, QHBoxLayout, QLabel, QMainWindow, QMessageBox, QPlainTextEdit, QPushButton,
+    QSplitter, QVBoxLayout, QWidget,
 )
 
+from workbench.banner import EngineIndicator, ErrorBanner
+from workbench.client import EngineClient
 from workbench.runs import default_runs_dir
 from workbench.runs_model import RunsModel
+from workbench.runs_view import RunsView
+from workbench.selection import RunSelection
+from workbench.series import SeriesStore
+from workbench.sync import RunsSync
+from workbench.tabs import PanelTabs
 
 ORG, APP = "mvssl-workbench", "workbench"
+EMPTY_TEXT = ("No runs yet. <b>Start the demo study</b> to pre-train and compare every method on the built-in "
+              "demo corpus, or make a <b>New run</b>.")
+
+
+def demo_study_request(methods: list[str], now: float | None = None) -> dict[str, Any]:
+    """The `submit_study` fields of the demo: every method the engine offers, demo corpus, demo preset."""
+    name = time.strftime("demo-%Y%m%d-%H%M%S", time.localtime(now))
+    return {"methods": list(methods), "corpus": "demo", "preset": "demo", "name": name}
 
 
 class MainWindow(QMainWindow):
-    """Runs list of one runs directory, refreshed from disk."""
+    """Runs tree on the left, panels on the right; status bar with the engine indicator."""
 
-    def __init__(self, runs_dir: Path, refresh_ms: int = 2000) -> None:
+    def __init__(self, runs_dir: Path, connect_engine: bool = False, settings: QSettings | None = None,
+                 refresh_ms: int = 2000) -> None:
         super().__init__()
-        self.setWindowTitle(f"mvssl workbench — {runs_dir}")
-        self.model = RunsModel(runs_dir, self)
-        self.table = QTableView()
-        self.table.setModel(self.model)
-        self.table.setSelectionBehavior(QTableView.SelectionBehavior.SelectRows)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.empty_label = QLabel("No runs yet in this runs directory.")
+        self.settings = settings if settings is not None else QSettings(ORG, APP)
+        self.connect_engine = connect_engine
+        self.selection = RunSelection(self)
+        self.store = SeriesStore()
+        self.model = RunsModel(self)
+        self.sync = RunsSync(self.model, self.store, self.selection, self)
+        self._select_after: list[str] = []
+        self._player: Any = None
+
+        self.banner = ErrorBanner()
+        self.indicator = EngineIndicator()
+        self.runs_view = RunsView(self.model, self.selection)
+        self.empty_label = QLabel(EMPTY_TEXT, wordWrap=True)
+        self.demo_button = QPushButton("Start the demo study")
+        self.demo_button.clicked.connect(self.start_demo_study)
+        self.new_button = QPushButton("New run…")
+        self.new_button.clicked.connect(self.open_launch_dialog)
+        self.tabs = PanelTabs(self._panel_context)
+
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.demo_button)
+        buttons.addWidget(self.new_button)
+        left = QWidget()
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(0, 0, 0, 0)
+        left_layout.addLayout(buttons)
+        left_layout.addWidget(self.empty_label)
+        left_layout.addWidget(self.runs_view, 1)
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter.addWidget(left)
+        self.splitter.addWidget(self.tabs)
+        self.splitter.setSizes([620, 880])
         central = QWidget()
         layout = QVBoxLayout(central)
-        layout.addWidget(self.empty_label)
-        layout.addWidget(self.table)
+        layout.addWidget(self.banner)
+        layout.addWidget(self.splitter, 1)
         self.setCentralWidget(central)
+        self.runs_label = QLabel()
+        self.statusBar().addPermanentWidget(self.runs_label)
+        self.statusBar().addPermanentWidget(self.indicator)
         self._build_menus()
-        self._timer = QTimer(self)
-        self._timer.timeout.connect(self.refresh)
-        self._timer.start(refresh_ms)
-        self.refresh()
+        self.sync.listed.connect(self._after_listing)
+        self.sync.has_study_changed.connect(self._on_has_study)
+
+        self._refresh_timer = QTimer(self, interval=refresh_ms, timeout=self.refresh)
+        self._clock = QTimer(self, interval=1000, timeout=self.model.tick)
+        self._clock.start()
+        self._restore_layout()
+        self.set_runs_dir(runs_dir)
+        self._refresh_timer.start()
+        QTimer.singleShot(0, self.tabs.ensure_current)
+
+    # ---- menus ---------------------------------------------------------------------------------------
+    def _action(self, menu, text: str, slot, shortcut=None) -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+        action.triggered.connect(slot)
+        menu.addAction(action)
+        return action
 
     def _build_menus(self) -> None:
-        file_menu = self.menuBar().addMenu("&File")
-        open_dir = QAction("&Open runs directory…", self, shortcut=QKeySequence.StandardKey.Open)
-        open_dir.triggered.connect(self._on_open_runs_dir)
-        file_menu.addAction(open_dir)
-        reload = QAction("&Reload", self, shortcut=QKeySequence.StandardKey.Refresh)
-        reload.triggered.connect(self.refresh)
-        file_menu.addAction(reload)
-        quit_action = QAction("&Quit", self, shortcut=QKeySequence.StandardKey.Quit)
-        quit_action.triggered.connect(self.close)
-        file_menu.addAction(quit_action)
+        bar = self.menuBar()
+        file_menu = bar.addMenu("&File")
+        self._action(file_menu, "&New run or study…", self.open_launch_dialog, QKeySequence.StandardKey.New)
+        self.demo_action = self._action(file_menu, "Start the &demo study", self.start_demo_study, "Ctrl+Shift+D")
+        file_menu.addSeparator()
+        self._action(file_menu, "&Open runs directory…", self._on_open_runs_dir, QKeySequence.StandardKey.Open)
+        self._action(file_menu, "&Reload", self.refresh, QKeySequence.StandardKey.Refresh)
+        file_menu.addSeparator()
+        self._action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
+        run_menu = bar.addMenu("&Run")
+        self._action(run_menu, "&Cancel", lambda: self._on_run_command("cancel"), "Ctrl+Shift+C")
+        self._action(run_menu, "&Resume", lambda: self._on_run_command("resume"), "Ctrl+Shift+R")
+        delete = self._action(run_menu, "&Delete…", lambda: self._on_run_command("delete"),
+                              QKeySequence.StandardKey.Delete)
+        delete.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)  # Delete in a panel's field deletes no run
+        self.runs_view.addAction(delete)
+        view_menu = bar.addMenu("&View")
+        for i, title in enumerate(self.tabs.tabs):
+            self._action(view_menu, f"&{title}", lambda _=False, i=i: self.tabs.setCurrentIndex(i), f"Ctrl+{i + 1}")
+        view_menu.addSeparator()
+        self._action(view_menu, "Training curves in &log scale", self._toggle_log, "Ctrl+L")
+        engine_menu = bar.addMenu("&Engine")
+        self._action(engine_menu, "&Restart engine", self._restart_engine)
+        self._action(engine_menu, "Show engine &log", self._show_engine_log)
 
-    def refresh(self) -> None:
-        self.model.reload()
-        self.empty_label.setVisible(self.model.rowCount() == 0)
+    # ---- runs directory and engine -------------------------------------------------------------------
+    @property
+    def client(self) -> EngineClient | None:
+        return self.sync.client
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.sync.runs_dir
 
     def set_runs_dir(self, runs_dir: Path) -> None:
-        self.model.set_runs_dir(runs_dir)
+        """Show another runs directory (and attach to its engine)."""
+        self.selection.set_runs([])
+        client = self.sync.attach(runs_dir, self.connect_engine)
         self.setWindowTitle(f"mvssl workbench — {runs_dir}")
-        QSettings(ORG, APP).setValue("runs_dir", str(runs_dir))
+        self.runs_label.setText(str(runs_dir))
+        self.settings.setValue("runs_dir", str(runs_dir))
+        for tab in self.tabs.tabs.values():
+            if tab.panel is not None and hasattr(tab.panel, "set_runs_dir"):
+                tab.panel.set_runs_dir(runs_dir)
+        if client is not None:
+            socket = str(client.paths.socket)
+            client.state_changed.connect(lambda state: self.indicator.set_state(state, socket))
+            client.error.connect(self.banner.show_error)
+            self.indicator.set_state("starting", socket)
+            client.start()
+        else:
+            self.indicator.set_state("offline", "the workbench was started without an engine")
         self.refresh()
 
+    def refresh(self) -> None:
+        self.sync.refresh()
+
+    def _after_listing(self) -> None:
+        self.empty_label.setVisible(self.model.rowCount() == 0)
+        if self._select_after and all(self.model.run(r) for r in self._select_after):
+            self.runs_view.select_runs(self._select_after)
+            self._select_after = []
+
+    def _on_has_study(self, value: bool) -> None:
+        self.demo_button.setVisible(not value)
+
+    # ---- commands ------------------------------------------------------------------------------------
+    def _panel_context(self) -> dict[str, Any]:
+        if self._player is None:
+            from workbench.player import Player
+
+            self._player = Player()
+        return {"selection": self.selection, "store": self.store, "player": self._player, "runs_dir": self.runs_dir}
+
+    def _send(self, type: str, fields: dict[str, Any], on_reply, on_error) -> None:
+        self.client.request(type, on_reply=on_reply, on_error=on_error, **fields)
+
+    def open_launch_dialog(self):
+        """The New run / study dialog; returns it (it is window-modal but does not block)."""
+        from workbench.panels.launch import LaunchDialog
+
+        connected = self.client is not None and self.client.connected
+        dialog = LaunchDialog(self.client.info if connected else None, self._send if self.client else None, self)
+        dialog.accepted.connect(lambda: self._on_submitted(dialog.result_))
+        dialog.open()
+        return dialog
+
+    def start_demo_study(self) -> None:
+        """Submit the demo comparison study (every method on the demo corpus)."""
+        if self.client is None:
+            self.banner.show_error("no engine: start the workbench with an engine to run the demo study")
+            return
+        from engine.config import METHODS
+
+        methods = self.client.info.get("methods") or list(METHODS)
+        self.demo_button.setEnabled(False)
+
+        def on_error(message: str) -> None:
+            self.demo_button.setEnabled(True)
+            self.banner.show_error(f"the demo study was not started: {message}")
+
+        self.client.request("submit_study", on_reply=lambda r: self._on_submitted(("submit_study", r)),
+                            on_error=on_error, **demo_study_request(methods))
+
+    def _on_submitted(self, result: tuple[str, dict[str, Any]] | None) -> None:
+        if result is None:
+            return
+        type, reply = result
+        if type == "submit_study":
+            self._on_has_study(True)
+            self._select_after = [b["run"] for b in reply.get("study", {}).get("branches", [])]
+        else:
+            self._select_after = [reply.get("job", {}).get("run", "")]
+        self.demo_button.setEnabled(True)
+        self.refresh()
+
+    def _on_run_command(self, command: str) -> None:
+        if self.client is None:
+            self.banner.show_error(f"{command}: no engine connected")
+            return
+        targets: list[dict[str, str]] = []
+        for index in self.runs_view.selectionModel().selectedRows(0):
+            study = self.model.study_at(index)
+            run = self.model.run_at(index)
+            target = {"study": study} if study else ({"run": run.run_id} if run else None)
+            if target and target not in targets:
+                targets.append(target)
+        if not targets:
+            self.banner.show_error(f"{command}: select runs or a study first")
+            return
+        names = ", ".join(next(iter(t.values())) for t in targets)
+        if command == "delete" and QMessageBox.question(self, "Delete", f"Delete {names} and all their files?") \
+                != QMessageBox.StandardButton.Yes:
+            return
+        for target in targets:
+            self.client.request(command, on_reply=lambda _r: self.refresh(),
+                                on_error=lambda m, c=command: self.banner.show_error(f"{c}: {m}"), **target)
+
+    def _toggle_log(self) -> None:
+        panel = self.tabs.panel("Training")
+        if panel is not None:
+            panel.log_box.toggle()
+
+    def _restart_engine(self) -> None:
+        if self.client is not None:
+            self.client.restart_engine()
+
+    def _show_engine_log(self) -> None:
+        from workbench.client import tail
+
+        log = self.runs_dir / ".engine" / "engine.log"
+        view = QPlainTextEdit(tail(log, 500) or f"{log} is empty or missing", readOnly=True)
+        dialog = QDialog(self, windowTitle=f"Engine log — {log}")
+        QVBoxLayout(dialog).addWidget(view)
+        dialog.resize(900, 500)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.show()
+
     def _on_open_runs_dir(self) -> None:
-        chosen = QFileDialog.getExistingDirectory(self, "Runs directory", str(self.model.runs_dir))
+        chosen = QFileDialog.getExistingDirectory(self, "Runs directory", str(self.runs_dir))
         if chosen:
             self.set_runs_dir(Path(chosen))
 
+    # ---- settings ------------------------------------------------------------------------------------
+    def _restore_layout(self) -> None:
+        geometry = self.settings.value("geometry")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        else:
+            self.resize(1400, 850)
+        state = self.settings.value("window_state")
+        if state is not None:
+            self.restoreState(state)
+        splitter = self.settings.value("splitter")
+        if splitter is not None:
+            self.splitter.restoreState(splitter)
+        self.tabs.setCurrentIndex(int(self.settings.value("tab", 0) or 0))
+
     def closeEvent(self, event) -> None:  # noqa: N802 (Qt name)
-        settings = QSettings(ORG, APP)
-        settings.setValue("geometry", self.saveGeometry())
-        settings.setValue("runs_dir", str(self.model.runs_dir))
+        self.settings.setValue("geometry", self.saveGeometry())
+        self.settings.setValue("window_state", self.saveState())
+        self.settings.setValue("splitter", self.splitter.saveState())
+        self.settings.setValue("tab", self.tabs.currentIndex())
+        self.settings.setValue("runs_dir", str(self.runs_dir))
+        self.settings.sync()
+        if self.client is not None:
+            self.client.stop()  # the engine and its jobs keep running
         super().closeEvent(event)
 
 
-def resolve_runs_dir(explicit: Path | None) -> Path:
-    """Explicit flag, else the last one used, else the default under the user data dir."""
+def resolve_runs_dir(explicit: Path | None, settings: QSettings | None = None) -> Path:
+    """The --runs-dir flag, else $MVSSL_RUNS_DIR, else the last one used, else the default under the user data dir."""
     if explicit is not None:
         return explicit
-    remembered = QSettings(ORG, APP).value("runs_dir")
+    if os.environ.get("MVSSL_RUNS_DIR"):
+        return default_runs_dir()
+    remembered = (settings or QSettings(ORG, APP)).value("runs_dir")
     return Path(str(remembered)) if remembered else default_runs_dir()
 
 
@@ -87,11 +314,6 @@ def main(runs_dir: Path | None = None) -> int:
     app.setApplicationName(APP)
     chosen = resolve_runs_dir(runs_dir)
     chosen.mkdir(parents=True, exist_ok=True)
-    window = MainWindow(chosen)
-    geometry = QSettings(ORG, APP).value("geometry")
-    if geometry is not None:
-        window.restoreGeometry(geometry)
-    else:
-        window.resize(1000, 600)
+    window = MainWindow(chosen, connect_engine=True)
     window.show()
     return app.exec()

@@ -1,31 +1,22 @@
-"""Read the runs directory: one summary per run, tolerant of missing or older files. No Qt here."""
+"""What the runs list knows about each run: read from the run directories or from the engine. No Qt here."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-import platformdirs
+from engine.colours import METHOD_COLOURS, colour_of
+from engine.enginedir import default_runs_dir
+
+__all__ = ["METHOD_COLOURS", "STATES", "RunSummary", "colour_of", "default_runs_dir", "format_duration",
+           "from_engine", "group_by_study", "has_study", "read_run", "scan_runs", "with_job", "with_status"]
 
 STATES = ("queued", "running", "done", "failed", "cancelled", "diverged", "interrupted", "unknown")
-
-# Fixed colour per method, shared by every view and figure.
-METHOD_COLOURS: dict[str, str] = {
-    "contrastive": "#1f77b4",
-    "clustering": "#d62728",
-    "clustering-collapse": "#ff9896",
-    "barlow_twins": "#2ca02c",
-    "byol": "#9467bd",
-    "vicreg": "#ff7f0e",
-    "random": "#7f7f7f",
-    "logmel": "#8c564b",
-}
-
-
-def default_runs_dir() -> Path:
-    return Path(platformdirs.user_data_dir("mvssl-workbench")) / "runs"
+NO_STUDY = ""  # the group of runs started on their own
 
 
 @dataclass(frozen=True)
@@ -41,6 +32,8 @@ class RunSummary:
     study: str
     started_at: float | None
     updated_at: float | None
+    message: str = ""
+    job: str = ""  # "embed running" while a job other than pre-training is queued or running
 
     @property
     def progress(self) -> float:
@@ -59,6 +52,18 @@ class RunSummary:
         if self.state != "running" or elapsed is None or self.step <= 0:
             return None
         return elapsed * (self.total_steps - self.step) / self.step
+
+    @property
+    def status_text(self) -> str:
+        return f"{self.state} · {self.job}" if self.job else self.state
+
+
+def format_duration(seconds: float | None) -> str:
+    """`H:MM:SS`, or empty when unknown."""
+    if seconds is None:
+        return ""
+    s = int(seconds)
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
 
 
 def _read_json(path: Path) -> dict:
@@ -80,21 +85,25 @@ def _num(value: object, default: float | None) -> float | None:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else default
 
 
+def _state(value: object) -> str:
+    return value if isinstance(value, str) and value in STATES else "unknown"
+
+
 def read_run(path: Path) -> RunSummary:
     """Summary of one run directory; missing or malformed fields fall back to neutral values."""
     status = _read_json(path / "status.json")
     config = _read_toml(path / "config.toml")
-    state = status.get("state", "unknown")
     return RunSummary(
         run_id=path.name,
         path=path,
         method=str(status.get("method") or config.get("method") or "unknown"),
-        state=state if state in STATES else "unknown",
+        state=_state(status.get("state")),
         step=int(_num(status.get("step"), 0) or 0),
         total_steps=int(_num(status.get("total_steps"), _num(config.get("steps"), 0)) or 0),
         study=str(status.get("study") or config.get("study") or ""),
         started_at=_num(status.get("started_at"), None),
         updated_at=_num(status.get("updated_at"), None),
+        message=str(status.get("message") or ""),
     )
 
 
@@ -104,3 +113,61 @@ def scan_runs(runs_dir: Path) -> list[RunSummary]:
         return []
     dirs = [p for p in runs_dir.iterdir() if p.is_dir() and not p.name.startswith(".")]
     return [read_run(p) for p in sorted(dirs)]
+
+
+def has_study(runs_dir: Path) -> bool:
+    """Whether the runs directory holds a study record (`.studies/*.json`), read without an engine."""
+    studies = runs_dir / ".studies"
+    return studies.is_dir() and any(studies.glob("*.json"))
+
+
+def _job_text(job: dict[str, Any] | None) -> str:
+    if not job or job.get("kind") == "pretrain" or job.get("state") not in ("queued", "running"):
+        return ""
+    return f"{job.get('kind')} {job.get('state')}"
+
+
+def from_engine(item: dict[str, Any], runs_dir: Path) -> RunSummary:
+    """A run summary of the engine's `list_runs` reply."""
+    return RunSummary(
+        run_id=str(item["run"]),
+        path=runs_dir / str(item["run"]),
+        method=str(item.get("method") or "unknown"),
+        state=_state(item.get("state")),
+        step=int(_num(item.get("step"), 0) or 0),
+        total_steps=int(_num(item.get("total_steps"), 0) or 0),
+        study=str(item.get("study") or ""),
+        started_at=_num(item.get("started_at"), None),
+        updated_at=_num(item.get("updated_at"), None),
+        message=str(item.get("message") or ""),
+        job=_job_text(item.get("job")),
+    )
+
+
+def with_status(run: RunSummary, status: dict[str, Any]) -> RunSummary:
+    """`run` updated by a status push (status.json's content); absent fields keep their value."""
+    return dataclasses.replace(
+        run,
+        method=str(status.get("method") or run.method),
+        state=_state(status.get("state")) if "state" in status else run.state,
+        step=int(_num(status.get("step"), run.step) or 0),
+        total_steps=int(_num(status.get("total_steps"), run.total_steps) or 0),
+        study=str(status.get("study") or run.study),
+        started_at=_num(status.get("started_at"), run.started_at),
+        updated_at=_num(status.get("updated_at"), run.updated_at),
+        message=str(status.get("message") or ""),
+    )
+
+
+def with_job(run: RunSummary, job: dict[str, Any]) -> RunSummary:
+    """`run` updated by a job push: shows a queued or running job other than pre-training."""
+    return dataclasses.replace(run, job=_job_text(job))
+
+
+def group_by_study(runs: list[RunSummary]) -> list[tuple[str, list[RunSummary]]]:
+    """Runs grouped by study (newest study first), runs of no study last; runs keep their order."""
+    groups: dict[str, list[RunSummary]] = {}
+    for run in runs:
+        groups.setdefault(run.study, []).append(run)
+    studies = sorted((s for s in groups if s != NO_STUDY), reverse=True)
+    return [(s, groups[s]) for s in studies] + ([(NO_STUDY, groups[NO_STUDY])] if NO_STUDY in groups else [])

@@ -7,8 +7,11 @@ import sys
 import time
 from pathlib import Path
 
+from PySide6.QtCore import QSettings
+
 from workbench.app import MainWindow
 from workbench.runs import read_run, scan_runs
+from workbench.runs_model import COLUMNS
 
 
 def _make_run(root: Path, name: str, status: dict | str | None, config: str | None = None) -> Path:
@@ -43,15 +46,21 @@ def test_unknown_state_and_wrong_types_are_tolerated(tmp_path: Path) -> None:
     assert summary.state == "unknown" and summary.step == 0 and summary.progress == 0.0
 
 
-def test_main_window_lists_runs(qtbot, tmp_path: Path) -> None:
-    window = MainWindow(tmp_path, refresh_ms=50)
+def test_main_window_lists_runs_grouped_by_study(qtbot, tmp_path: Path) -> None:
+    window = MainWindow(tmp_path / "runs", settings=QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat),
+                        refresh_ms=50)
     qtbot.addWidget(window)
+    runs = tmp_path / "runs"
     assert window.model.rowCount() == 0
     assert not window.empty_label.isHidden()
-    _make_run(tmp_path, "r1", {"state": "done", "step": 30, "total_steps": 30, "method": "vicreg"})
-    qtbot.waitUntil(lambda: window.model.rowCount() == 1, timeout=3000)
-    index = window.model.index(0, 3)
-    assert window.model.data(index) == "done"
+    _make_run(runs, "r1", {"state": "done", "step": 30, "total_steps": 30, "method": "vicreg"})
+    _make_run(runs, "s1-byol", {"state": "running", "step": 5, "total_steps": 20, "method": "byol", "study": "s1"})
+    qtbot.waitUntil(lambda: window.model.rowCount() == 2, timeout=3000)
+    study, single = window.model.index(0, 0), window.model.index(1, 0)
+    assert (study.data(), single.data()) == ("s1", "Single runs")
+    status = COLUMNS.index("Status")
+    assert window.model.index(0, status, single).data() == "done"
+    assert window.model.index(0, COLUMNS.index("Progress"), study).data() == "5/20"
     assert window.empty_label.isHidden()
 
 

@@ -1,0 +1,147 @@
+"""New run / study dialog: generated from the config schema, invalid values marked before submit,
+corpus paths checked on the spot, the request it builds."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PySide6.QtWidgets import QCheckBox, QComboBox, QLineEdit, QSpinBox
+
+from engine.config import METHODS, RunConfig, build, schema
+from workbench.panels.config_form import INVALID_STYLE, field_specs
+from workbench.panels.launch import SPECIAL, LaunchDialog, comparison_methods, offline_info
+
+
+def _send_log() -> tuple[list, object]:
+    sent: list[tuple[str, dict]] = []
+
+    def send(type: str, fields: dict, on_reply, on_error) -> None:
+        sent.append((type, fields))
+
+    return sent, send
+
+
+@pytest.fixture
+def dialog(qtbot) -> LaunchDialog:
+    sent, send = _send_log()
+    dlg = LaunchDialog(None, send)
+    dlg.sent = sent
+    qtbot.addWidget(dlg)
+    return dlg
+
+
+def test_every_config_field_has_an_input(dialog: LaunchDialog) -> None:
+    assert set(dialog.form.editors) | set(SPECIAL) == set(RunConfig.model_fields)
+    widgets = {name: editor.widget for name, editor in dialog.form.editors.items()}
+    assert isinstance(widgets["steps"], QSpinBox) and widgets["steps"].maximum() == 10_000_000
+    assert widgets["batch_size"].minimum() == 2
+    assert isinstance(widgets["lr"], QLineEdit)
+    assert isinstance(widgets["augment"], QCheckBox)
+    assert isinstance(widgets["device"], QComboBox)
+    assert [widgets["device"].itemText(i) for i in range(widgets["device"].count())] == ["auto", "cpu", "cuda"]
+    assert isinstance(widgets["f_max"], QLineEdit) and widgets["f_max"].text() == ""  # Optional: empty allowed
+    assert dialog.revalidate() == {}
+    assert dialog.submit_button.isEnabled()
+
+
+def test_schema_from_the_engine_drives_the_form(qtbot) -> None:
+    info = {**offline_info(), "methods": ["byol", "random"]}
+    info["config_schema"] = {**schema(), "properties": {**schema()["properties"], "new_knob": {
+        "type": "integer", "minimum": 3, "maximum": 9, "default": 5, "title": "New knob"}}}
+    dlg = LaunchDialog(info, None)
+    qtbot.addWidget(dlg)
+    assert list(dlg.method_boxes) == ["byol", "random"]
+    knob = dlg.form.editors["new_knob"].widget
+    assert (knob.minimum(), knob.maximum(), knob.value()) == (3, 9, 5)
+    assert not dlg.submit_button.isEnabled()  # no engine to send to
+
+
+def test_an_invalid_value_is_marked_and_disables_submit(dialog: LaunchDialog) -> None:
+    lr = dialog.form.editors["lr"]
+    lr.widget.setText("-1")
+    assert not dialog.submit_button.isEnabled()
+    assert lr.widget.styleSheet() == INVALID_STYLE
+    assert "must be > 0" in lr.widget.toolTip()
+    lr.widget.setText("abc")
+    assert "not a number" in lr.widget.toolTip()
+    lr.widget.setText("0.002")
+    assert lr.widget.styleSheet() == "" and dialog.submit_button.isEnabled()
+
+
+def test_relations_between_fields_are_marked(dialog: LaunchDialog) -> None:
+    dialog.form.editors["steps"].widget.setValue(4)  # the demo preset's warm-up (30) is now too long
+    warmup = dialog.form.editors["warmup_steps"]
+    assert "warmup_steps must be < steps" in warmup.widget.toolTip()
+    assert warmup.widget.styleSheet() == INVALID_STYLE and not dialog.submit_button.isEnabled()
+    warmup.widget.setValue(0)
+    assert dialog.submit_button.isEnabled()
+
+
+def test_corpus_paths_are_checked_on_the_spot(dialog: LaunchDialog, tmp_path: Path, shared_dir: Path) -> None:
+    picker = dialog.corpus
+    picker.set_kind("folder")
+    assert "corpus folder" in dialog.errors_ and not dialog.submit_button.isEnabled()
+    picker.folder.set_text(str(tmp_path / "nope"))
+    assert "folder not found" in picker.folder.edit.toolTip()
+    picker.folder.set_text(str(tmp_path))
+    assert dialog.submit_button.isEnabled() and picker.source() == f"folder:{tmp_path}"
+    picker.set_kind("mtat")
+    picker.mtat_split.set_text(str(tmp_path))
+    assert "split files not found" in picker.mtat_split.edit.toolTip()
+    picker.mtat_split.set_text(str(shared_dir / "data" / "mtat"))
+    picker.mtat_audio.set_text(str(tmp_path / "no-audio"))
+    assert set(picker.errors()) == {"audio_root"}
+    picker.set_kind("jamendo")
+    picker.jamendo_split.set_text(str(shared_dir / "data" / "mtg-jamendo"))
+    picker.jamendo_audio.set_text(str(tmp_path))
+    assert picker.errors() == {}
+    assert picker.source() == f"jamendo:{shared_dir / 'data' / 'mtg-jamendo'}:{tmp_path}:top50"
+
+
+def test_compare_checks_the_five_methods_and_random(dialog: LaunchDialog) -> None:
+    dialog.compare_button.click()
+    assert dialog.methods() == comparison_methods(list(METHODS))
+    assert set(dialog.methods()) == set(METHODS) - {"clustering-collapse"}
+    assert dialog.submit_button.text() == "Start study (6 runs)"
+
+
+def test_preset_sets_every_value(dialog: LaunchDialog) -> None:
+    dialog.preset.setCurrentText("paper")
+    values, errors = dialog.form.values()
+    assert not errors
+    paper = build("paper").model_dump()
+    assert all(values[k] == paper[k] for k in values)
+
+
+def test_single_run_request_and_study_request(dialog: LaunchDialog) -> None:
+    for stage, box in dialog.stage_boxes.items():
+        box.setChecked(stage == "pretrain")
+    dialog.form.editors["steps"].widget.setValue(4)
+    dialog.form.editors["warmup_steps"].widget.setValue(0)
+    dialog.name.setText("my-run")
+    assert dialog.submit_button.text() == "Start run"
+    dialog.submit()
+    type, fields = dialog.sent[-1]
+    assert type == "submit" and fields["run"] == "my-run" and fields["kind"] == "pretrain"
+    config = fields["config"]
+    assert (config["method"], config["corpus"], config["steps"], config["seed"]) == ("contrastive", "demo", 4, 0)
+    RunConfig.model_validate(config)  # what the engine receives is a complete, valid config
+
+    dialog.name.setText("bad/name")
+    assert "name" in dialog.errors_ and not dialog.submit_button.isEnabled()
+    dialog.name.setText("")
+    dialog.compare_button.click()
+    dialog.stage_boxes["probe"].setChecked(True)
+    dialog.seeds.setText("0, 1")
+    type, fields = dialog.request()
+    assert type == "submit_study"
+    assert fields["seeds"] == [0, 1] and fields["stages"] == ["pretrain", "probe"]
+    assert fields["tasks"] == ["genre", "instrument", "mood"]
+    assert not {"method", "corpus", "seed"} & set(fields["config"])
+
+
+def test_field_specs_read_optional_and_enum_fields() -> None:
+    specs = {s.name: s for s in field_specs(schema())}
+    assert specs["f_max"].nullable and specs["f_max"].kind == "number"
+    assert specs["precision"].kind == "enum" and "bf16" in specs["precision"].choices
+    assert specs["center_momentum"].check(1.0) == "must be < 1"

@@ -1,0 +1,341 @@
+"""The GUI's connection to the engine of a runs directory: QLocalSocket, JSON lines, Qt signals per push.
+
+    client = EngineClient(runs_dir)          # starts the engine when none answers
+    client.hello.connect(...)                # connected; `client.info` is the hello result
+    client.request("list_runs", on_reply=lambda result: ...)
+    client.subscribe("r1")                   # events arrive batched on `client.events`
+
+The engine runs in its own process (`python -m engine.server`), so nothing here imports torch.
+When the connection drops the client restarts the engine if none holds its lock, reconnects with
+backoff and resubscribes every run from the last offset it received.
+"""
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtNetwork import QLocalSocket
+
+from engine import protocol
+from engine.enginedir import engine_paths, lock_holder, make_private_dir
+
+OnReply = Callable[[dict[str, Any]], None]
+OnError = Callable[[str], None]
+
+STATES = ("offline", "starting", "connected", "lost")
+_MAX_SOCKET_NAME = 100  # longer paths do not fit sockaddr_un: connect through /proc/self/fd
+_HELLO_TIMEOUT_MS = 10_000
+
+
+class EngineClient(QObject):
+    """One engine connection; requests route replies to callbacks, pushes become signals."""
+
+    state_changed = Signal(str)  # one of STATES
+    hello = Signal(dict)  # the engine's hello result, after each (re)connection
+    events = Signal(dict)  # {run: [event, ...]}, flushed every `flush_ms`
+    status = Signal(str, dict)  # run, status.json content
+    job = Signal(dict)
+    study = Signal(dict)
+    reset = Signal(str)  # run whose events restart from the beginning
+    error = Signal(str, str)  # one-line message, details
+
+    def __init__(self, runs_dir: Path, autostart: bool = True, flush_ms: int = 150,
+                 parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.paths = engine_paths(runs_dir)
+        self.autostart = autostart
+        self.info: dict[str, Any] = {}
+        self.state = "offline"
+        self._socket: QLocalSocket | None = None
+        self._buffer = bytearray()
+        self._ids = itertools.count(1)
+        self._pending: dict[int, tuple[str, OnReply | None, OnError | None]] = {}
+        self._queued: list[dict[str, Any]] = []  # requests waiting for a connection
+        self._offsets: dict[str, int] = {}  # subscribed run -> byte offset after its last event
+        self._batch: dict[str, list[dict[str, Any]]] = {}
+        self._proc: subprocess.Popen | None = None
+        self._reported_exit: int | None = None
+        self._retry_ms = 100
+        self._restart_after = 0.0  # monotonic time before which no new engine is started
+        self._restart_backoff = 1.0
+        self._dir_fd: int | None = None
+        self._stopped = True
+        self._retry = QTimer(self, singleShot=True)
+        self._retry.timeout.connect(self._connect)
+        self._hello_timer = QTimer(self, singleShot=True, interval=_HELLO_TIMEOUT_MS)
+        self._hello_timer.timeout.connect(self._on_hello_timeout)
+        self._flush_timer = QTimer(self, interval=flush_ms)
+        self._flush_timer.timeout.connect(self._flush)
+
+    # ---- life ----------------------------------------------------------------------------------------
+    def start(self) -> None:
+        """Connect (starting the engine when needed) and keep reconnecting until `stop()`."""
+        self._stopped = False
+        self._connect()
+
+    def stop(self) -> None:
+        """Disconnect for good; the engine and its jobs keep running."""
+        self._stopped = True
+        self._retry.stop()
+        self._hello_timer.stop()
+        self._flush_timer.stop()
+        self._drop_socket()
+        self._fail_pending("the workbench disconnected from the engine")
+        if self._dir_fd is not None:
+            os.close(self._dir_fd)
+            self._dir_fd = None
+        self._set_state("offline")
+
+    @property
+    def connected(self) -> bool:
+        return self.state == "connected"
+
+    def restart_engine(self) -> None:
+        """Ask the engine to stop; the client then starts a fresh one and reattaches."""
+        if self.connected:
+            self.request("shutdown")
+
+    def _set_state(self, state: str) -> None:
+        if state != self.state:
+            self.state = state
+            self.state_changed.emit(state)
+
+    def _socket_name(self) -> str:
+        path = str(self.paths.socket)
+        if len(path) <= _MAX_SOCKET_NAME or not Path("/proc/self/fd").is_dir():
+            return path
+        if self._dir_fd is None:
+            make_private_dir(self.paths.dir)
+            self._dir_fd = os.open(self.paths.dir, os.O_RDONLY | os.O_DIRECTORY)
+        return f"/proc/self/fd/{self._dir_fd}/{self.paths.socket.name}"
+
+    def _connect(self) -> None:
+        if self._stopped:
+            return
+        self._drop_socket()
+        sock = QLocalSocket(self)
+        sock.connected.connect(self._on_connected)
+        sock.readyRead.connect(self._on_ready_read)
+        sock.disconnected.connect(self._on_disconnected)
+        sock.errorOccurred.connect(self._on_socket_error)
+        self._socket = sock
+        sock.connectToServer(self._socket_name())
+
+    def _drop_socket(self) -> None:
+        if self._socket is not None:
+            sock, self._socket = self._socket, None
+            sock.blockSignals(True)
+            sock.abort()
+            sock.deleteLater()
+        self._buffer.clear()
+
+    def _on_connected(self) -> None:
+        self._send({"type": "hello", "id": self._track("hello", self._on_hello, self._on_hello_error),
+                    "version": protocol.PROTOCOL_VERSION, "client": "workbench"})
+        self._hello_timer.start()
+
+    def _on_hello(self, result: dict[str, Any]) -> None:
+        self._hello_timer.stop()
+        self.info = result
+        self._retry_ms = 100
+        self._restart_backoff = 1.0
+        self._reported_exit = None
+        for run, offset in list(self._offsets.items()):
+            self._send_subscribe(run, offset)
+        queued, self._queued = self._queued, []
+        for message in queued:
+            self._send(message)
+        self._set_state("connected")
+        self.hello.emit(result)
+
+    def _on_hello_error(self, message: str) -> None:
+        self._hello_timer.stop()
+        self.error.emit(f"the engine refused this workbench: {message}", "")
+        self.stop()  # a version mismatch does not go away by retrying
+
+    def _on_hello_timeout(self) -> None:
+        self._on_disconnected()
+
+    def _on_socket_error(self, _error: QLocalSocket.LocalSocketError) -> None:
+        if self._socket is not None and self._socket.state() == QLocalSocket.LocalSocketState.ConnectedState:
+            return  # a read or write error; `disconnected` follows
+        self._on_disconnected()
+
+    def _on_disconnected(self) -> None:
+        was_connected = self.state == "connected"
+        self._hello_timer.stop()
+        self._drop_socket()
+        self._fail_pending("the connection to the engine was lost before it answered")
+        if self._stopped:
+            return
+        if was_connected:
+            self._set_state("lost")
+        self._schedule_retry()
+
+    def _schedule_retry(self) -> None:
+        """No engine answered: start one unless one holds the lock or ours is still starting; retry later."""
+        holder = lock_holder(self.paths)
+        ours_starting = self._proc is not None and self._proc.poll() is None
+        if holder is None and not ours_starting:
+            if self._proc is not None:
+                self._report_exit(self._proc.returncode)
+                self._proc = None
+            if self.autostart and time.monotonic() >= self._restart_after:
+                self._start_engine()
+            elif not self.autostart and self.state != "lost":
+                self._set_state("offline")
+        elif self.state != "lost":
+            self._set_state("starting")
+        self._retry.start(self._retry_ms)
+        self._retry_ms = min(self._retry_ms * 2, 2000)
+
+    def _start_engine(self) -> None:
+        from engine.client import start_engine
+
+        self._restart_after = time.monotonic() + self._restart_backoff
+        self._restart_backoff = min(self._restart_backoff * 2, 30.0)
+        try:
+            self._proc = start_engine(self.paths.runs_dir)
+        except OSError as err:
+            self.error.emit(f"could not start the engine: {err}", "")
+            return
+        self._set_state("starting")
+
+    def _report_exit(self, code: int | None) -> None:
+        if code == self._reported_exit or code == 0:
+            return
+        self._reported_exit = code
+        self.error.emit(f"the engine exited with status {code}; see {self.paths.log}", tail(self.paths.log))
+
+    # ---- requests ------------------------------------------------------------------------------------
+    def request(self, type: str, on_reply: OnReply | None = None, on_error: OnError | None = None,
+                **fields: Any) -> int:
+        """Send a request (queued until connected); its reply goes to `on_reply(result)` or `on_error(msg)`.
+
+        Without `on_error`, an error reply is shown through the `error` signal.
+        """
+        request_id = self._track(type, on_reply, on_error)
+        message = {"type": type, "id": request_id, **fields}
+        if self.connected:
+            self._send(message)
+        else:
+            self._queued.append(message)
+        return request_id
+
+    def _track(self, type: str, on_reply: OnReply | None, on_error: OnError | None) -> int:
+        request_id = next(self._ids)
+        self._pending[request_id] = (type, on_reply, on_error)
+        return request_id
+
+    def _send(self, message: dict[str, Any]) -> None:
+        if self._socket is not None:
+            self._socket.write(protocol.encode(message))
+            self._socket.flush()
+
+    def _fail_pending(self, reason: str) -> None:
+        queued_ids = {m["id"] for m in self._queued}
+        for request_id in [i for i in self._pending if i not in queued_ids]:
+            type, _, on_error = self._pending.pop(request_id)
+            if type in ("hello", "subscribe"):
+                continue  # subscriptions are renewed after the reconnection
+            if on_error is not None:
+                on_error(reason)
+            elif type != "shutdown":
+                self.error.emit(f"{type}: {reason}", "")
+
+    # ---- subscriptions -------------------------------------------------------------------------------
+    def subscribe(self, run: str, from_offset: int = 0) -> None:
+        """Follow `run`'s events and status (idempotent); kept across reconnections."""
+        if run in self._offsets:
+            return
+        self._offsets[run] = from_offset
+        if self.connected:
+            self._send_subscribe(run, from_offset)
+
+    def _send_subscribe(self, run: str, offset: int) -> None:
+        def on_reply(result: dict[str, Any]) -> None:
+            if result.get("offset", 0) != offset:  # the file was replaced meanwhile: replay from its start
+                self._batch.pop(run, None)
+                self._offsets[run] = result.get("offset", 0)
+                self.reset.emit(run)
+            if result.get("status"):
+                self.status.emit(run, result["status"])
+
+        def on_error(message: str) -> None:
+            self._offsets.pop(run, None)  # deleted meanwhile
+
+        self._send({"type": "subscribe", "id": self._track("subscribe", on_reply, on_error), "run": run,
+                    "from_offset": offset})
+
+    # ---- incoming ------------------------------------------------------------------------------------
+    def _on_ready_read(self) -> None:
+        if self._socket is None:
+            return
+        self._buffer += self._socket.readAll().data()
+        while (end := self._buffer.find(b"\n")) >= 0:
+            line = bytes(self._buffer[:end])
+            del self._buffer[: end + 1]
+            try:
+                message = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(message, dict):
+                self._dispatch(message)
+
+    def _dispatch(self, message: dict[str, Any]) -> None:
+        kind = message.get("type")
+        if kind in ("reply", "error"):
+            self._on_reply(message)
+        elif kind == "event" and message.get("run") in self._offsets:
+            run = message["run"]
+            self._offsets[run] = int(message.get("offset", self._offsets[run]))
+            self._batch.setdefault(run, []).append(message.get("event") or {})
+            if not self._flush_timer.isActive():
+                self._flush_timer.start()
+        elif kind == "reset":
+            run = message.get("run", "")
+            self._batch.pop(run, None)
+            self._offsets[run] = 0
+            self.reset.emit(run)
+        elif kind == "status":
+            self.status.emit(message.get("run", ""), message.get("status") or {})
+        elif kind == "job":
+            self.job.emit(message.get("job") or {})
+        elif kind == "study":
+            self.study.emit(message.get("study") or {})
+
+    def _on_reply(self, message: dict[str, Any]) -> None:
+        entry = self._pending.pop(message.get("id"), None)
+        if entry is None:
+            if not message.get("ok"):
+                self.error.emit(f"engine: {message.get('error', 'unknown error')}", "")
+            return
+        type, on_reply, on_error = entry
+        if message.get("ok"):
+            if on_reply is not None:
+                on_reply(message.get("result") or {})
+        elif on_error is not None:
+            on_error(str(message.get("error", "unknown error")))
+        else:
+            self.error.emit(str(message.get("error", f"{type}: unknown error")), "")
+
+    def _flush(self) -> None:
+        if not self._batch:
+            self._flush_timer.stop()
+            return
+        batch, self._batch = self._batch, {}
+        self.events.emit(batch)
+
+
+def tail(path: Path, lines: int = 40) -> str:
+    """The last `lines` lines of a log file (empty when unreadable)."""
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""

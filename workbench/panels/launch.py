@@ -1,0 +1,299 @@
+"""New run / new study dialog: corpus, methods, preset, pipeline and every hyper-parameter of the run config.
+
+Methods, presets, stages, tasks and the config form come from the engine's hello (or, offline,
+from the same engine modules), so the dialog never lists a stale field. Invalid values are
+marked on the spot and keep the submit button disabled. One method, one seed and pre-training
+only is a `submit`; anything more is a `submit_study`.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any, Callable
+
+from PySide6.QtWidgets import (
+    QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFormLayout, QGridLayout, QGroupBox, QHBoxLayout, QLabel,
+    QLineEdit, QPushButton, QScrollArea, QSpinBox, QVBoxLayout, QWidget,
+)
+
+from workbench.panels.config_form import INVALID_STYLE, ConfigForm
+from workbench.panels.corpus_picker import CorpusPicker
+
+SPECIAL = ("method", "corpus", "preset", "seed")  # fields with their own widgets above the form
+CORPUS_TASKS = {"folder": ["all"], "mtat": ["top50"]}  # default probe tasks per corpus kind (demo: hello's)
+Send = Callable[[str, dict[str, Any], Callable[[dict], None], Callable[[str], None]], None]
+
+
+def offline_info() -> dict[str, Any]:
+    """What the engine's hello would say, from the engine's own (torch-free) modules."""
+    from engine import config, protocol
+
+    return {"methods": list(config.METHODS), "presets": list(config.PRESETS), "stages": list(protocol.JOB_KINDS),
+            "tasks": list(protocol.DEMO_TASKS), "probe_tasks": list(protocol.PROBE_TASKS),
+            "fractions": list(protocol.DEFAULT_FRACTIONS), "config_schema": config.schema()}
+
+
+def comparison_methods(methods: list[str]) -> list[str]:
+    """The methods of a comparison: every method but the variants of another (`clustering-collapse`)."""
+    return [m for m in methods if not any(m.startswith(f"{other}-") for other in methods if other != m)]
+
+
+def _numbers(text: str, cast: type, what: str) -> list:
+    try:
+        values = [cast(v) for v in re.split(r"[,\s]+", text.strip()) if v]
+    except ValueError:
+        raise ValueError(f"{what}: comma-separated numbers, e.g. 0,1,2") from None
+    if not values:
+        raise ValueError(f"{what}: give at least one")
+    if len(set(values)) != len(values):
+        raise ValueError(f"{what}: duplicates")
+    return values
+
+
+def config_errors(values: dict[str, Any]) -> dict[str, str]:
+    """Errors of a full config by field, as the engine's RunConfig validation finds them."""
+    from pydantic import ValidationError
+
+    from engine.config import RunConfig
+
+    try:
+        RunConfig.model_validate(values)
+    except ValidationError as err:
+        errors: dict[str, str] = {}
+        for e in err.errors():
+            message = e["msg"].removeprefix("Value error, ")
+            field = str(e["loc"][0]) if e["loc"] else next(
+                (w for w in re.findall(r"\w+", message) if w in RunConfig.model_fields), "config")
+            if e["type"] != "extra_forbidden":
+                errors.setdefault(field, message)
+        return errors
+    return {}
+
+
+class LaunchDialog(QDialog):
+    """Builds a `submit` or `submit_study` request; `send(type, fields, on_reply, on_error)` delivers it."""
+
+    def __init__(self, info: dict[str, Any] | None = None, send: Send | None = None,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("New run or study")
+        self.info = info if info and "config_schema" in info else offline_info()
+        self.send = send
+        self.result_: tuple[str, dict[str, Any]] | None = None
+        self.errors_: dict[str, str] = {}
+        self._build()
+        self._on_preset_changed()
+        self._on_corpus_changed()
+        self.revalidate()
+
+    # ---- layout --------------------------------------------------------------------------------------
+    def _build(self) -> None:
+        info = self.info
+        self.corpus = CorpusPicker()
+        self.method_boxes: dict[str, QCheckBox] = {}
+        methods = QGridLayout()
+        for i, method in enumerate(info["methods"]):
+            box = QCheckBox(method)
+            self.method_boxes[method] = box
+            methods.addWidget(box, i // 4, i % 4)
+        first = comparison_methods(list(info["methods"]))[:1] or list(info["methods"])[:1]
+        for method in first:
+            self.method_boxes[method].setChecked(True)
+        self.compare_button = QPushButton("Compare all five + random")
+        self.compare_button.setToolTip("check " + ", ".join(comparison_methods(list(info["methods"]))))
+        self.compare_button.clicked.connect(self.check_comparison)
+        methods.addWidget(self.compare_button, (len(info["methods"]) + 3) // 4, 0, 1, 4)
+        self.preset = QComboBox()
+        self.preset.addItems(list(info["presets"]))
+        self.preset.currentIndexChanged.connect(self._on_preset_changed)
+        self.name = QLineEdit(placeholderText="optional: run or study id (default: method or study + date)")
+        self.seeds = QLineEdit("0")
+        self.seeds.setToolTip("one run per method and seed, e.g. 0,1,2")
+
+        top = QFormLayout()
+        top.addRow("Corpus", self.corpus)
+        top.addRow("Methods", methods)
+        top.addRow("Preset", self.preset)
+        top.addRow("Name", self.name)
+        top.addRow("Seeds", self.seeds)
+
+        self.stage_boxes: dict[str, QCheckBox] = {}
+        stages = QHBoxLayout()
+        for stage in info["stages"]:
+            box = QCheckBox(stage, checked=True)
+            box.setEnabled(stage != "pretrain")
+            self.stage_boxes[stage] = box
+            stages.addWidget(box)
+        self.task_boxes: dict[str, QCheckBox] = {}
+        tasks = QHBoxLayout()
+        for task in info["probe_tasks"]:
+            box = QCheckBox(task)
+            self.task_boxes[task] = box
+            tasks.addWidget(box)
+        self.fractions = QLineEdit(",".join(f"{f:g}" for f in info["fractions"]))
+        self.fractions.setToolTip("probe training-data fractions in percent")
+        self.draws = QSpinBox(minimum=1, maximum=100, value=4)
+        pipeline = QGroupBox("Pipeline")
+        form = QFormLayout(pipeline)
+        form.addRow("Stages", stages)
+        form.addRow("Probe tasks", tasks)
+        form.addRow("Fractions %", self.fractions)
+        form.addRow("Draws", self.draws)
+
+        self.form = ConfigForm(info["config_schema"], exclude=SPECIAL)
+        scroll = QScrollArea()
+        scroll.setWidget(self.form)
+        scroll.setWidgetResizable(True)
+        params = QGroupBox("Hyper-parameters")
+        QVBoxLayout(params).addWidget(scroll)
+
+        self.message = QLabel(wordWrap=True)
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
+        self.submit_button = self.buttons.addButton("Start", QDialogButtonBox.ButtonRole.AcceptRole)
+        self.buttons.accepted.connect(self.submit)
+        self.buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(pipeline)
+        layout.addWidget(params, 1)
+        layout.addWidget(self.message)
+        layout.addWidget(self.buttons)
+        boxes = [*self.method_boxes.values(), *self.stage_boxes.values(), *self.task_boxes.values()]
+        for signal in (self.corpus.changed, self.form.changed, self.seeds.textChanged, self.name.textChanged,
+                       self.fractions.textChanged, *(box.toggled for box in boxes)):
+            signal.connect(lambda *_: self.revalidate())
+        self.corpus.changed.connect(self._on_corpus_changed)
+        self.resize(900, 760)
+
+    # ---- reactions -----------------------------------------------------------------------------------
+    def check_comparison(self) -> None:
+        """Check the five methods and random; uncheck the rest."""
+        chosen = comparison_methods(list(self.method_boxes))
+        for method, box in self.method_boxes.items():
+            box.setChecked(method in chosen)
+
+    def _on_preset_changed(self) -> None:
+        from engine.config import build
+
+        self.form.set_values(build(self.preset.currentText()).model_dump())
+        self.revalidate()
+
+    def _on_corpus_changed(self) -> None:
+        kind = self.corpus.current_kind()
+        if kind == "jamendo":
+            tasks = ["top50"] if self.corpus.jamendo_task.currentText() == "top50" else ["all"]
+        else:
+            tasks = CORPUS_TASKS.get(kind, list(self.info["tasks"]))
+        for task, box in self.task_boxes.items():
+            box.setChecked(task in tasks)
+
+    # ---- the request ---------------------------------------------------------------------------------
+    def methods(self) -> list[str]:
+        return [m for m, box in self.method_boxes.items() if box.isChecked()]
+
+    def is_study(self) -> bool:
+        stages = [s for s, box in self.stage_boxes.items() if box.isChecked()]
+        try:
+            seeds = _numbers(self.seeds.text(), int, "seeds")
+        except ValueError:
+            seeds = [0]
+        return len(self.methods()) > 1 or len(seeds) > 1 or stages != ["pretrain"]
+
+    def request(self) -> tuple[str, dict[str, Any]]:
+        """(message type, fields) of what the dialog describes; raises ValueError when something is invalid."""
+        errors = self.revalidate()
+        if errors:
+            name, reason = next(iter(errors.items()))
+            raise ValueError(f"{name}: {reason}")
+        values, _ = self.form.values()
+        seeds = _numbers(self.seeds.text(), int, "seeds")
+        name = self.name.text().strip()
+        config = {"preset": self.preset.currentText(), **values}
+        if not self.is_study():
+            fields: dict[str, Any] = {"kind": "pretrain", "preset": self.preset.currentText(),
+                                      "config": {**config, "method": self.methods()[0], "corpus": self.corpus.source(),
+                                                 "seed": seeds[0]}}
+            return "submit", ({**fields, "run": name} if name else fields)
+        fields = {"methods": self.methods(), "corpus": self.corpus.source(), "preset": self.preset.currentText(),
+                  "config": config, "seeds": seeds,
+                  "stages": [s for s, box in self.stage_boxes.items() if box.isChecked()],
+                  "tasks": [t for t, box in self.task_boxes.items() if box.isChecked()],
+                  "fractions": _numbers(self.fractions.text(), float, "fractions"), "draws": self.draws.value()}
+        return "submit_study", ({**fields, "name": name} if name else fields)
+
+    def revalidate(self) -> dict[str, str]:
+        """Check every input, mark the bad ones, enable submit only when all are valid; returns {field: reason}."""
+        values, errors = self.form.values()
+        corpus_errors = self.corpus.errors()
+        if not corpus_errors:
+            values.update(method=(self.methods() or ["contrastive"])[0], corpus=self.corpus.source())
+        values["preset"] = self.preset.currentText()
+        for field, reason in config_errors(values).items():
+            errors.setdefault(field, reason)
+        self.form.mark(errors)
+        errors.update({f"corpus {k}": v for k, v in corpus_errors.items()})
+        if not self.methods():
+            errors["methods"] = "check at least one method"
+        extra = {"seeds": self.seeds, "fractions": self.fractions, "name": self.name}
+        for field, edit in extra.items():
+            reason = self._extra_error(field)
+            edit.setStyleSheet(INVALID_STYLE if reason else "")
+            edit.setToolTip(f"⚠ {reason}" if reason else "")
+            if reason:
+                errors[field] = reason
+        if self.stage_boxes.get("probe") and self.stage_boxes["probe"].isChecked() \
+                and not any(b.isChecked() for b in self.task_boxes.values()):
+            errors["probe tasks"] = "the probe stage needs at least one task"
+        self.errors_ = errors
+        self._show_state(errors)
+        return errors
+
+    def _extra_error(self, field: str) -> str | None:
+        from engine.runindex import ID_PATTERN
+
+        try:
+            if field == "seeds":
+                if any(s < 0 for s in _numbers(self.seeds.text(), int, "seeds")):
+                    return "seeds must be ≥ 0"
+            elif field == "fractions":
+                if any(not 0 < f <= 100 for f in _numbers(self.fractions.text(), float, "fractions")):
+                    return "fractions must be in (0, 100]"
+            elif self.name.text().strip() and not re.match(ID_PATTERN, self.name.text().strip()):
+                return "letters, digits, '.', '_' or '-', starting with a letter or digit"
+        except ValueError as err:
+            return str(err)
+        return None
+
+    def _show_state(self, errors: dict[str, str]) -> None:
+        study = self.is_study()
+        runs = len(self.methods()) * (len(self.seeds.text().split(",")) if study else 1)
+        self.submit_button.setText(f"Start study ({runs} run{'s' if runs != 1 else ''})" if study else "Start run")
+        if errors:
+            name, reason = next(iter(errors.items()))
+            more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+            self.message.setText(f'<span style="color:#d62728">{name}: {reason}{more}</span>')
+        elif self.send is None:
+            self.message.setText("No engine connected: nothing can be started.")
+        else:
+            self.message.setText("")
+        self.submit_button.setEnabled(not errors and self.send is not None)
+
+    def submit(self) -> None:
+        """Send the request; the dialog closes on the engine's reply and stays open on an error."""
+        if self.send is None or not self.submit_button.isEnabled():
+            return
+        try:
+            type, fields = self.request()
+        except ValueError:
+            return
+        self.submit_button.setEnabled(False)
+        self.message.setText("Submitting…")
+
+        def on_reply(result: dict[str, Any]) -> None:
+            self.result_ = (type, result)
+            self.accept()
+
+        def on_error(message: str) -> None:
+            self.message.setText(f'<span style="color:#d62728">The engine refused it: {message}</span>')
+            self.submit_button.setEnabled(True)
+
+        self.send(type, fields, on_reply, on_error)

@@ -1,0 +1,152 @@
+"""Live training curves of the selected runs: total loss, each loss component, schedules and throughput.
+
+Runs are overlaid in their method colours (a second run of the same method is dashed). Curves are
+created when a run is selected and then only get `setData`, with automatic peak downsampling and
+clip-to-view so long runs stay smooth; the data lives in a SeriesStore fed with batched events.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QSplitter, QVBoxLayout, QWidget
+
+from workbench.runs import colour_of, read_run
+from workbench.selection import RunSelection
+from workbench.series import SeriesStore
+
+LOSS = "loss"
+SCHEDULES: dict[str, str] = {"lr": "learning rate", "wd": "weight decay", "momentum": "EMA momentum",
+                             "teacher_temp": "teacher temperature", "views_per_s": "views / s",
+                             "grad_norm": "gradient norm"}
+NOT_PLOTTED = frozenset({"epoch", "data_wait"})
+LOG_PLOTS = frozenset({"grad_norm"})  # besides the loss and its components
+COMPONENT_COLUMNS = 3
+DASHES = (Qt.PenStyle.SolidLine, Qt.PenStyle.DashLine, Qt.PenStyle.DotLine, Qt.PenStyle.DashDotLine)
+
+
+def _new_plot(title: str) -> pg.PlotItem:
+    plot = pg.PlotItem(title=title)
+    plot.setDownsampling(auto=True, mode="peak")
+    plot.setClipToView(True)
+    plot.showGrid(x=True, y=True, alpha=0.2)
+    return plot
+
+
+class TrainingPanel(QWidget):
+    """Curves of every numeric field of the selected runs' `train` events."""
+
+    def __init__(self, selection: RunSelection, store: SeriesStore, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.selection = selection
+        self.store = store
+        self.log_box = QCheckBox("Log scale (losses)")
+        self.log_box.toggled.connect(self._on_log_toggled)
+        self.hint = QLabel("Select runs in the list to see their training curves.")
+        self.losses = pg.GraphicsLayoutWidget()
+        self.schedules = pg.GraphicsLayoutWidget()
+        self.loss_plot = _new_plot("total loss")
+        self.loss_plot.addLegend(offset=(-10, 10))
+        self.plots: dict[str, pg.PlotItem] = {LOSS: self.loss_plot}
+        for i, (key, title) in enumerate(SCHEDULES.items()):
+            plot = _new_plot(title)
+            plot.setXLink(self.loss_plot)
+            self.schedules.addItem(plot, row=i // 3, col=i % 3)
+            self.plots[key] = plot
+        self.components: list[str] = []  # component keys in plot order
+        self.curves: dict[tuple[str, str], pg.PlotDataItem] = {}  # (run, key) -> curve
+        self.runs: list[tuple[str, str]] = []  # (run id, method) of the selection
+        self._layout_losses()
+
+        top = QHBoxLayout()
+        top.addWidget(self.log_box)
+        top.addWidget(self.hint, 1)
+        splitter = QSplitter(Qt.Orientation.Vertical)
+        splitter.addWidget(self.losses)
+        splitter.addWidget(self.schedules)
+        splitter.setSizes([600, 300])
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(splitter, 1)
+
+        selection.changed.connect(self._on_selection_changed)
+        callback = self._on_store_changed
+        store.subscribe(callback)
+        self.destroyed.connect(lambda *_: store.unsubscribe(callback))
+        self._on_selection_changed(selection.runs())
+
+    # ---- selection -----------------------------------------------------------------------------------
+    def _on_selection_changed(self, paths: list[Path]) -> None:
+        for (_, key), curve in self.curves.items():
+            self.plots[key].removeItem(curve)
+        self.curves.clear()
+        self.runs = [(p.name, read_run(p).method) for p in paths]
+        self.components = []
+        self._layout_losses()
+        self.hint.setVisible(not self.runs)
+        for run, _ in self.runs:
+            self._update_run(run)
+
+    def _layout_losses(self) -> None:
+        """Total loss first, then one plot per loss component of the selected runs."""
+        self.losses.clear()
+        self.losses.addItem(self.loss_plot, row=0, col=0)
+        for key in [k for k in self.plots if k not in SCHEDULES and k != LOSS and k not in self.components]:
+            del self.plots[key]
+        for i, key in enumerate(self.components, start=1):
+            self.losses.addItem(self.plots[key], row=i // COMPONENT_COLUMNS, col=i % COMPONENT_COLUMNS)
+
+    def _component_plot(self, key: str) -> pg.PlotItem:
+        if key not in self.plots:
+            plot = _new_plot(key)
+            plot.setXLink(self.loss_plot)
+            plot.setLogMode(x=False, y=self.log_box.isChecked())
+            self.plots[key] = plot
+            self.components.append(key)
+            i = len(self.components)
+            self.losses.addItem(plot, row=i // COMPONENT_COLUMNS, col=i % COMPONENT_COLUMNS)
+        return self.plots[key]
+
+    # ---- data ----------------------------------------------------------------------------------------
+    def _on_store_changed(self, runs: set[str]) -> None:
+        for run, _ in self.runs:
+            if run in runs:
+                self._update_run(run)
+
+    def _update_run(self, run: str) -> None:
+        for key in self.store.keys(run, "train"):
+            if key in NOT_PLOTTED:
+                continue
+            x, y = self.store.get(run, "train", key)
+            self._curve(run, key).setData(x, y)
+        if not self.store.has(run):  # cleared: the events are replayed from the start
+            for (r, _), curve in self.curves.items():
+                if r == run:
+                    curve.setData([], [])
+
+    def _curve(self, run: str, key: str) -> pg.PlotDataItem:
+        curve = self.curves.get((run, key))
+        if curve is None:
+            plot = self.plots[key] if key in self.plots else self._component_plot(key)
+            method = dict(self.runs)[run]
+            same_method = [r for r, m in self.runs if m == method]
+            pen = pg.mkPen(colour_of(method), width=2 if key == LOSS else 1.5,
+                           style=DASHES[same_method.index(run) % len(DASHES)])
+            curve = pg.PlotDataItem(pen=pen, name=run if key == LOSS else None)
+            plot.addItem(curve)
+            curve.setDownsampling(auto=True, method="peak")
+            curve.opts["autoDownsampleFactor"] = 1.0  # peak keeps min and max per pixel: 2 points are exact
+            curve.setClipToView(True)
+            self.curves[(run, key)] = curve
+        return curve
+
+    def curve(self, run: str, key: str) -> pg.PlotDataItem | None:
+        """The curve of one run and key (None when not drawn)."""
+        return self.curves.get((run, key))
+
+    # ---- view options --------------------------------------------------------------------------------
+    def _on_log_toggled(self, on: bool) -> None:
+        for key, plot in self.plots.items():
+            if key == LOSS or key in LOG_PLOTS or key not in SCHEDULES:
+                plot.setLogMode(x=False, y=on)

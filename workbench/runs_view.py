@@ -1,0 +1,111 @@
+"""The runs tree: studies and their runs with method colour, status, a progress bar, elapsed time and ETA.
+
+Selecting rows sets the RunSelection the panels follow (a study row stands for all its runs).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QItemSelection, QItemSelectionModel, QModelIndex
+from PySide6.QtWidgets import (
+    QApplication, QHeaderView, QStyle, QStyledItemDelegate, QStyleOptionProgressBar, QStyleOptionViewItem,
+    QTreeView, QWidget,
+)
+
+from workbench.runs_model import COLUMNS, PROGRESS_ROLE, RunsModel
+from workbench.selection import RunSelection
+
+
+class ProgressDelegate(QStyledItemDelegate):
+    """Draws the progress column as a bar with the step count on it."""
+
+    def paint(self, painter, option: QStyleOptionViewItem, index: QModelIndex) -> None:
+        progress = index.data(PROGRESS_ROLE)
+        if progress is None:
+            super().paint(painter, option, index)
+            return
+        if option.state & QStyle.StateFlag.State_Selected:
+            painter.fillRect(option.rect, option.palette.highlight())
+        bar = QStyleOptionProgressBar()
+        bar.rect = option.rect.adjusted(2, 2, -2, -2)
+        bar.minimum, bar.maximum = 0, 1000
+        bar.progress = int(round(float(progress) * 1000))
+        bar.text = str(index.data() or "")
+        bar.textVisible = True
+        bar.state = option.state | QStyle.StateFlag.State_Horizontal
+        QApplication.style().drawControl(QStyle.ControlElement.CE_ProgressBar, bar, painter)
+
+
+class RunsView(QTreeView):
+    """Tree of runs grouped by study; keeps selection and expanded studies across model resets."""
+
+    def __init__(self, model: RunsModel, selection: RunSelection, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.runs_model = model
+        self.selection = selection
+        self.setModel(model)
+        self.setSelectionMode(QTreeView.SelectionMode.ExtendedSelection)
+        self.setSelectionBehavior(QTreeView.SelectionBehavior.SelectRows)
+        self.setUniformRowHeights(True)
+        self.setAlternatingRowColors(True)
+        self.setItemDelegateForColumn(COLUMNS.index("Progress"), ProgressDelegate(self))
+        header = self.header()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        for column, width in zip(COLUMNS, (190, 110, 110, 110, 70, 70)):
+            header.resizeSection(COLUMNS.index(column), width)
+        self._saved_selection: list[str] = []
+        self._collapsed: set[str] = set()
+        model.modelAboutToBeReset.connect(self._on_about_to_reset)
+        model.modelReset.connect(self._on_reset)
+        self.selectionModel().selectionChanged.connect(self._on_selection_changed)
+        self.collapsed.connect(self._on_collapsed)
+        self.expanded.connect(self._on_expanded)
+
+    def selected_runs(self) -> list[Path]:
+        """Run directories of the selected rows in selection order, each once."""
+        paths: list[Path] = []
+        for index in self.selectionModel().selectedRows(0):
+            for run in self.runs_model.runs_of(index):
+                if run.path not in paths:
+                    paths.append(run.path)
+        return paths
+
+    def select_run(self, run_id: str) -> bool:
+        index = self.runs_model.index_of(run_id)
+        if not index.isValid():
+            return False
+        self.setCurrentIndex(index)
+        self.scrollTo(index)
+        return True
+
+    def select_runs(self, run_ids: list[str]) -> None:
+        """Select exactly these runs (unknown ids skipped), telling the panels once."""
+        selection = QItemSelection()
+        for run_id in run_ids:
+            index = self.runs_model.index_of(run_id)
+            if index.isValid():
+                selection.select(index, index)
+        flags = QItemSelectionModel.SelectionFlag.ClearAndSelect | QItemSelectionModel.SelectionFlag.Rows
+        self.selectionModel().select(selection, flags)
+
+    def _on_selection_changed(self, *_: object) -> None:
+        self.selection.set_runs(self.selected_runs())
+
+    def _on_collapsed(self, index: QModelIndex) -> None:
+        study = self.runs_model.study_at(index)
+        if study is not None:
+            self._collapsed.add(study)
+
+    def _on_expanded(self, index: QModelIndex) -> None:
+        self._collapsed.discard(self.runs_model.study_at(index) or "")
+
+    def _on_about_to_reset(self) -> None:
+        self._saved_selection = [p.name for p in self.selected_runs()]
+
+    def _on_reset(self) -> None:
+        model = self.runs_model
+        for row in range(model.rowCount()):
+            group = model.index(row, 0)
+            self.setExpanded(group, model.study_at(group) not in self._collapsed)
+        self.select_runs(self._saved_selection)
+        self._on_selection_changed()
