@@ -27,6 +27,10 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(PY) -m engine.cli demo --runs-dir runs/demo --out reports/demo
 
+screenshots: $(STAMP)
+	test -d runs/demo || $(MAKE) demo
+	xvfb-run -a -s "-screen 0 1600x1000x24" $(PY) -m workbench.screenshots --runs-dir runs/demo --out assets/screenshots
+
 demo-corpus: $(STAMP)
 	$(PY) -m engine.cli corpus make-demo --if-missing
 
