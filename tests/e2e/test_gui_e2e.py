@@ -13,6 +13,7 @@ from PySide6.QtCore import QSettings
 from engine.client import EngineClient, EngineError, EngineUnavailable, stop_engine
 from engine.corpora.demo import make_demo
 from workbench.app import MainWindow
+from tests.workbench.test_player import play_into_alsa_file
 from workbench.player import read_segment
 from workbench.runs_model import COLUMNS
 
@@ -94,6 +95,9 @@ def test_launch_a_run_from_the_dialog_and_follow_it(qtbot, window: MainWindow, t
     track, path, start = play.args
     clip = read_segment(path, start)
     assert clip.samples.size > 0 and np.abs(clip.samples).max() > 0
+    # the clicked segment, played by the workbench's player, reaches ALSA's default device (a file here)
+    result, written = play_into_alsa_file(tmp_path, Path(path), start)
+    assert result["frames"] == clip.samples.shape[0] and np.count_nonzero(written) > 0.5 * clip.samples.shape[0]
     assert map_panel.neighbour_table.rowCount() > 0
 
     # the collapse panel follows the run's snapshots; the scores table lists the probe's tags
