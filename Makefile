@@ -29,7 +29,7 @@ demo: $(STAMP)
 
 screenshots: $(STAMP)
 	test -d runs/demo || $(MAKE) demo
-	xvfb-run -a -s "-screen 0 1600x1000x24" $(PY) -m workbench.screenshots --runs-dir runs/demo --out assets/screenshots
+	xvfb-run -a -s "-screen 0 1600x1000x24" $(PY) -m workbench.screenshots --runs-dir runs/demo --out assets/screenshots && rm -f assets/screenshots/.screenshots.ini
 
 demo-corpus: $(STAMP)
 	$(PY) -m engine.cli corpus make-demo --if-missing
