@@ -8,14 +8,14 @@ from pathlib import Path
 from typing import Any, Iterator
 
 
-def _finite(value: Any) -> Any:
+def finite(value: Any) -> Any:
     """JSON has no NaN/inf: write them as null so every line stays valid JSON."""
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
+        return {k: finite(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
+        return [finite(v) for v in value]
     return value
 
 
@@ -27,7 +27,7 @@ class EventWriter:
         self._file = open(self.path, "a", encoding="utf-8")
 
     def write(self, event: dict[str, Any]) -> None:
-        self._file.write(json.dumps(_finite(event), separators=(",", ":")) + "\n")
+        self._file.write(json.dumps(finite(event), separators=(",", ":")) + "\n")
         self._file.flush()
 
     def sync(self) -> None:

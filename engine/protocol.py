@@ -55,13 +55,13 @@ client lags behind without losing any and without holding up the engine or other
 from __future__ import annotations
 
 import json
-import math
 import re
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
 from engine.config import Method
+from engine.events import finite
 from engine.jobs import check_args
 from engine.runindex import check_id
 
@@ -270,20 +270,10 @@ def error(request_id: Any, message: str) -> dict[str, Any]:
     return {"type": "error", "id": request_id, "ok": False, "error": message}
 
 
-def _finite(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    return value
-
-
 def encode(message: dict[str, Any]) -> bytes:
     """One message as a JSON line (NaN/inf are not JSON: they are written as null)."""
     try:
         text = json.dumps(message, separators=(",", ":"), allow_nan=False)
     except ValueError:
-        text = json.dumps(_finite(message), separators=(",", ":"))
+        text = json.dumps(finite(message), separators=(",", ":"))
     return text.encode() + b"\n"
