@@ -20,6 +20,7 @@ from engine.checkpoints import load_checkpoint, step_checkpoints
 from engine.client import EngineClient, EngineUnavailable
 from engine.events import iter_events
 from engine.runfiles import read_status
+from tests.engine.test_server import wait_push
 
 TIMEOUT = 300.0  # generous: the machine is shared
 STEPS = 8
@@ -43,15 +44,6 @@ def _start_engine(runs: Path) -> tuple[subprocess.Popen, EngineClient]:
     raise AssertionError("the engine did not answer")
 
 
-def _push(client: EngineClient, predicate, timeout: float = TIMEOUT) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        push = client.next_push(timeout=max(0.1, deadline - time.monotonic()))
-        if push is not None and predicate(push):
-            return push
-    raise AssertionError(f"no matching push within {timeout} s")
-
-
 @pytest.mark.slow
 def test_study_survives_the_engine_killed_mid_training(tmp_path: Path) -> None:
     from engine.corpora.demo import make_demo
@@ -67,7 +59,8 @@ def test_study_survives_the_engine_killed_mid_training(tmp_path: Path) -> None:
         assert run_ids == ["e2e-contrastive-s0", "e2e-byol-s0"]
         first = run_ids[0]
         client.request("subscribe", run=first)
-        seen = _push(client, lambda p: p["type"] == "event" and p["event"].get("type") == "train")
+        seen = wait_push(client, lambda p: p["type"] == "event" and p["event"].get("type") == "train",
+                         timeout=TIMEOUT)
         assert seen["event"]["step"] == 2
         jobs = client.request("list_jobs")["jobs"]
         assert [(j["run"], j["kind"], j["state"]) for j in jobs] == [  # one CPU slot: one job at a time
@@ -84,10 +77,11 @@ def test_study_survives_the_engine_killed_mid_training(tmp_path: Path) -> None:
         if procs.is_alive(job["pid"], job["start_ticks"]):  # (unless it finished during the restart)
             assert (again["state"], again["pid"]) == ("running", job["pid"])
         client.request("subscribe", run=first, from_offset=seen["offset"])
-        following = _push(client, lambda p: p["type"] == "event" and p["event"].get("type") == "train")
+        following = wait_push(client, lambda p: p["type"] == "event" and p["event"].get("type") == "train",
+                         timeout=TIMEOUT)
         assert following["event"]["step"] == 4  # the stream goes on where it was left
 
-        done = _push(client, lambda p: p["type"] == "study" and p["study"]["state"] != "running", timeout=1800)
+        done = wait_push(client, lambda p: p["type"] == "study" and p["study"]["state"] != "running", timeout=1800)
         assert done["study"]["state"] == "done", done["study"]
         client.request("shutdown")
         engine.wait(timeout=TIMEOUT)
