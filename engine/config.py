@@ -91,6 +91,14 @@ _PRESET_VALUES: dict[str, dict[str, Any]] = {
 }
 
 
+# Values a method starts from on top of the preset; explicit values (file, --set) still win.
+METHOD_DEFAULTS: dict[str, dict[str, Any]] = {
+    # No centering, a sharp teacher from the first step and a fast-following teacher: the settings
+    # under which DINO-style clustering collapses to one dominant prototype and stays there.
+    "clustering-collapse": dict(teacher_temp_start=0.04, teacher_temp_end=0.04, ema_start=0.99, ema_end=0.99),
+}
+
+
 def _one_line(err: ValidationError) -> str:
     first = err.errors()[0]
     field = (".".join(str(p) for p in first["loc"]) or "config").encode("unicode_escape").decode("ascii")[:80]
@@ -104,11 +112,12 @@ def _one_line(err: ValidationError) -> str:
 
 
 def build(preset: str = "demo", base: dict[str, Any] | None = None, overrides: dict[str, Any] | None = None) -> RunConfig:
-    """Preset values, then a file's values, then explicit overrides; raises ConfigError on any bad field."""
+    """Preset values, then the method's defaults, then a file's values, then explicit overrides;
+    raises ConfigError on any bad field."""
     if preset not in _PRESET_VALUES:
         raise ConfigError(f"unknown preset '{preset}' (valid: {', '.join(PRESETS)})")
     user = {**(base or {}), **(overrides or {})}
-    values = {**_PRESET_VALUES[preset], **user}
+    values = {**_PRESET_VALUES[preset], **METHOD_DEFAULTS.get(str(user.get("method", "")), {}), **user}
     if "warmup_steps" not in user and "steps" in user:
         # keep the preset's warm-up share when only the length changes (e.g. --set steps=30)
         preset_share = _PRESET_VALUES[preset]["warmup_steps"] / _PRESET_VALUES[preset]["steps"]

@@ -138,6 +138,20 @@ def test_single_run_request_and_study_request(dialog: LaunchDialog) -> None:
     assert fields["seeds"] == [0, 1] and fields["stages"] == ["pretrain", "probe"]
     assert fields["tasks"] == ["genre", "instrument", "mood"]
     assert not {"method", "corpus", "seed"} & set(fields["config"])
+    assert fields["config"] == {"preset": "demo", "steps": 4, "warmup_steps": 0}  # only what was changed
+
+
+def test_single_run_keeps_the_method_defaults(dialog: LaunchDialog) -> None:
+    for stage, box in dialog.stage_boxes.items():
+        box.setChecked(stage == "pretrain")
+    for method, box in dialog.method_boxes.items():
+        box.setChecked(method == "clustering-collapse")
+    dialog.form.editors["steps"].widget.setValue(40)
+    type, fields = dialog.request()
+    config = RunConfig.model_validate(fields["config"])
+    assert type == "submit" and config.steps == 40
+    assert config == build("demo", overrides={"method": "clustering-collapse", "steps": 40, "corpus": "demo"})
+    assert (config.ema_start, config.teacher_temp_start) == (0.99, 0.04)
 
 
 def test_field_specs_read_optional_and_enum_fields() -> None:

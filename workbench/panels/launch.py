@@ -204,14 +204,19 @@ class LaunchDialog(QDialog):
         if errors:
             name, reason = next(iter(errors.items()))
             raise ValueError(f"{name}: {reason}")
+        from engine.config import build
+
         values, _ = self.form.values()
         seeds = _numbers(self.seeds.text(), int, "seeds")
         name = self.name.text().strip()
-        config = {"preset": self.preset.currentText(), **values}
+        preset = self.preset.currentText()
+        defaults = build(preset).model_dump()
+        # only what the user changed, so that each method keeps its own defaults (engine.config.METHOD_DEFAULTS)
+        config = {"preset": preset, **{k: v for k, v in values.items() if v != defaults.get(k)}}
         if not self.is_study():
-            fields: dict[str, Any] = {"kind": "pretrain", "preset": self.preset.currentText(),
-                                      "config": {**config, "method": self.methods()[0], "corpus": self.corpus.source(),
-                                                 "seed": seeds[0]}}
+            run = {**config, "method": self.methods()[0], "corpus": self.corpus.source(), "seed": seeds[0]}
+            fields: dict[str, Any] = {"kind": "pretrain", "preset": preset,
+                                      "config": build(preset, overrides=run).model_dump()}
             return "submit", ({**fields, "run": name} if name else fields)
         fields = {"methods": self.methods(), "corpus": self.corpus.source(), "preset": self.preset.currentText(),
                   "config": config, "seeds": seeds,
