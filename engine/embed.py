@@ -6,6 +6,11 @@ integer K takes K segments at seeded random positions, redrawing a silent one up
 `MAX_TRIES` times. A track shorter than one segment gives one zero-padded segment. Segments of
 consecutive tracks are batched together; unreadable files are skipped and listed in the store.
 
+Clustering runs also get each track's prototype (`PrototypeHead`, `PrototypeVotes`): the teacher
+head (the student's when no teacher is stored) maps every segment embedding, as stored, to K
+prototype probabilities (teacher center subtracted, softmax at the final teacher temperature); a
+track's prototype is the argmax of its mean segment probabilities. The GUI colours its map by it.
+
 The log-mel statistics baseline (`embed_logmel`) is a pseudo-run: a run directory holding
 `baseline.json` ({"method": "logmel", ...}) and status.json (state done, method logmel)
 instead of config.toml and checkpoints; `embed` treats it like any other run.
@@ -16,7 +21,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Literal
+from typing import TYPE_CHECKING, Callable, Literal
 
 import numpy as np
 import torch
@@ -28,6 +33,9 @@ from engine.audio import SAMPLE_RATE, AudioError, is_silent, load
 from engine.corpora.base import Corpus
 from engine.corpora.sources import load_source
 from engine.runfiles import atomic_write_bytes, write_status
+
+if TYPE_CHECKING:
+    from engine.config import RunConfig
 
 SegmentsPerTrack = int | Literal["all"]
 Encoder = Callable[[torch.Tensor], torch.Tensor]  # (B, samples) waveforms -> (B, D) embeddings
@@ -125,9 +133,93 @@ def read_baseline(run_dir: Path) -> dict | None:
     return json.loads(path.read_text()) if path.exists() else None
 
 
+class PrototypeHead:
+    """The clustering head of a checkpoint as a map from (B, D) embeddings to (B, K) prototype probabilities."""
+
+    def __init__(self, head: torch.nn.Module, center: torch.Tensor | None, temperature: float, source: str,
+                 device: str = "cpu") -> None:
+        self.head = head.eval().to(device)
+        self.center = center.float().to(device) if center is not None else None
+        self.temperature, self.source, self.device = float(temperature), source, device
+
+    @property
+    def n_prototypes(self) -> int:
+        return int(self.head.out_dim)
+
+    @classmethod
+    def from_checkpoint(cls, cfg: RunConfig, weights: dict[str, torch.Tensor], in_dim: int,
+                        device: str = "cpu") -> PrototypeHead | None:
+        """The teacher head of a clustering run's weights (student head without a teacher); None for other methods."""
+        from engine.heads import MLPHead
+        from engine.pretext import get_pretext
+        from engine.ssl_model import loss_overrides
+
+        spec = get_pretext(cfg.method) if cfg.method != "random" else None
+        if spec is None or spec.head != "clustering":
+            return None
+        source = "teacher" if any(k.startswith("teacher.head.") for k in weights) else "student"
+        prefix = "teacher.head." if source == "teacher" else "head."
+        head = MLPHead(in_dim, [*spec.head_dims[:-1], cfg.n_prototypes])
+        try:
+            head.load_state_dict({k[len(prefix):]: v for k, v in weights.items() if k.startswith(prefix)})
+        except RuntimeError as err:
+            raise ValueError(f"no clustering head weights matching config.toml ({str(err).splitlines()[0]})") from None
+        centering = spec.build(**loss_overrides(cfg)).config.centering
+        center = weights.get("loss_fn.center") if centering else None
+        return cls(head, center, cfg.teacher_temp_end, source, device)
+
+    @torch.no_grad()
+    def probabilities(self, emb: np.ndarray) -> np.ndarray:
+        """(B, D) embeddings -> (B, K) float32 probabilities, in float32 (no autocast)."""
+        with torch.autocast(device_type=torch.device(self.device).type, enabled=False):
+            logits = self.head(torch.from_numpy(np.asarray(emb, np.float32)).to(self.device)).float()
+            if self.center is not None:
+                logits = logits - self.center
+            return torch.softmax(logits / self.temperature, dim=-1).cpu().numpy()
+
+    def prototypes(self, votes: PrototypeVotes) -> store.TrackPrototypes:
+        return store.TrackPrototypes(votes.result(), self.n_prototypes, self.source, self.temperature,
+                                     self.center is not None)
+
+
+class PrototypeVotes:
+    """Per-track sums of segment probabilities; a track is settled (argmax) once a later track's
+    segments arrive, so only the tracks of the current batch are held (segments come in track order)."""
+
+    def __init__(self, n_tracks: int) -> None:
+        self.prototype = np.full(n_tracks, -1, np.int32)
+        self._open: dict[int, np.ndarray] = {}
+
+    def add(self, rows: np.ndarray, probs: np.ndarray) -> None:
+        """Add the (B, K) probabilities of segments of track `rows` (B,)."""
+        rows = np.asarray(rows, np.int64)
+        for row in np.unique(rows):
+            if self.prototype[row] >= 0:
+                raise ValueError(f"track {row}: segments after later tracks (segments must come in track order)")
+            total = probs[rows == row].sum(axis=0, dtype=np.float64)
+            self._open[int(row)] = self._open[int(row)] + total if row in self._open else total
+        if len(rows):
+            self._settle([r for r in self._open if r < rows.max()])
+
+    def _settle(self, rows: list[int]) -> None:
+        for row in rows:
+            self.prototype[row] = int(np.argmax(self._open.pop(row)))
+
+    def result(self) -> np.ndarray:
+        """(N,) int32 prototype of each track; -1 for a track without segments."""
+        self._settle(list(self._open))
+        return self.prototype
+
+
 def load_encoder(run_dir: Path, checkpoint: str = "last", device: str = "cpu",
                  bf16: bool = False) -> tuple[Encoder, int, dict]:
     """The run's frozen encoder, its output size and the store attrs it implies (method, step, ...)."""
+    return _load_run(run_dir, checkpoint, device, bf16)[:3]
+
+
+def _load_run(run_dir: Path, checkpoint: str, device: str,
+              bf16: bool) -> tuple[Encoder, int, dict, PrototypeHead | None]:
+    """`load_encoder` plus the clustering head of the same checkpoint (None for other runs)."""
     from engine.frontend import LogMel
 
     baseline = read_baseline(run_dir)
@@ -136,7 +228,7 @@ def load_encoder(run_dir: Path, checkpoint: str = "last", device: str = "cpu",
             raise ValueError(f"{Path(run_dir) / BASELINE_FILE}: unknown baseline method {baseline.get('method')!r}")
         attrs = {"method": "logmel", "checkpoint_step": 0, "segment_seconds": float(baseline.get("segment_s", 4.0)),
                  "corpus": baseline.get("corpus", "demo"), "seed": int(baseline.get("seed", 0))}
-        return logmel_stats(LogMel().to(device)), LOGMEL_DIM, attrs
+        return logmel_stats(LogMel().to(device)), LOGMEL_DIM, attrs, None
 
     from engine import config as config_mod
     from engine.checkpoints import load_checkpoint, resolve_checkpoint
@@ -157,10 +249,15 @@ def load_encoder(run_dir: Path, checkpoint: str = "last", device: str = "cpu",
     attrs = {"method": cfg.method, "checkpoint_step": int(state["step"]), "segment_seconds": cfg.segment_s,
              "corpus": cfg.corpus, "seed": cfg.seed}
 
+    try:
+        head = PrototypeHead.from_checkpoint(cfg, state["model"], backbone.config.output_dim, device)
+    except ValueError as err:
+        raise ValueError(f"{path}: {err}") from None
+
     def encode(wave: torch.Tensor) -> torch.Tensor:
         with torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16, enabled=bf16):
             return backbone(wave).float()  # (B, D)
-    return encode, backbone.config.output_dim, attrs
+    return encode, backbone.config.output_dim, attrs, head
 
 
 # --------------------------------------------------------------------------------------------------
@@ -187,7 +284,7 @@ def embed(run_dir: Path, checkpoint: str = "last", corpus: str | None = None,
     batch = batch or (32 if device == "cpu" else 256)
     if batch < 1:
         raise ValueError(f"batch must be >= 1, got {batch}")
-    encode, dim, attrs = load_encoder(run_dir, checkpoint, device, fast_bf16(device) if bf16 is None else bf16)
+    encode, dim, attrs, head = _load_run(run_dir, checkpoint, device, fast_bf16(device) if bf16 is None else bf16)
     spec = corpus or attrs["corpus"]
     source = load_source(spec)
     tracks = track_table(source)
@@ -199,8 +296,14 @@ def embed(run_dir: Path, checkpoint: str = "last", corpus: str | None = None,
     loader = DataLoader(TrackSegments(tracks.paths, plan), batch_size=None, collate_fn=_as_is,
                         num_workers=workers, prefetch_factor=4 if workers else None)
     skipped = [(str(p.path), p.reason) for p in source.problems]
+    votes = PrototypeVotes(len(tracks)) if head is not None else None
     with store.EmbeddingsWriter(run_dir, tracks, dim, attrs, segment_dtype) as writer, \
             tqdm(total=len(tracks), desc=f"embed {run_dir.name}", unit="track", disable=not progress) as bar:
+        def add(rows: np.ndarray, starts: np.ndarray, emb: np.ndarray) -> None:
+            writer.add_segments(rows, starts, emb)
+            if votes is not None:  # from the embeddings as stored, so the store alone reproduces them
+                votes.add(rows, head.probabilities(emb.astype(segment_dtype)))
+
         buffer: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # (track rows, starts, waves)
         for item in loader:
             bar.update(1)
@@ -210,13 +313,13 @@ def embed(run_dir: Path, checkpoint: str = "last", corpus: str | None = None,
             i, starts, waves = item
             buffer.append((np.full(len(starts), i), starts, waves))
             if sum(len(b[0]) for b in buffer) >= batch:
-                buffer = _encode_batches(writer, encode, buffer, batch, device, final=False)
-        _encode_batches(writer, encode, buffer, batch, device, final=True)
-        return writer.finish(skipped)
+                buffer = _encode_batches(add, encode, buffer, batch, device, final=False)
+        _encode_batches(add, encode, buffer, batch, device, final=True)
+        return writer.finish(skipped, head.prototypes(votes) if head is not None else None)
 
 
-def _encode_batches(writer: store.EmbeddingsWriter, encode: Encoder, buffer: list, batch: int,
-                    device: str, final: bool) -> list:
+def _encode_batches(add: Callable[[np.ndarray, np.ndarray, np.ndarray], None], encode: Encoder, buffer: list,
+                    batch: int, device: str, final: bool) -> list:
     """Encode full batches of the buffered segments (and the rest when `final`); returns what is left."""
     if not buffer:
         return []
@@ -227,7 +330,7 @@ def _encode_batches(writer: store.EmbeddingsWriter, encode: Encoder, buffer: lis
             hi = min(lo + batch, end)
             x = torch.zeros(batch, waves.shape[1])  # (batch, samples); one shape: no per-shape kernel warm-up
             x[: hi - lo] = torch.from_numpy(waves[lo:hi])
-            writer.add_segments(rows[lo:hi], starts[lo:hi], encode(x.to(device))[: hi - lo].cpu().numpy())
+            add(rows[lo:hi], starts[lo:hi], encode(x.to(device))[: hi - lo].cpu().numpy())
     return [] if end == len(rows) else [(rows[end:], starts[end:], waves[end:])]
 
 

@@ -8,6 +8,9 @@ then fsync + atomic rename) and never modified afterwards. Tracks that ended wit
     /tracks/tags        (N, T) uint8, attr tag_names
     /tracks/embedding   (N, D) float32, mean of the track's segment embeddings
     /tracks/n_segments  (N,) int32
+    /tracks/prototype   (N,) int32, clustering runs only (absent otherwise): each track's prototype,
+                        the argmax of its mean segment probabilities over the clustering head's K
+                        prototypes (-1: none); attrs n_prototypes, head, temperature, centered
     /segments/embedding (S, D) float16|float32, chunked by whole rows (~2 MB)
     /segments/track     (S,) int32 index into /tracks
     /segments/start_s   (S,) float32
@@ -23,8 +26,8 @@ Every attribute in it is a JSON string.
     /probes/<task>/test_index            (N_test,) int32 into /tracks; attr tag_names
     /probes/<task>/<fraction>/<draw>/pred  (N_test, T) float32; attrs metrics, info
 
-Public API: TrackTable, EmbeddingsWriter, Embeddings, open_embeddings, embedding_progress,
-write_projection, read_projection, list_projections, write_diagnostics, read_diagnostics,
+Public API: TrackTable, EmbeddingsWriter, Embeddings, TrackPrototypes, open_embeddings,
+embedding_progress, write_projection, read_projection, list_projections, write_diagnostics, read_diagnostics,
 write_probe, read_probes, list_probe_tasks, ProbeDraw, ProbeResult, update_analysis.
 """
 from __future__ import annotations
@@ -216,9 +219,14 @@ class EmbeddingsWriter:
         self._file.flush()
         self._last_flush = time.monotonic()
 
-    def finish(self, skipped: list[tuple[str, str]] = ()) -> Path:
+    def finish(self, skipped: list[tuple[str, str]] = (), prototypes: TrackPrototypes | None = None) -> Path:
         """Copy the partial file into the final layout (track means, tracks without segments
-        dropped, complete=True) and rename it into place; SWMR readers of the partial are unaffected."""
+        dropped, complete=True) and rename it into place; SWMR readers of the partial are unaffected.
+
+        `prototypes` (clustering runs) holds one prototype per track of the writer's table, in its order.
+        """
+        if prototypes is not None and prototypes.prototype.shape != (len(self.tracks),):
+            raise ValueError(f"finish: {prototypes.prototype.shape} prototypes for {len(self.tracks)} tracks")
         self.flush()
         self._file.close()
         keep = np.flatnonzero(self._counts > 0)
@@ -236,6 +244,9 @@ class EmbeddingsWriter:
             _write_tracks(group, self.tracks.take(keep))
             group.create_dataset("n_segments", data=self._counts[keep].astype(np.int32))
             group.create_dataset("embedding", data=(self._sums[keep] / self._counts[keep, None]).astype(np.float32))
+            if prototypes is not None:
+                group.create_dataset("prototype", data=prototypes.prototype[keep].astype(np.int32))
+                group["prototype"].attrs.update(prototypes.attrs())
             seg = dst.create_group("segments")
             src.copy(src["segments/embedding"], seg, "embedding")
             src.copy(src["segments/start_s"], seg, "start_s")
@@ -253,6 +264,21 @@ class EmbeddingsWriter:
         self.partial.unlink(missing_ok=True)
         self._final_tmp.unlink(missing_ok=True)
         self._lock.__exit__(None, None, None)
+
+
+@dataclass(frozen=True, eq=False)
+class TrackPrototypes:
+    """The clustering prototype of each track (N,) int32 (-1: none) and how it was assigned."""
+
+    prototype: np.ndarray
+    n_prototypes: int
+    head: str  # "teacher" or "student": whose clustering head gave the probabilities
+    temperature: float  # of the softmax over the head's logits
+    centered: bool  # teacher center subtracted from the logits first
+
+    def attrs(self) -> dict[str, Any]:
+        return {"n_prototypes": int(self.n_prototypes), "head": self.head, "temperature": float(self.temperature),
+                "centered": bool(self.centered)}
 
 
 def _decode(values: np.ndarray) -> list[str]:
@@ -308,6 +334,15 @@ class Embeddings:
     def track_embeddings(self) -> np.ndarray:
         """(N, D) float32 mean segment embedding per track."""
         return self._file["tracks/embedding"][:]
+
+    def track_prototypes(self) -> TrackPrototypes | None:
+        """Each track's clustering prototype, or None for a run without a clustering head."""
+        if "prototype" not in self._file["tracks"]:
+            return None
+        data = self._file["tracks/prototype"]
+        a = data.attrs
+        return TrackPrototypes(data[:].astype(np.int32), int(a["n_prototypes"]), str(a["head"]),
+                               float(a["temperature"]), bool(a["centered"]))
 
     def segment_embeddings(self, rows: np.ndarray | slice | None = None) -> np.ndarray:
         """(S, D) float32 segment embeddings, or only `rows` (sorted index array or slice)."""

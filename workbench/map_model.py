@@ -1,8 +1,9 @@
 """What the embedding map shows, with no Qt: tracks, maps, colourings, hover lookup, neighbours.
 
-Everything comes from the run's store (engine.store); the 2-D maps are computed by the engine
-(PCA preview, UMAP) and only read here. Neighbours are cosine similarities in the full
-embedding space, on rows normalised once at load so a click costs one matrix-vector product.
+Everything comes from the run's store (engine.store); the 2-D maps (PCA preview, UMAP) and the
+clustering prototype of each track (clustering runs) are computed by the engine and only read here.
+Neighbours are cosine similarities in the full embedding space, on rows normalised once at load so
+a click costs one matrix-vector product.
 """
 from __future__ import annotations
 
@@ -18,19 +19,22 @@ from engine import store
 PROJECTION_ORDER = ("umap", "pca")  # the best stored map is shown first
 GROUP_SEPARATORS = (":", "---")  # tag-name prefixes that form groups: "genre:rock", "genre---rock"
 NO_TAG = "(none)"
+TOP_PROTOTYPES = 10  # prototypes with a colour of their own; the tracks of every other one share one
 
-ColourKind = Literal["split", "group", "tag", "kmeans"]
+ColourKind = Literal["split", "group", "tag", "kmeans", "prototype"]
 
 
 class ColourBy(NamedTuple):
-    """One way to colour the map: by split, by a tag group (e.g. genre), one tag, or k-means clusters."""
+    """One way to colour the map: by split, a tag group (e.g. genre), one tag, k-means clusters, or the
+    clustering prototype of each track."""
 
     kind: ColourKind
     name: str = ""
 
     @property
     def label(self) -> str:
-        return {"split": "split", "kmeans": "k-means clusters"}.get(self.kind, f"{self.kind}: {self.name}")
+        return {"split": "split", "kmeans": "k-means clusters",
+                "prototype": "clustering prototype"}.get(self.kind, f"{self.kind}: {self.name}")
 
 
 class TagCount(NamedTuple):
@@ -54,6 +58,8 @@ class MapData:
     tag_names: list[str]
     unit: np.ndarray  # (N, D) float32 L2-normalised track embeddings
     start_s: np.ndarray  # (N,) float32 start of the segment a click plays
+    prototypes: np.ndarray | None = None  # (N,) int32 clustering prototype of each track (-1: none); None: no head
+    n_prototypes: int = 0  # K of the clustering head
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -80,9 +86,11 @@ def load_map(run_dir: Path) -> MapData:
         tracks = emb.tracks
         x = emb.track_embeddings()
         starts = middle_segments(emb.segment_track(), emb.segment_start_s(), len(tracks))
+        found = emb.track_prototypes()
     unit = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
     return MapData(Path(run_dir), tracks.ids, tracks.paths, tracks.splits, tracks.tags.astype(bool),
-                   list(tracks.tag_names), unit.astype(np.float32), starts)
+                   list(tracks.tag_names), unit.astype(np.float32), starts,
+                   found.prototype if found is not None else None, found.n_prototypes if found is not None else 0)
 
 
 def read_maps(run_dir: Path, n_tracks: int) -> dict[str, np.ndarray]:
@@ -120,10 +128,30 @@ def tag_groups(tag_names: list[str]) -> list[str]:
     return groups
 
 
-def colour_options(tag_names: list[str]) -> list[ColourBy]:
-    """Every colouring the map offers for these tags."""
+def colour_options(tag_names: list[str], prototypes: bool = False) -> list[ColourBy]:
+    """Every colouring the map offers for these tags (and prototypes, when the run stored them)."""
     return ([ColourBy("split")] + [ColourBy("group", g) for g in tag_groups(tag_names)] + [ColourBy("kmeans")]
-            + [ColourBy("tag", t) for t in tag_names])
+            + ([ColourBy("prototype")] if prototypes else []) + [ColourBy("tag", t) for t in tag_names])
+
+
+def prototype_categories(prototypes: np.ndarray, top: int = TOP_PROTOTYPES) -> tuple[np.ndarray, list[str]]:
+    """(N,) category and names: 0..n-1 for the n <= `top` most used prototypes (most used first, ties by
+    number), n for the tracks of every other prototype (and those without one)."""
+    used, counts = np.unique(prototypes[prototypes >= 0], return_counts=True)
+    shown = used[np.lexsort((used, -counts))[:top]]
+    rank = {int(p): i for i, p in enumerate(shown)}
+    codes = np.array([rank.get(int(p), len(shown)) for p in prototypes], np.int64)
+    return codes, [f"prototype {p}" for p in shown] + [f"{len(used) - len(shown)} other prototypes"]
+
+
+def prototype_summary(prototypes: np.ndarray, n_prototypes: int) -> str:
+    """How many distinct prototypes the tracks use, and the share of the most used one."""
+    assigned = prototypes[prototypes >= 0]
+    if not len(assigned):
+        return "no track has a prototype"
+    counts = np.unique(assigned, return_counts=True)[1]
+    return (f"{len(assigned)} tracks use {len(counts)} of {n_prototypes} prototypes; "
+            f"the most used takes {100 * counts.max() / len(assigned):.0f} %")
 
 
 def _in_group(name: str, group: str) -> bool:
@@ -134,7 +162,8 @@ def categories(data: MapData, colour: ColourBy, clusters: np.ndarray | None = No
     """(N,) int category of each track and the category names, for one colouring.
 
     A group colours each track by its first tag of the group ("(none)" without one); a tag has
-    two categories, without (0) and with (1); k-means needs the cluster labels.
+    two categories, without (0) and with (1); k-means needs the cluster labels; prototypes: see
+    `prototype_categories`.
     """
     if colour.kind == "split":
         names = sorted(set(data.splits))
@@ -155,6 +184,10 @@ def categories(data: MapData, colour: ColourBy, clusters: np.ndarray | None = No
             raise ValueError("k-means colouring needs the cluster labels")
         k = int(clusters.max()) + 1 if len(clusters) else 0
         return clusters.astype(np.int64), [f"cluster {i}" for i in range(k)]
+    if colour.kind == "prototype":
+        if data.prototypes is None:
+            raise ValueError("this run has no clustering prototypes")
+        return prototype_categories(data.prototypes)
     raise ValueError(f"unknown colouring '{colour.kind}'")
 
 

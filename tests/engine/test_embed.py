@@ -105,6 +105,7 @@ def test_embed_all_segments_skips_the_corrupt_file_and_matches_the_backbone(run_
         seg = e.segment_embeddings()
         assert seg.shape == (9, 1024)
         np.testing.assert_allclose(e.track_embeddings()[1], seg[2:5].mean(0), rtol=2e-3, atol=2e-3)
+        assert e.track_prototypes() is None  # no clustering head, no prototypes
         b_path = e.tracks.paths[1]
     with torch.no_grad():
         x = torch.zeros(BATCH, 4 * SR)  # the batch size embed used: no new kernel warm-up
@@ -167,3 +168,45 @@ def test_cli_embed_prints_a_summary_and_rejects_bad_segment_counts(run_dir: Path
     assert "4 tracks, 7 segments, 1 skipped" in capsys.readouterr().out
     with pytest.raises(SystemExit):
         parser.parse_args(["embed", "--run-dir", str(run_dir), "--segments-per-track", "0"])
+
+
+def calibrated_teacher_head(model: SSLModel, seg: np.ndarray) -> None:
+    """Put the teacher head's BatchNorm statistics on these embeddings: after two steps they are still
+    near their initial values, and every track would get the same prototype."""
+    head = model.teacher["head"]
+    for layer in head.modules():
+        if isinstance(layer, torch.nn.BatchNorm1d):
+            layer.reset_running_stats()
+            layer.momentum = None  # a plain average over the one batch below
+    with torch.no_grad():
+        head.train()(torch.from_numpy(seg))
+    head.eval()
+
+
+def test_clustering_runs_store_each_tracks_prototype_as_the_head_assigns_it(tmp_path: Path, tiny_config) -> None:
+    from engine.train import train
+
+    cfg = tiny_config(method="clustering", steps=2, checkpoint_every=2)
+    run = tmp_path / "clustering"
+    prepare_run_dir(cfg, run)
+    assert train(run, progress=False) == "done"
+    embed(run, segments_per_track=2, batch=BATCH, progress=False, bf16=False)
+    with store.open_embeddings(run) as e:
+        seg = e.segment_embeddings()
+    model = SSLModel(cfg)
+    model.load_state_dict(torch.load(run / "checkpoints" / "step-000002.pt", weights_only=True)["model"])
+    calibrated_teacher_head(model, seg)
+    save_checkpoint(run, 3, model, None, None, epoch=0)
+
+    embed(run, checkpoint="3", segments_per_track=2, batch=BATCH, progress=False, bf16=False)
+    with store.open_embeddings(run) as e:
+        found = e.track_prototypes()
+        seg, seg_track, n_tracks = e.segment_embeddings(), e.segment_track(), len(e.tracks)
+    assert found is not None and found.prototype.shape == (n_tracks,) and found.prototype.dtype == np.int32
+    assert (found.n_prototypes, found.head, found.temperature, found.centered) == (64, "teacher", 0.04, True)
+    with torch.no_grad():
+        logits = model.teacher["head"](torch.from_numpy(seg)) - model.loss_fn.center  # (S, 64)
+        probs = torch.softmax(logits / cfg.teacher_temp_end, dim=-1).numpy()
+    expected = [int(np.argmax(probs[seg_track == t].mean(axis=0))) for t in range(n_tracks)]
+    assert found.prototype.tolist() == expected
+    assert len(set(expected)) > 3  # the head tells tracks apart, so a wrong head, center or mean would show

@@ -102,6 +102,27 @@ def test_tracks_without_segments_are_dropped_and_listed_as_skipped(tmp_path: Pat
                                       {"path": tracks.paths[2], "reason": "no segments"}]
 
 
+def test_clustering_prototypes_are_stored_per_kept_track_and_absent_otherwise(tmp_path: Path) -> None:
+    tracks = table()
+    found = store.TrackPrototypes(np.array([17, 3, -1, 4095], np.int32), 4096, "teacher", 0.04, False)
+    with store.EmbeddingsWriter(tmp_path, tracks, 4, {}) as w:
+        w.add_segments(np.array([0, 3, 3]), np.zeros(3), np.ones((3, 4)))
+        with pytest.raises(ValueError, match=r"\(3,\) prototypes for 4 tracks"):
+            w.finish(prototypes=store.TrackPrototypes(np.zeros(3, np.int32), 4096, "teacher", 0.04, False))
+        w.finish(prototypes=found)
+    with h5py.File(tmp_path / store.EMBEDDINGS_FILE, "r") as f:
+        assert f["tracks/prototype"].dtype == np.int32
+    with store.open_embeddings(tmp_path) as e:
+        stored = e.track_prototypes()
+    assert stored.prototype.tolist() == [17, 4095]  # tracks 1 and 2 had no segments
+    assert stored.attrs() == found.attrs() == {"n_prototypes": 4096, "head": "teacher", "temperature": 0.04,
+                                              "centered": False}
+    (tmp_path / "vicreg").mkdir()
+    write_store(tmp_path / "vicreg")
+    with store.open_embeddings(tmp_path / "vicreg") as e:
+        assert e.track_prototypes() is None
+
+
 def test_open_embeddings_names_the_file_when_missing_corrupt_or_incomplete(tmp_path: Path) -> None:
     with pytest.raises(store.StoreError, match="embeddings.h5: no embeddings yet"):
         store.open_embeddings(tmp_path)

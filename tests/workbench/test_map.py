@@ -12,7 +12,9 @@ from PySide6.QtCore import QPointF, Qt
 
 from engine import store
 from workbench import map_model as mm
-from workbench.panels.embedding_map import PALETTE, TAG_COLOURS, EmbeddingMapPanel
+from workbench.panels.embedding_map import (
+    OTHER_PROTOTYPES, PALETTE, PROTOTYPE_COLOURS, TAG_COLOURS, EmbeddingMapPanel,
+)
 from workbench.player import Player
 from workbench.selection import RunSelection
 
@@ -20,8 +22,9 @@ TAGS = ["genre:rock", "genre:jazz", "genre:folk", "instrument:piano", "mood:calm
 
 
 def make_map_run(root: Path, n: int = 60, dim: int = 32, seed: int = 0, name: str = "run-a",
-                 pca: bool = True) -> Path:
-    """A run with three genre clusters in embedding space, two segments per track and a PCA map."""
+                 pca: bool = True, prototypes: np.ndarray | None = None) -> Path:
+    """A run with three genre clusters in embedding space, three segments per track and a PCA map;
+    with `prototypes` (N,) a clustering run that stored each track's prototype (of 4,096)."""
     rng = np.random.default_rng(seed)
     run = root / name
     run.mkdir(parents=True)
@@ -35,12 +38,14 @@ def make_map_run(root: Path, n: int = 60, dim: int = 32, seed: int = 0, name: st
     tracks = store.TrackTable([f"t{i:03d}" for i in range(n)], [str(root / f"t{i:03d}.flac") for i in range(n)],
                               [splits[i % 3] for i in range(n)], tags, TAGS)
     centres = rng.normal(size=(3, dim)) * 3
-    with store.EmbeddingsWriter(run, tracks, dim, {"run_id": name, "method": "contrastive", "checkpoint_step": 20,
+    method = "contrastive" if prototypes is None else "clustering"
+    with store.EmbeddingsWriter(run, tracks, dim, {"run_id": name, "method": method, "checkpoint_step": 20,
                                                    "sample_rate": 16000, "segment_seconds": 4.0}) as writer:
         for start in (8.0, 0.0, 4.0):  # out of time order on purpose
             emb = centres[genre] + rng.normal(size=(n, dim))
             writer.add_segments(np.arange(n), np.full(n, start, np.float32), emb)
-        writer.finish()
+        writer.finish(prototypes=None if prototypes is None else
+                      store.TrackPrototypes(np.asarray(prototypes, np.int32), 4096, "teacher", 0.04, True))
     if pca:
         with store.open_embeddings(run) as emb:
             x = emb.track_embeddings()
@@ -129,6 +134,41 @@ def test_colours_follow_colour_by(panel: EmbeddingMapPanel) -> None:
 
     panel.colour_box.setCurrentIndex(0)
     assert brush_colours(panel) == [hex_argb(PALETTE[["test", "train", "valid"].index(s)]) for s in panel.data.splits]
+
+
+def test_prototype_categories_colour_the_most_used_and_group_the_rest() -> None:
+    prototypes = np.array([5, 9, 9, 2, 5, 9, -1, 30, 2, 7])
+    codes, names = mm.prototype_categories(prototypes, top=3)
+    assert names == ["prototype 9", "prototype 2", "prototype 5", "2 other prototypes"]  # ties by number
+    assert codes.tolist() == [2, 0, 0, 1, 2, 0, 3, 3, 1, 3]
+    assert mm.prototype_summary(prototypes, 64) == "9 tracks use 5 of 64 prototypes; the most used takes 33 %"
+
+
+def test_clustering_runs_can_be_coloured_by_prototype(panel: EmbeddingMapPanel, qtbot, tmp_path: Path) -> None:
+    assert mm.ColourBy("prototype") not in [panel.colour_box.itemData(i) for i in range(panel.colour_box.count())]
+    with pytest.raises(ValueError, match="not offered"):
+        panel.set_colour(mm.ColourBy("prototype"))
+
+    prototypes = np.where(np.arange(60) < 40, 7, 60 + np.arange(60))  # one dominant, 20 used once
+    prototypes[45] = -1
+    run = make_map_run(tmp_path / "clustering", prototypes=prototypes)
+    panel.selection.set_runs([run])
+    qtbot.waitUntil(lambda: panel.data is not None and panel.data.prototypes is not None, timeout=5000)
+    options = [panel.colour_box.itemData(i) for i in range(panel.colour_box.count())]
+    assert options.index(mm.ColourBy("prototype")) == options.index(mm.ColourBy("kmeans")) + 1
+    assert panel.colour_box.itemText(options.index(mm.ColourBy("prototype"))) == "clustering prototype"
+
+    panel.set_colour(mm.ColourBy("prototype"))
+    top = [7, 100, 101, 102, 103, 104, 106, 107, 108, 109]  # 7 first, then ties by number
+    assert panel.category_names == [f"prototype {p}" for p in top] + ["10 other prototypes"]
+    expected = [hex_argb(PROTOTYPE_COLOURS[top.index(p)] if p in top else OTHER_PROTOTYPES) for p in prototypes]
+    assert brush_colours(panel) == expected
+    assert brush_colours(panel)[:40] == [hex_argb(PROTOTYPE_COLOURS[0])] * 40  # the dominant one, in one colour
+    assert len(set(brush_colours(panel))) == 11
+    summary = "59 tracks use 20 of 4096 prototypes; the most used takes 68 %"
+    assert summary in panel.legend.text() and panel.legend.toolTip() == summary
+    assert "prototype 7 (40)" in panel.legend.text() and "10 other prototypes (11)" in panel.legend.text()
+    assert panel._describe(0).endswith("\nprototype 7") and "prototype" not in panel._describe(45)
 
 
 def test_kmeans_colouring_is_computed_in_the_background(panel: EmbeddingMapPanel, qtbot) -> None:

@@ -1,6 +1,7 @@
 """The embedding map: a run's tracks on the engine's PCA or UMAP map, coloured by split, tag
-group, tag or k-means cluster; hover names a track, a click plays it and lists its nearest
-neighbours in the full embedding space, a rectangle shows the tag make-up of a region.
+group, tag, k-means cluster or (clustering runs) clustering prototype; hover names a track, a
+click plays it and lists its nearest neighbours in the full embedding space, a rectangle shows the
+tag make-up of a region.
 
 Keys: space plays/stops the current track, N plays the next neighbour.
 """
@@ -28,6 +29,9 @@ PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e
            "#17becf", "#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5", "#c49c94", "#f7b6d2", "#c7c7c7",
            "#dbdb8d", "#9edae5"]
 TAG_COLOURS = ["#b4b4b450", "#d62728"]  # without / with the tag
+PROTOTYPE_COLOURS = [c for c in PALETTE if c not in ("#7f7f7f", "#c7c7c7")][:mm.TOP_PROTOTYPES]  # no greys
+OTHER_PROTOTYPES = "#d9d9d9"  # every prototype beyond the most used ones
+COLOURS = {"tag": TAG_COLOURS, "category": PALETTE, "prototype": PROTOTYPE_COLOURS + [OTHER_PROTOTYPES]}
 N_NEIGHBOURS = 10
 POLL_MS = 2000
 
@@ -59,7 +63,7 @@ class EmbeddingMapPanel(QWidget):
         self._user_picked_map = False
         self._stamps: tuple[float, float] = (0.0, 0.0)
         self._loader, self._kmeans = Background(self), Background(self)
-        self._palettes = {"tag": _brushes(TAG_COLOURS), "category": _brushes(PALETTE)}  # shared by every point
+        self._palettes = {name: _brushes(colours) for name, colours in COLOURS.items()}  # shared by every point
         self._build()
         self.selection.changed.connect(self._on_selection_changed)
         self._timer = QTimer(self)
@@ -178,7 +182,7 @@ class EmbeddingMapPanel(QWidget):
         self.data = result[0]
         self.colour_box.blockSignals(True)
         self.colour_box.clear()
-        for option in mm.colour_options(self.data.tag_names):
+        for option in mm.colour_options(self.data.tag_names, self.data.prototypes is not None):
             self.colour_box.addItem(option.label, option)
         self.colour_box.setCurrentIndex(min(1, self.colour_box.count() - 1))  # the first tag group, if any
         self.colour_box.blockSignals(False)
@@ -231,11 +235,21 @@ class EmbeddingMapPanel(QWidget):
         self.plot.set_points(self.maps[name], self._point_brushes())
         self.plot.mark(self.current_row, self.neighbour_rows)
 
+    def _colour_index(self) -> tuple[str, np.ndarray]:
+        """The palette of the current colouring and each category's index into it."""
+        kind = self._colour().kind
+        n = len(self.category_names)
+        if kind == "prototype":  # the most used prototypes in colour, the last category ("other") grey
+            return kind, np.r_[np.arange(n - 1), len(PROTOTYPE_COLOURS)] if n else np.zeros(0, np.int64)
+        palette = "tag" if kind == "tag" else "category"
+        return palette, np.arange(n) % len(self._palettes[palette])
+
     def _point_brushes(self) -> list:
-        palette = self._palettes["tag" if self._colour().kind == "tag" else "category"]
-        if len(self.codes) != len(self.data):
-            return [palette[0]] * len(self.data)
-        return list(palette[self.codes % len(palette)])
+        palette, index = self._colour_index()
+        brushes = self._palettes[palette]
+        if len(self.codes) != len(self.data) or not len(index):
+            return [brushes[0]] * len(self.data)
+        return list(brushes[index[self.codes]])
 
     def set_colour(self, colour: mm.ColourBy) -> None:
         """Colour the map by `colour` (one of `mm.colour_options` of the run's tags)."""
@@ -270,16 +284,24 @@ class EmbeddingMapPanel(QWidget):
         self._on_colour_changed()
 
     def _show_legend(self) -> None:
-        tag = self._colour().kind == "tag"
-        colours = TAG_COLOURS if tag else PALETTE
+        palette, index = self._colour_index()
+        colours = COLOURS[palette]
         counts = np.bincount(self.codes, minlength=len(self.category_names))
-        entries = [f'<span style="color:{colours[i % len(colours)][:7]}">■</span> {name} ({counts[i]})'
+        entries = [f'<span style="color:{colours[index[i]][:7]}">■</span> {name} ({counts[i]})'
                    for i, name in enumerate(self.category_names) if counts[i] > 0]
+        summary = ""
+        if palette == "prototype":
+            summary = mm.prototype_summary(self.data.prototypes, self.data.n_prototypes)
+            entries.insert(0, f"<b>{summary}</b>")
         self.legend.setText("&nbsp;&nbsp; ".join(entries))
+        self.legend.setToolTip(summary)
 
     # ------------------------------------------------------------------ tracks
     def _describe(self, row: int) -> str:
-        return f"{self.data.ids[row]}\n{', '.join(self.data.tags_of(row)) or 'no tags'}"
+        text = f"{self.data.ids[row]}\n{', '.join(self.data.tags_of(row)) or 'no tags'}"
+        if self.data.prototypes is not None and self.data.prototypes[row] >= 0:
+            text += f"\nprototype {self.data.prototypes[row]}"
+        return text
 
     def select_track(self, row: int) -> None:
         """Play a track and list its nearest neighbours."""
