@@ -31,6 +31,10 @@ screenshots: $(STAMP)
 	test -d runs/demo || $(MAKE) demo
 	xvfb-run -a -s "-screen 0 1600x1000x24" $(PY) -m workbench.screenshots --runs-dir runs/demo --out assets/screenshots && rm -f assets/screenshots/.screenshots.ini
 
+bench: $(STAMP)
+	$(PY) -m engine.cli corpus make-demo --if-missing
+	$(PY) -m benchmarks.run
+
 demo-corpus: $(STAMP)
 	$(PY) -m engine.cli corpus make-demo --if-missing
 

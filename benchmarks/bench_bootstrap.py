@@ -20,6 +20,13 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 from engine.metrics import METRICS, paired_bootstrap
 
 
+def make_data(tracks: int, tags: int, runs: int, seed: int = 0) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """(N, T) 0/1 labels with positive rates of 1-20 % per tag, and continuous scores per run."""
+    rng = np.random.default_rng(seed)
+    y = (rng.random((tracks, tags)) < rng.uniform(0.01, 0.2, tags)).astype(np.uint8)
+    return y, {f"run{i}": rng.random(y.shape) + (0.2 + 0.1 * i) * y for i in range(runs)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tracks", type=int, default=4332)
@@ -29,9 +36,7 @@ def main() -> None:
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "bench_bootstrap.json"))
     args = parser.parse_args()
 
-    rng = np.random.default_rng(0)
-    y = (rng.random((args.tracks, args.tags)) < rng.uniform(0.01, 0.2, args.tags)).astype(np.uint8)
-    preds = {f"run{i}": rng.random(y.shape) + (0.2 + 0.1 * i) * y for i in range(args.runs)}
+    y, preds = make_data(args.tracks, args.tags, args.runs)
     seconds, check = {}, {}
     sklearn_metric = {"roc_auc": roc_auc_score, "pr_auc": average_precision_score}
     for metric in METRICS:
