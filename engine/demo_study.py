@@ -61,9 +61,10 @@ def run_study(runs_dir: Path, poll_s: float = 10.0) -> dict[str, Any]:
 
 
 def logmel_baseline(runs_dir: Path) -> Path:
-    """The log-mel mean+std pseudo-run, embedded and probed on every task (skipping what exists)."""
+    """The log-mel mean+std pseudo-run, embedded and probed with a *linear* probe on every task
+    (skipping what exists): the simplest spectral baseline, which must stay well below ceiling."""
     from engine.embed import embed_logmel
-    from engine.probe import run_probe
+    from engine.probe import ProbeConfig, run_probe
     from engine.store import EMBEDDINGS_FILE, list_probe_tasks
 
     run_dir = runs_dir / f"{STUDY}-logmel"
@@ -73,7 +74,7 @@ def logmel_baseline(runs_dir: Path) -> Path:
     for task in TASKS:
         if task not in list_probe_tasks(run_dir):
             _say(f"log-mel baseline: probing {task}")
-            run_probe(run_dir, task, fractions=FRACTIONS, draws=DRAWS)
+            run_probe(run_dir, task, fractions=FRACTIONS, draws=DRAWS, config=ProbeConfig(kind="linear"))
     return run_dir
 
 

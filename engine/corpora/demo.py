@@ -28,7 +28,7 @@ from engine.corpora.synth import SR
 __all__ = ["DEMO_VERSION", "GENRES", "INSTRUMENTS", "MOODS", "TAG_DESCRIPTIONS", "default_demo_dir",
            "ensure_demo", "make_demo", "make_track"]
 
-DEMO_VERSION = "1"
+DEMO_VERSION = "3"
 ENV_DIR = "MVSSL_DEMO_DIR"
 TAGS_CSV = "tags.csv"
 META_JSON = "meta.json"

@@ -23,6 +23,7 @@ class Note:
     pitch: int  # MIDI
     length: float  # seconds to note-off
     velocity: float
+    preset: int = 0  # timbre variant of the instrument in this note's section
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,7 @@ class Hit:
     drum: str
     start: float  # seconds
     velocity: float
+    kit: int = 0  # drum kit of this hit's section
 
 
 def chord(degree: int, major: bool, seventh: bool) -> list[int]:
@@ -57,6 +59,7 @@ class Writer:
         self.swing = swing
         self.notes: list[Note] = []
         self.hits: list[Hit] = []
+        self.presets: dict[str, int] = {}  # instrument -> timbre variant (drums -> kit) of the current section
 
     def time(self, bar: int, step: float) -> float:
         """Onset of a 16th-note step (may exceed the bar) with swing applied."""
@@ -73,12 +76,12 @@ class Writer:
         start = self.time(bar, step) + delay + self.rng.normal(0.0, self.jitter)
         end = self.time(bar, step + length)
         self.notes.append(Note(inst, max(0.0, start), int(pitch), max(0.05, end - start - 0.01),
-                               vel * self.rng.uniform(0.85, 1.0)))
+                               vel * self.rng.uniform(0.85, 1.0), self.presets.get(inst, 0)))
 
     def hit(self, drum: str, bar: int, step: int, vel: float) -> None:
         """Add a drum hit with jitter and humanised velocity."""
         start = self.time(bar, step) + self.rng.normal(0.0, self.jitter)
-        self.hits.append(Hit(drum, max(0.0, start), vel * self.rng.uniform(0.85, 1.0)))
+        self.hits.append(Hit(drum, max(0.0, start), vel * self.rng.uniform(0.85, 1.0), self.presets.get("drums", 0)))
 
 
 def runs(pattern: str) -> list[tuple[int, str, int]]:

@@ -41,7 +41,7 @@ class Song:
     key: int  # pitch class of the tonic
     major: bool
     brightness: int  # 0 dark, 1 neutral, 2 bright
-    presets: dict[str, int]  # instrument -> timbre variant (drums -> kit)
+    presets: dict[str, int]  # instrument -> timbre variant (drums -> kit) of the first section; later sections draw anew
     sections: list[Section]
     notes: list[Note]
     hits: list[Hit]
@@ -101,7 +101,7 @@ def _arrange(kind: str, instruments: list[str], comps: list[str], melody: str | 
     """Who plays in a section (roles: instrument names and "arp"), and the drums: full, light or none."""
     if kind == "intro":
         active = {comps[0]} | ({"bass"} if rng.random() < 0.4 else set())
-        drums = "light" if rng.random() < 0.5 else "none"
+        drums = "light"
     elif kind == "verse":
         active = {comps[0], "bass"} | ({melody} if melody else set()) | {c for c in comps[1:] if rng.random() < 0.5}
         drums = "full"
@@ -110,7 +110,7 @@ def _arrange(kind: str, instruments: list[str], comps: list[str], melody: str | 
     else:  # bridge: the other chord instruments, maybe no melody, thinner drums
         active = set(comps[1:] or comps) | ({"bass"} if rng.random() < 0.7 else set())
         active |= {melody} if melody and rng.random() < 0.5 else set()
-        drums = str(rng.choice(["light", "none", "full"], p=[0.5, 0.3, 0.2]))
+        drums = "light" if rng.random() < 0.5 else "full"
     return active & (set(instruments) | {"arp"}), drums if "drums" in instruments else "none"
 
 
@@ -152,8 +152,9 @@ def plan_song(genre: str, seconds: float, rng: np.random.Generator) -> Song:
     for idx, (kind, bar0, bars) in enumerate(plan):
         nxt = plan[idx + 1][0] if idx + 1 < len(plan) else None
         gain = SECTION_GAIN[kind] * rng.uniform(0.9, 1.1)
-        mix = {i: gain * 10.0 ** (rng.uniform(-5.0, 5.0) / 20.0) for i in instruments}
+        mix = {i: gain * 10.0 ** (rng.uniform(-2.0, 2.0) / 20.0) for i in instruments}
         active, drums = _arrange(kind, instruments, comps, melody, rng)
+        w.presets = presets if idx == 0 else {i: int(rng.integers(synth.VARIANTS)) for i in instruments}
         sections.append(Section(kind, bar0 * w.bar, min(seconds, (bar0 + bars) * w.bar)))
         for i in range(bars):
             bar = bar0 + i
@@ -184,27 +185,26 @@ def render(song: Song, seconds: float, only: Iterable[str] | None = None) -> np.
     n = int(round(seconds * synth.SR))
     out = np.zeros(n + 2 * synth.SR, np.float32)  # room for release tails, cut at the end
     notes = [x for x in song.notes if x.instrument in keep]
-    need: dict[tuple[str, int], int] = {}
+    need: dict[tuple[str, int, int], int] = {}
     for x in notes:
         length = int(x.length * synth.SR) + int(synth.RELEASE_S[x.instrument] * synth.SR)
-        need[(x.instrument, x.pitch)] = max(need.get((x.instrument, x.pitch), 0), length)
+        need[(x.instrument, x.pitch, x.preset)] = max(need.get((x.instrument, x.pitch, x.preset), 0), length)
     bright = BRIGHTNESS[song.brightness]
-    tones = {(i, p): synth.tone(i, p, min(m, int(synth.MAX_TONE_S.get(i, 60.0) * synth.SR)), song.presets[i], bright)
-             for (i, p), m in need.items()}
-    cut: dict[tuple[str, int, int], np.ndarray] = {}
+    tones = {(i, p, v): synth.tone(i, p, min(m, int(synth.MAX_TONE_S.get(i, 60.0) * synth.SR)), v, bright)
+             for (i, p, v), m in need.items()}
+    cut: dict[tuple[str, int, int, int], np.ndarray] = {}
     for x in notes:
         on = int(x.length * synth.SR)
-        k = (x.instrument, x.pitch, on)
+        k = (x.instrument, x.pitch, x.preset, on)
         if k not in cut:
-            cut[k] = synth.release(tones[(x.instrument, x.pitch)], on, x.instrument)
+            cut[k] = synth.release(tones[(x.instrument, x.pitch, x.preset)], on, x.instrument)
         s = int(x.start * synth.SR)
         w = cut[k][: len(out) - s]
         out[s : s + len(w)] += (x.velocity * GAIN[x.instrument]) * w
     if "drums" in keep:
-        kit = song.presets.get("drums", 0)
-        samples = {d: synth.drum_hit(d, kit) for d in {h.drum for h in song.hits}}
+        samples = {(h.drum, h.kit): synth.drum_hit(h.drum, h.kit) for h in song.hits}
         for h in song.hits:
             s = int(h.start * synth.SR)
-            w = samples[h.drum][: len(out) - s]
+            w = samples[(h.drum, h.kit)][: len(out) - s]
             out[s : s + len(w)] += (h.velocity * DRUM_GAIN[h.drum]) * w
     return out[:n]
