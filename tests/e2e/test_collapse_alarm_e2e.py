@@ -20,7 +20,7 @@ import pytest
 
 from engine import store
 from engine.corpora.demo import make_demo
-from tests.e2e.test_engine_e2e import TIMEOUT, _start_engine
+from tests.e2e.test_engine_e2e import TIMEOUT, _start_engine, _stop
 from tests.engine.test_server import wait_push
 from workbench import collapse_model as cm
 from workbench.panels.collapse import ALARM_STYLE, HEALTHY_STYLE, CollapsePanel
@@ -49,10 +49,7 @@ def study_runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
         client.request("shutdown")
         engine.wait(timeout=TIMEOUT)
     finally:
-        client.close()
-        if engine.poll() is None:
-            engine.kill()
-            engine.wait()
+        _stop(engine, client)
     collapse_run, contrastive_run = (runs / b["run"] for b in study["branches"])
     return collapse_run, contrastive_run
 

@@ -28,6 +28,14 @@ CONFIG = dict(steps=STEPS, batch_size=4, num_workers=0, log_every=2, checkpoint_
               device="cpu", segment_s=2.0, min_gap_s=2.0)
 
 
+def _stop(engine: subprocess.Popen, client: EngineClient) -> None:
+    """Close the client; kill the engine if it did not shut down."""
+    client.close()
+    if engine.poll() is None:
+        engine.kill()
+        engine.wait()
+
+
 def _start_engine(runs: Path) -> tuple[subprocess.Popen, EngineClient]:
     """The engine as `mvssl engine` runs it, in its own session; and a connected client."""
     runs.mkdir(parents=True, exist_ok=True)
@@ -86,10 +94,7 @@ def test_study_survives_the_engine_killed_mid_training(tmp_path: Path) -> None:
         client.request("shutdown")
         engine.wait(timeout=TIMEOUT)
     finally:
-        client.close()
-        if engine.poll() is None:
-            engine.kill()
-            engine.wait()
+        _stop(engine, client)
 
     for run_id in run_ids:
         run = runs / run_id
