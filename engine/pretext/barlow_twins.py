@@ -15,7 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from engine.pretext.dist import gather_views
-from engine.pretext.tensors import batch_standardize, check_views, off_diagonal_square_mean
+from engine.pretext.tensors import batch_standardize, check_views, correlation_terms
 
 
 @dataclass(frozen=True)
@@ -40,26 +40,17 @@ class BarlowTwinsComponents(NamedTuple):
     off_diag: Tensor  # () lambda x mean C_ij^2 (i != j): redundancy between dimensions
 
 
-def cross_correlation(z: Tensor, eps: float) -> Tensor:
-    """Cross-correlation matrices of every unordered view pair.
+def barlow_terms(z: Tensor, eps: float) -> tuple[Tensor, Tensor]:
+    """Unweighted (on-diagonal, off-diagonal) terms over every unordered view pair i < j.
 
-    Args:
-        z: (V, B, D) projections.
-
-    Returns:
-        (P, D, D) C[p, d, e] = mean over b of zn[i_p, b, d] * zn[j_p, b, e], P = V(V-1)/2 pairs
-        i < j, zn the batch-standardised projections.
+    C[p] = zn[i_p]ᵀ zn[j_p] / B for the batch-standardised (V, B, D) projections zn; on-diagonal
+    = mean (1 - C_dd)², off-diagonal = mean C_de² (d != e), both averaged over the pairs.
     """
-    v, b, _ = z.shape
+    v = z.shape[0]
     zn = batch_standardize(z, eps)  # (V, B, D)
     i, j = torch.triu_indices(v, v, offset=1, device=z.device)  # (P,), (P,)
-    return torch.einsum("pbd,pbe->pde", zn[i], zn[j]) / b
-
-
-def barlow_terms(c: Tensor) -> tuple[Tensor, Tensor]:
-    """Unweighted (on-diagonal, off-diagonal) terms of (P, D, D) cross-correlations."""
-    on_diag = (1 - torch.diagonal(c, dim1=-2, dim2=-1)).pow(2).mean()  # over (P, D)
-    return on_diag, off_diagonal_square_mean(c)
+    diag, off_diag = correlation_terms(zn[i], zn[j])  # (P, D), ()
+    return (1 - diag).pow(2).mean(), off_diag
 
 
 class BarlowTwinsLoss(nn.Module):
@@ -77,7 +68,7 @@ class BarlowTwinsLoss(nn.Module):
         _, _, d = check_views(z, "Barlow Twins projections", min_batch=2)
         if d < 2:
             raise ValueError(f"Barlow Twins projections need at least 2 dimensions, got shape {tuple(z.shape)}")
-        on_diag, off_diag = barlow_terms(cross_correlation(gather_views(z), self.config.eps))
+        on_diag, off_diag = barlow_terms(gather_views(z), self.config.eps)
         off_diag = self.config.off_diag_weight * off_diag
         return BarlowTwinsComponents(on_diag + off_diag, on_diag, off_diag)
 

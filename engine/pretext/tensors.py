@@ -35,11 +35,20 @@ def off_diagonal_mean(pairs: Tensor) -> Tensor:
     return pairs[mask].mean()
 
 
-def off_diagonal_square_mean(c: Tensor) -> Tensor:
-    """Mean of C_de^2 over d != e of (..., D, D) matrices, averaged over the leading axes."""
-    d = c.shape[-1]
-    eye = torch.eye(d, dtype=torch.bool, device=c.device)  # (D, D) True on the diagonal
-    return c.pow(2).masked_fill(eye, 0.0).sum(dim=(-2, -1)).mean() / (d * (d - 1))
+def correlation_terms(a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
+    """Diagonal (..., D) and mean squared off-diagonal entry of C = aᵀb / B for (..., B, D) inputs.
+
+    The (D, D) matrix is never formed when B < D: the sum of its squares is
+    sum((a aᵀ) ∘ (b bᵀ)) / B², from two (B, B) Gram matrices (2048-D projections, batch 64).
+    The off-diagonal mean is averaged over the leading axes.
+    """
+    n, d = a.shape[-2], a.shape[-1]
+    diag = (a * b).sum(dim=-2) / n  # (..., D)
+    if n < d:
+        total = ((a @ a.transpose(-1, -2)) * (b @ b.transpose(-1, -2))).sum(dim=(-2, -1)) / n**2
+    else:
+        total = (a.transpose(-1, -2) @ b).pow(2).sum(dim=(-2, -1)) / n**2
+    return diag, (total - diag.pow(2).sum(dim=-1)).mean() / (d * (d - 1))
 
 
 def batch_standardize(z: Tensor, eps: float) -> Tensor:

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from engine.pretext.dist import gather_views
-from engine.pretext.tensors import batch_standardize, check_views, off_diagonal_square_mean
+from engine.pretext.tensors import batch_standardize, check_views, correlation_terms
 
 
 @dataclass(frozen=True)
@@ -61,8 +61,7 @@ def variance(z: Tensor, std_target: float, eps: float) -> Tensor:
 def covariance(z: Tensor, eps: float) -> Tensor:
     """Mean over views of the mean squared off-diagonal entry of the (D, D) correlation matrix."""
     zn = batch_standardize(z, eps)  # (V, B, D)
-    corr = torch.einsum("vbd,vbe->vde", zn, zn) / z.shape[1]  # (V, D, D)
-    return off_diagonal_square_mean(corr)
+    return correlation_terms(zn, zn)[1]
 
 
 class VICRegLoss(nn.Module):

@@ -89,3 +89,17 @@ def test_bad_shapes_raise(shape: tuple[int, ...], message: str) -> None:
 def test_bad_config_raises() -> None:
     with pytest.raises(ValueError, match="var_weight"):
         VICRegConfig(var_weight=-1.0)
+
+
+@pytest.mark.parametrize("batch, dim", [(6, 40), (40, 6)])  # the Gram form (B < D) and the direct form
+def test_correlation_terms_equal_the_explicit_matrix(batch: int, dim: int) -> None:
+    from engine.pretext.tensors import correlation_terms
+
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.randn(3, batch, dim, generator=g, dtype=torch.float64), torch.randn(3, batch, dim, generator=g,
+                                                                                      dtype=torch.float64)
+    c = a.transpose(-1, -2) @ b / batch  # (3, D, D)
+    off = c.pow(2).masked_fill(torch.eye(dim, dtype=torch.bool), 0.0).sum(dim=(-2, -1)).mean() / (dim * (dim - 1))
+    diag, off_fast = correlation_terms(a, b)
+    torch.testing.assert_close(diag, torch.diagonal(c, dim1=-2, dim2=-1))
+    torch.testing.assert_close(off_fast, off)
