@@ -3,8 +3,7 @@ per-checkpoint diagnostics from analysis.h5, and the collapse alarm.
 
 The verdicts come from the engine: collapse events and diagnostics carry `clustering_state`,
 diagnostics carry `embedding_state`. Collapse events carry RankMe and std but no embedding
-verdict, so `embedding_state` repeats engine.diagnostics.classify_embedding here (that module
-needs torch; a test checks the two agree).
+verdict, so snapshots are judged here with engine.embedding_state (torch-free).
 """
 from __future__ import annotations
 
@@ -17,14 +16,12 @@ from typing import Any, Literal, NamedTuple
 import numpy as np
 
 from engine import store
+from engine.embedding_state import classify_embedding
 from engine.events import read_events
 from workbench.runs import read_run
 
 AlarmKind = Literal["dominant", "uniform", "dimensional", "full"]
 
-FULL_STD_SHARE = 0.2  # engine.diagnostics.FULL_STD_SHARE
-DIMENSIONAL_RANK_SHARE = 0.02  # engine.diagnostics.DIMENSIONAL_RANK_SHARE
-DIMENSIONAL_RANK_MIN = 4.0  # engine.diagnostics.DIMENSIONAL_RANK_MIN
 SNAPSHOT_VIEWS = 64  # views of a training snapshot (engine.snapshots: up to 32 tracks x 2); n only matters < 8 or > 200
 COLLAPSED = ("dominant", "uniform", "dimensional", "full")
 PAIR_METHODS = ("clustering", "clustering-collapse")
@@ -35,16 +32,6 @@ _EXPLAIN = {
     "dimensional": "the embeddings span only a few directions",
     "full": "every embedding points the same way",
 }
-
-
-def embedding_state(rankme: float, std: float, dim: int, n: int) -> str:
-    """'healthy', 'dimensional' or 'full', with the thresholds of engine.diagnostics.classify_embedding."""
-    if std < FULL_STD_SHARE / math.sqrt(dim):
-        return "full"
-    m = min(dim, n)
-    if rankme < min(m / 2, max(DIMENSIONAL_RANK_MIN, DIMENSIONAL_RANK_SHARE * m)):
-        return "dimensional"
-    return "healthy"
 
 
 class Alarm(NamedTuple):
@@ -188,7 +175,7 @@ class RunCollapse:
             rank, std, healthy = (_number(e.get(k)) for k in ("rankme", "std", "healthy_std"))
             if isinstance(e.get("step"), int) and not any(map(math.isnan, (rank, std, healthy))) and healthy > 0:
                 dim = round(1.0 / healthy ** 2)
-                state = embedding_state(rank, std, dim, int(e.get("views", SNAPSHOT_VIEWS)))
+                state = classify_embedding(rank, std, dim, int(e.get("views", SNAPSHOT_VIEWS)))
                 embedding.append((int(e["step"]), state, e))
         for step, (scalars, _) in self.diagnostics.items():  # the diagnose job's verdicts, on more views
             if "clustering_state" in scalars:
