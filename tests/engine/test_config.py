@@ -73,3 +73,21 @@ def test_method_defaults_sit_between_preset_and_explicit_values() -> None:
     assert config.build("demo", overrides={"method": "clustering"}).teacher_temp_start == 0.02
     assert config.build("demo", overrides={"method": "clustering-collapse", "ema_start": "0.9"}).ema_start == 0.9
     assert config.build("demo", base={"method": "clustering-collapse"}).ema_end == 0.99
+
+
+def test_demo_clustering_is_tuned_only_for_the_demo_preset() -> None:
+    demo = config.build("demo", overrides={"method": "clustering"})
+    assert (demo.lr, demo.freeze_last_layer_steps) == (3e-5, 30)
+    collapse = config.build("demo", overrides={"method": "clustering-collapse"})
+    assert (collapse.lr, collapse.freeze_last_layer_steps) == (1e-3, 0)
+    paper = config.build("paper", overrides={"method": "clustering"})
+    assert (paper.lr, paper.freeze_last_layer_steps) == (1e-3, 0)
+    assert config.build("demo", overrides={"method": "clustering", "lr": "1e-3"}).lr == 1e-3
+
+
+def test_a_shorter_run_keeps_the_warmup_and_freeze_shares() -> None:
+    short = config.build("demo", overrides={"method": "clustering", "steps": 30})
+    assert (short.warmup_steps, short.freeze_last_layer_steps) == (3, 3)
+    pinned = config.build("demo", overrides={"method": "clustering", "steps": 30, "freeze_last_layer_steps": 0})
+    assert pinned.freeze_last_layer_steps == 0
+    assert config.build("demo", overrides={"method": "contrastive", "steps": 30}).freeze_last_layer_steps == 0
