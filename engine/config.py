@@ -120,15 +120,18 @@ def _one_line(err: ValidationError) -> str:
     return f"config field '{field}': {msg} (got {got!r})"
 
 
+def method_defaults(preset: str, method: str) -> dict[str, Any]:
+    """The values `method` starts from on top of `preset` (empty for most methods)."""
+    return {**METHOD_DEFAULTS.get(method, {}), **PRESET_METHOD_DEFAULTS.get(preset, {}).get(method, {})}
+
+
 def build(preset: str = "demo", base: dict[str, Any] | None = None, overrides: dict[str, Any] | None = None) -> RunConfig:
     """Preset values, then the method's defaults (general, then the preset's), then a file's values,
     then explicit overrides; raises ConfigError on any bad field."""
     if preset not in _PRESET_VALUES:
         raise ConfigError(f"unknown preset '{preset}' (valid: {', '.join(PRESETS)})")
     user = {**(base or {}), **(overrides or {})}
-    method = str(user.get("method", ""))
-    defaults = {**_PRESET_VALUES[preset], **METHOD_DEFAULTS.get(method, {}),
-                **PRESET_METHOD_DEFAULTS.get(preset, {}).get(method, {})}
+    defaults = {**_PRESET_VALUES[preset], **method_defaults(preset, str(user.get("method", "")))}
     values = {**defaults, **user}
     if "steps" in user:
         # keep the default warm-up and prototype-freeze shares when only the length changes (--set steps=30)

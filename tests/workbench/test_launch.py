@@ -154,6 +154,16 @@ def test_single_run_keeps_the_method_defaults(dialog: LaunchDialog) -> None:
     assert (config.ema_start, config.teacher_temp_start) == (0.99, 0.04)
 
 
+def test_method_boxes_say_which_defaults_a_method_brings(dialog: LaunchDialog) -> None:
+    clustering = dialog.method_boxes["clustering"].toolTip()
+    assert "lr = 3e-05" in clustering and "freeze_last_layer_steps = 30" in clustering
+    assert "teacher_temp_end = 0.04" in dialog.method_boxes["clustering-collapse"].toolTip()
+    assert dialog.method_boxes["contrastive"].toolTip() == ""
+    dialog.preset.setCurrentText("paper")
+    assert dialog.method_boxes["clustering"].toolTip() == ""
+    assert "ema_end = 0.99" in dialog.method_boxes["clustering-collapse"].toolTip()
+
+
 def test_field_specs_read_optional_and_enum_fields() -> None:
     specs = {s.name: s for s in field_specs(schema())}
     assert specs["f_max"].nullable and specs["f_max"].kind == "number"

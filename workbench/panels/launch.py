@@ -172,9 +172,14 @@ class LaunchDialog(QDialog):
             box.setChecked(method in chosen)
 
     def _on_preset_changed(self) -> None:
-        from engine.config import build
+        from engine.config import build, method_defaults
 
-        self.form.set_values(build(self.preset.currentText()).model_dump())
+        preset = self.preset.currentText()
+        self.form.set_values(build(preset).model_dump())
+        for method, box in self.method_boxes.items():
+            own = ", ".join(f"{k} = {v:g}" if isinstance(v, float) else f"{k} = {v}"
+                            for k, v in method_defaults(preset, method).items())
+            box.setToolTip(f"{method} starts from its own {own} unless you change them" if own else "")
         self.revalidate()
 
     def _on_corpus_changed(self) -> None:
@@ -211,7 +216,7 @@ class LaunchDialog(QDialog):
         name = self.name.text().strip()
         preset = self.preset.currentText()
         defaults = build(preset).model_dump()
-        # only what the user changed, so that each method keeps its own defaults (engine.config.METHOD_DEFAULTS)
+        # only what the user changed, so that each method keeps its own defaults (engine.config.method_defaults)
         config = {"preset": preset, **{k: v for k, v in values.items() if v != defaults.get(k)}}
         if not self.is_study():
             run = {**config, "method": self.methods()[0], "corpus": self.corpus.source(), "seed": seeds[0]}
