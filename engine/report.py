@@ -4,10 +4,12 @@ Writes `results.json`, PNG figures (the poster's Fig. 1 bootstrap dots and Fig. 
 curves, the collapse spectra, k-NN precision) and `report.html` into one folder. Runs probed on
 different test tracks, tags or labels are refused: a paired comparison needs the same test set.
 
-k-NN tag precision@k: for every test track with at least one tag of the task (the queries), the
-share of its k nearest other tracks of the store (cosine similarity of track embeddings, any
-split) that share at least one tag of the task with it; the run's value is the mean over the
-queries, and the bootstrap resamples the queries (paired across runs).
+k-NN tag precision@k: for every track of the store with at least one tag of the task (the queries,
+any split, as in `engine.diagnostics.knn_tag_precision`), the share of its k nearest other tracks
+(cosine similarity of track embeddings) that share at least one tag of the task with it; the run's
+value is the mean over the queries, and the bootstrap resamples the queries (paired across runs).
+Neither pre-training nor the neighbours use tags, so every track can be a query; a demo corpus has
+only 30 test tracks, too few to resolve differences of a few hundredths.
 """
 from __future__ import annotations
 
@@ -177,7 +179,9 @@ def compare(run_dirs: list[Path], task: str, n_resamples: int = 1000, seed: int 
     preds = {r.name: full_data_pred(r) for r in runs}
     boots = {m: paired_bootstrap(ref.labels, preds, n_resamples, seed, m, "macro") for m in METRICS}
     per_tag = {r.name: tag_metrics(ref.labels, preds[r.name], ref.probe.tag_names) for r in runs}
-    query_ids = [tid for tid, y in zip(ref.test_ids, ref.labels, strict=True) if y.any()]
+    in_every_pool = set(ref.track_ids).intersection(*(r.track_ids for r in runs[1:]))
+    query_ids = [tid for tid, y in zip(ref.track_ids, ref.track_tags, strict=True)
+                 if y.any() and tid in in_every_pool]
     per_query = {}
     for r in runs:
         row = {tid: i for i, tid in enumerate(r.track_ids)}

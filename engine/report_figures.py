@@ -103,7 +103,7 @@ def knn(results: dict[str, Any], path: Path) -> None:
                     color=colours[name], markersize=8, capsize=4)
     ax.set_xticks(range(len(runs)), list(runs), rotation=30, ha="right")
     ax.set_ylabel(f"tag precision@{results['knn']['k']}")
-    ax.set_title(f"k-NN tag precision ({results['knn']['queries']} test queries)")
+    ax.set_title(f"k-NN tag precision ({results['knn']['queries']} queries)")
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=110)

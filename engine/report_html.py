@@ -112,7 +112,7 @@ def render(results: dict[str, Any], figures: list[str]) -> str:
         '<img src="limited_data.png" alt="limited data">' if "limited_data.png" in figures else "",
         "<p>Mean macro PR-AUC / ROC-AUC over the draws (number of draws).</p>", _limited(results),
         f"<h2>k-NN tag precision@{results['knn']['k']}</h2>",
-        f"<p>{results['knn']['queries']} test tracks with at least one tag are the queries; neighbours are the "
+        f"<p>{results['knn']['queries']} tracks with at least one tag (any split) are the queries; neighbours are the "
         f"other tracks of each store by cosine similarity; a neighbour is a hit when it shares a tag of the task "
         f"with the query. The bootstrap resamples the queries.</p>",
         '<img src="knn.png" alt="k-NN precision">' if "knn.png" in figures else "",

@@ -64,6 +64,9 @@ def test_report_writes_html_figures_and_results(runs: dict[str, Path], tmp_path:
     assert set(results["per_tag"]["random"]["roc_auc"]) == set(TAG_NAMES)
     knn = {(p["a"], p["b"]): p for p in results["knn"]["pairs"]}[("contrastive", "random")]
     assert knn["diff_low"] > 0 and knn["excludes_zero"]
+    with store.open_embeddings(runs["random"]) as emb:  # every tagged track of any split is a query
+        tagged = int((emb.tracks.tags.sum(axis=1) > 0).sum())  # task "all": every tag
+        assert results["knn"]["queries"] == tagged > len(emb.tracks.split_index("test"))
     assert results["collapse"]["random"]["rankme"] > 1
 
 
