@@ -22,14 +22,16 @@ N = 90
 FRACTIONS = (0.05, 0.2, 1.0)
 
 
-def make_scored_run(root: Path, name: str, method: str, skill: float, seed: int) -> Path:
-    """A run whose genre probe predicts the test labels with noise; better `skill`, better scores."""
+def make_scored_run(root: Path, name: str, method: str, skill: float, seed: int, genres: bool = True) -> Path:
+    """A run whose genre probe predicts the test labels with noise; better `skill`, better scores;
+    `genres=False` leaves no track with a genre, so no genre tag can be scored."""
     rng = np.random.default_rng(42)  # the same corpus for every run
     run = root / name
     run.mkdir(parents=True)
     write_status(run, "done", method=method)
     tags = (rng.random((N, len(TAGS))) < 0.3).astype(np.uint8)
     tags[:6, 3] = 0  # funk: only a few positives
+    tags[:, :4] *= genres
     splits = ["train", "valid", "test"]
     tracks = store.TrackTable([f"t{i:03d}" for i in range(N)], [f"/audio/t{i:03d}.flac" for i in range(N)],
                               [splits[i % 3] for i in range(N)], tags, TAGS)
@@ -138,6 +140,21 @@ def test_fig2_curves_are_the_mean_of_draws(panel: ScoresPanel, runs: list[Path])
         assert value == pytest.approx(np.mean([d.metrics["macro"]["roc_auc"] for d in probes.at(fraction)]))
     px, _ = panel.draw_dots.getOriginalDataset()
     assert len(px) == 3 * (3 + 3 + 1)
+
+
+def test_undefined_scores_are_left_out_of_the_figures(qtbot, tmp_path: Path) -> None:
+    """A probe whose tags have no positive test track scores NaN (a tiny corpus): nothing NaN is plotted."""
+    runs = [make_scored_run(tmp_path, "a-contrastive", "contrastive", 2.0, 1, genres=False),
+            make_scored_run(tmp_path, "b-byol", "byol", 1.0, 2, genres=False)]
+    selection = RunSelection()
+    view = ScoresPanel(selection, n_resamples=50)
+    qtbot.addWidget(view)
+    view.metric_box.setCurrentIndex(view.metric_box.findData("pr_auc"))
+    selection.set_runs(runs)
+    qtbot.waitUntil(lambda: view.boot is not None and view.boot.metric == "pr_auc", timeout=10000)
+    assert np.isnan(view.boot.runs["a-contrastive"].values).all()
+    plotted = [item.getData()[1] for item in (view.means, view.dots, view.draw_dots, *view.curves)]
+    assert all(y is None or len(y) == 0 for y in plotted), plotted
 
 
 def test_runs_without_probes_show_a_hint(qtbot, tmp_path: Path) -> None:
