@@ -128,12 +128,14 @@ def bootstrap(runs: list[RunScores], metric: str, n_resamples: int = N_RESAMPLES
 
 
 def limited_data(run: RunScores, metric: str) -> tuple[np.ndarray, np.ndarray, list[tuple[float, float]]]:
-    """Fig. 2 for one run: training percentages, mean macro metric at each, and every (percent, draw value)."""
+    """Fig. 2 for one run: training percentages, mean macro metric at each, and every (percent, draw value);
+    undefined values (no evaluable tag) are left out, as pyqtgraph cannot place them."""
     fractions = sorted(run.draws)
     percent = np.array([100 * f for f in fractions])
     means = np.array([_mean(run.draws[f][metric]) for f in fractions])
     points = [(100 * f, v) for f in fractions for v in run.draws[f][metric] if math.isfinite(v)]
-    return percent, means, points
+    keep = np.isfinite(means)
+    return percent[keep], means[keep], points
 
 
 def export_rows(runs: list[RunScores], boot: PairedBootstrap | None) -> list[dict[str, Any]]:

@@ -5,7 +5,6 @@ of Fig. 2, and the paired "row beats column in x % of resamples" matrix; PNG and
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -211,11 +210,11 @@ class ScoresPanel(QWidget):
         xs, ys, brushes = [], [], []
         for i, name in enumerate(names):
             values = boot.runs[name].values
+            values = values[np.isfinite(values)]  # a resample with no evaluable tag scores NaN
             xs.append(i + rng.uniform(-0.2, 0.2, len(values)))
             ys.append(values)
             brushes += [pg.mkBrush(QColor(colours[name]).lighter(130))] * len(values)
-        x, y, brushes = _finite(np.concatenate(xs) if xs else [], np.concatenate(ys) if ys else [], brushes)
-        self.dots.setData(x=x, y=y, brush=brushes)
+        self.dots.setData(x=np.concatenate(xs) if xs else [], y=np.concatenate(ys) if ys else [], brush=brushes)
         means = np.array([boot.runs[n].mean for n in names])
         low = np.array([boot.runs[n].low for n in names])
         high = np.array([boot.runs[n].high for n in names])
@@ -253,9 +252,8 @@ class ScoresPanel(QWidget):
         for curve, run in zip(self.curves, self.runs):
             percent, means, draws = sm.limited_data(run, metric)
             colour = self._colour(run)
-            curve.setData(*_finite(percent, means), pen=pg.mkPen(colour, width=2), symbolBrush=colour)
+            curve.setData(percent, means, pen=pg.mkPen(colour, width=2), symbolBrush=colour)
             legend.addItem(curve, run.name)
-            draws = [p for p in draws if math.isfinite(p[1])]
             points += draws
             brushes += [pg.mkBrush(QColor(colour).lighter(140))] * len(draws)
         for curve in self.curves[len(self.runs):]:
@@ -282,11 +280,3 @@ class ScoresPanel(QWidget):
         path, _ = QFileDialog.getSaveFileName(self, "Export CSV", "scores.csv", "CSV (*.csv)")
         if path:
             self.export_csv(Path(path))
-
-
-def _finite(x: Sequence[float], y: Sequence[float], *per_point: Sequence[Any]) -> tuple[Any, ...]:
-    """x, y (arrays) and per-point lists without the points whose y is not finite: a metric with no
-    evaluable tag is NaN, and pyqtgraph cannot place it."""
-    keep = np.isfinite(np.asarray(y, dtype=float))
-    return (np.asarray(x, dtype=float)[keep], np.asarray(y, dtype=float)[keep],
-            *([v for v, k in zip(values, keep, strict=True) if k] for values in per_point))
