@@ -16,6 +16,7 @@ METHODS: tuple[str, ...] = (
 )
 Method = Literal["contrastive", "byol", "clustering", "clustering-collapse", "barlow_twins", "vicreg", "random"]
 PRESETS: tuple[str, ...] = ("demo", "paper")
+RESOLVED = "resolved"  # config.toml table of what `auto` values resolved to where the run ran (not input)
 
 
 class ConfigError(ValueError):
@@ -130,7 +131,7 @@ def build(preset: str = "demo", base: dict[str, Any] | None = None, overrides: d
     then explicit overrides; raises ConfigError on any bad field."""
     if preset not in _PRESET_VALUES:
         raise ConfigError(f"unknown preset '{preset}' (valid: {', '.join(PRESETS)})")
-    user = {**(base or {}), **(overrides or {})}
+    user = {k: v for k, v in {**(base or {}), **(overrides or {})}.items() if k != RESOLVED}
     defaults = {**_PRESET_VALUES[preset], **method_defaults(preset, str(user.get("method", "")))}
     values = {**defaults, **user}
     if "steps" in user:
@@ -159,15 +160,30 @@ def parse_set(items: list[str]) -> dict[str, str]:
     return out
 
 
-def to_toml(config: RunConfig) -> str:
-    return tomli_w.dumps({k: v for k, v in config.model_dump().items() if v is not None})
+def to_toml(config: RunConfig, resolved: dict[str, Any] | None = None) -> str:
+    values: dict[str, Any] = {k: v for k, v in config.model_dump().items() if v is not None}
+    if resolved:
+        values[RESOLVED] = resolved
+    return tomli_w.dumps(values)
 
 
-def save(config: RunConfig, path: Path) -> None:
-    """Write atomically so a crash never leaves a half config."""
+def save(config: RunConfig, path: Path, resolved: dict[str, Any] | None = None) -> None:
+    """Write atomically so a crash never leaves a half config; `resolved` becomes its [resolved] table."""
     tmp = path.with_suffix(".toml.tmp")
-    tmp.write_text(to_toml(config))
+    tmp.write_text(to_toml(config, resolved))
     tmp.replace(path)
+
+
+def record_resolved(path: Path, **values: Any) -> None:
+    """Write what `auto` fields resolved to (e.g. precision) into the [resolved] table of a run's config."""
+    current = load_values(path).get(RESOLVED, {})
+    save(load(path), Path(path), {**current, **values})
+
+
+def resolved_values(path: Path) -> dict[str, Any]:
+    """The [resolved] table of a run's config.toml (empty when it has none)."""
+    table = load_values(path).get(RESOLVED, {})
+    return table if isinstance(table, dict) else {}
 
 
 def load(path: Path) -> RunConfig:
@@ -178,6 +194,7 @@ def load(path: Path) -> RunConfig:
         raise ConfigError(f"{path}: config file not found") from None
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"{path}: not valid TOML ({err})") from None
+    values.pop(RESOLVED, None)
     try:
         return RunConfig(**values)
     except ValidationError as err:
@@ -185,7 +202,7 @@ def load(path: Path) -> RunConfig:
 
 
 def load_values(path: Path) -> dict[str, Any]:
-    """A user's config file as raw values, to be layered over a preset by `build`."""
+    """A config file as raw values (a run's [resolved] table included; `build` drops it)."""
     try:
         return tomllib.loads(Path(path).read_text())
     except FileNotFoundError:

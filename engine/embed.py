@@ -28,7 +28,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from engine import store
+from engine import precision, store
 from engine.audio import SAMPLE_RATE, AudioError, is_silent, load
 from engine.corpora.base import Corpus
 from engine.corpora.sources import load_source
@@ -264,10 +264,8 @@ def _load_run(run_dir: Path, checkpoint: str, device: str,
 # the job
 
 def fast_bf16(device: str) -> bool:
-    """bf16 autocast where it is fast: CUDA, or a CPU with native bf16 (AVX512-BF16/AMX: ~1.5x, rel. error < 1 %)."""
-    if torch.device(device).type == "cuda":
-        return torch.cuda.is_bf16_supported()
-    return bool(getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)())
+    """bf16 autocast where `engine.precision` finds it faster for this device (measured once on a CPU)."""
+    return precision.resolve("auto", device).name == "bf16"
 
 
 def embed(run_dir: Path, checkpoint: str = "last", corpus: str | None = None,
@@ -276,7 +274,7 @@ def embed(run_dir: Path, checkpoint: str = "last", corpus: str | None = None,
           segment_dtype: type = np.float16) -> Path:
     """Embed every track of the run's corpus (or `corpus`) with a frozen checkpoint; returns the store path.
 
-    Defaults: the GPU when there is one; batch 32 segments on CPU, 256 on GPU; bf16 where `fast_bf16`;
+    Defaults: the GPU when there is one; batch 32 segments on CPU, 256 on GPU; bf16 where `engine.precision` picks it;
     no decode workers on CPU (the forward pass dominates), 8 on GPU (where decoding does).
     """
     run_dir = Path(run_dir)
@@ -284,7 +282,9 @@ def embed(run_dir: Path, checkpoint: str = "last", corpus: str | None = None,
     batch = batch or (32 if device == "cpu" else 256)
     if batch < 1:
         raise ValueError(f"batch must be >= 1, got {batch}")
-    encode, dim, attrs, head = _load_run(run_dir, checkpoint, device, fast_bf16(device) if bf16 is None else bf16)
+    bf16 = fast_bf16(device) if bf16 is None else bf16
+    encode, dim, attrs, head = _load_run(run_dir, checkpoint, device, bf16)
+    attrs["precision"] = "bf16" if bf16 else "fp32"
     spec = corpus or attrs["corpus"]
     source = load_source(spec)
     tracks = track_table(source)

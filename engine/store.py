@@ -14,7 +14,7 @@ then fsync + atomic rename) and never modified afterwards. Tracks that ended wit
     /segments/embedding (S, D) float16|float32, chunked by whole rows (~2 MB)
     /segments/track     (S,) int32 index into /tracks
     /segments/start_s   (S,) float32
-    root attrs: run_id, method, checkpoint_step, sample_rate, segment_seconds, created, corpus,
+    root attrs: run_id, method, checkpoint_step, precision, sample_rate, segment_seconds, created, corpus,
                 store_id (unique per written file), n_skipped, skipped (JSON list of {path, reason}), complete
 
 `analysis.h5` holds derived results; every change is copy-on-write through `update_analysis`

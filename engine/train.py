@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 import os
 import signal
+import sys
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -17,11 +18,13 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from tqdm import tqdm
 
 from engine import config as config_mod
+from engine import precision as precision_mod
 from engine import schedules
 from engine.checkpoints import latest_checkpoint, load_checkpoint, save_checkpoint
 from engine.config import RunConfig
 from engine.corpora import load_source
 from engine.events import EventWriter, truncate_after
+from engine.precision import Precision
 from engine.runfiles import read_status, write_status
 from engine.runindex import prepare_run as prepare_run_dir  # noqa: F401 (the CLI and tests create runs here)
 from engine.snapshots import CollapseProbe
@@ -85,6 +88,7 @@ class Runtime:
     dtype: torch.dtype  # autocast dtype; float32 = off
     rank: int = 0
     world: int = 1
+    precision: Precision | None = None  # how `dtype` was chosen (None: set directly, as in tests and benches)
 
     @property
     def main(self) -> bool:
@@ -101,13 +105,8 @@ def resolve_runtime(cfg: RunConfig) -> Runtime:
     device = torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if cuda else "cpu")
     if cuda:
         torch.cuda.set_device(device)
-    precision = cfg.precision
-    if precision == "auto":
-        precision = "bf16" if (not cuda or torch.cuda.is_bf16_supported()) else "fp16"
-    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[precision]
-    if dtype == torch.float16 and not cuda:
-        raise ValueError("config field 'precision': fp16 needs a GPU; use bf16 or fp32 on CPU")
-    return Runtime(device, dtype, rank, world)
+    chosen = precision_mod.resolve(cfg.precision, device)
+    return Runtime(device, chosen.dtype, rank, world, chosen)
 
 
 def _param_groups(model: SSLModel) -> list[dict]:
@@ -247,6 +246,8 @@ def train(run_dir: Path, progress: bool = True) -> str:
     teacher_warmup = int(round(cfg.teacher_temp_warmup_epochs * sampler.steps_per_epoch))
 
     events = EventWriter(run_dir / "events.jsonl") if rt.main else None
+    if rt.main:
+        _record_precision(run_dir, rt, events, start, progress)
     stop = {"signal": None}
     previous = signal.signal(signal.SIGTERM, lambda signum, frame: stop.update(signal=signum))
     status = read_status(run_dir)
@@ -316,6 +317,17 @@ def train(run_dir: Path, progress: bool = True) -> str:
         write_status(run_dir, state, step=step, finished_at=time.time(), skipped_audio=stats.unreadable,
                      message="stopped by SIGTERM; resumable" if state == "cancelled" else "")
     return state
+
+
+def _record_precision(run_dir: Path, rt: Runtime, events: EventWriter, step: int, progress: bool) -> None:
+    """Say at start which precision the run trains at and why: on stderr, in config.toml, in events.jsonl."""
+    choice = rt.precision or Precision(str(rt.dtype).removeprefix("torch."), "fixed", "set by the caller")
+    if progress:
+        print(f"precision: {choice.name} (requested {choice.requested}; {choice.reason})", file=sys.stderr, flush=True)
+    config_mod.record_resolved(run_dir / "config.toml", precision=choice.name, precision_reason=choice.reason,
+                               device=str(rt.device))
+    events.write({"type": "runtime", "step": step, "device": str(rt.device), "threads": torch.get_num_threads(),
+                  **choice.record(), "time": time.time()})
 
 
 def _write_random_control(run_dir: Path, cfg: RunConfig, model: SSLModel, rt: Runtime) -> str:

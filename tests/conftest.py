@@ -10,6 +10,9 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("MVSSL_SHARED_DIR", PROJECT_ROOT.parent / "shared"))
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# precision=auto measures this CPU; tests (and the job processes they start) must not depend on what it
+# finds, so auto resolves to fp32 here. Tests of the choice itself unset this and fake the measurement.
+os.environ["MVSSL_CPU_PRECISION"] = "fp32"
 
 
 @pytest.fixture(scope="session")

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from engine import config as config_mod
 from engine.checkpoints import load_checkpoint, step_checkpoints
 from engine.events import iter_events
 from engine.runfiles import read_status
@@ -164,5 +165,13 @@ def test_cli_train_runs_and_resume_is_a_no_op_when_done(tmp_path: Path, tiny_cor
     out = subprocess.run(args, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert json.loads((run / "status.json").read_text())["state"] == "done"
+    assert "precision: fp32 (requested auto; set by MVSSL_CPU_PRECISION)" in out.stderr
+    config_text = (run / "config.toml").read_text()
+    assert 'precision = "auto"' in config_text
+    assert config_mod.resolved_values(run / "config.toml")["precision"] == "fp32"
+    assert config_mod.load(run / "config.toml").precision == "auto"
+    runtime = [e for e in iter_events(run / "events.jsonl") if e.get("type") == "runtime"]
+    assert runtime == [{**runtime[0], "type": "runtime", "step": 0, "precision": "fp32", "requested": "auto",
+                        "device": "cpu"}]
     again = subprocess.run([str(mvssl), "train", "--run-dir", str(run), "--resume"], capture_output=True, text=True)
     assert again.returncode == 0 and "done" in again.stdout

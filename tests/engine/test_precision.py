@@ -1,0 +1,108 @@
+"""precision=auto: one decision for every job, from a measurement cached per machine (faked here)."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from engine import config as config_mod
+from engine import precision, speed_cache
+from engine.train import resolve_runtime
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    """An empty speed cache and no MVSSL_CPU_PRECISION override."""
+    monkeypatch.setenv("MVSSL_CACHE_DIR", str(tmp_path))
+    monkeypatch.delenv(precision.ENV, raising=False)
+    return tmp_path / "speed"
+
+
+def timer_of(fp32: float, bf16: float):
+    calls = []
+
+    def timer(name: str) -> list[float]:
+        calls.append(name)
+        return [{"fp32": fp32, "bf16": bf16}[name]] * 3
+    timer.calls = calls
+    return timer
+
+
+def test_a_cpu_where_bf16_is_slow_gets_fp32(cache) -> None:
+    choice = precision.resolve("auto", "cpu", timer=timer_of(fp32=1.0, bf16=7.6))
+    assert choice.name == "fp32" and choice.dtype == torch.float32 and not choice.autocast
+    assert "7.60x the time of fp32" in choice.reason
+
+
+def test_a_cpu_where_bf16_is_clearly_faster_gets_bf16(cache) -> None:
+    choice = precision.resolve("auto", "cpu", timer=timer_of(fp32=1.0, bf16=0.5))
+    assert choice.name == "bf16" and choice.autocast
+    assert "2.00x faster" in choice.reason
+
+
+def test_a_tie_keeps_fp32(cache) -> None:
+    assert precision.resolve("auto", "cpu", timer=timer_of(fp32=1.0, bf16=0.95)).name == "fp32"
+
+
+def test_the_measurement_is_cached_per_machine_and_reused(cache, monkeypatch) -> None:
+    precision.resolve("auto", "cpu", timer=timer_of(fp32=1.0, bf16=0.5))
+    files = list(cache.glob("*.json"))
+    assert len(files) == 1 and files[0].name.startswith(speed_cache.machine_kind())
+    stored = json.loads(files[0].read_text())
+    assert stored["chosen"] == "bf16" and stored["step_s"] == {"fp32": 1.0, "bf16": 0.5}
+    assert stored["torch"] == torch.__version__ and stored["threads"] == torch.get_num_threads()
+    monkeypatch.setattr(precision, "_real_step_timer", lambda: pytest.fail("measured again"))
+    assert precision.resolve("auto", "cpu").name == "bf16"
+    summary = speed_cache.latest_measurement()
+    assert summary["precision"] == "bf16" and summary["step_s"] == pytest.approx(0.5 * 32 / precision.MEASURE_BATCH)
+
+
+def test_another_torch_build_or_thread_count_is_measured_apart() -> None:
+    assert speed_cache.machine_key("2.9.1", 2) != speed_cache.machine_key("2.14.1", 2)
+    assert speed_cache.machine_key("2.14.1", 1) != speed_cache.machine_key("2.14.1", 2)
+
+
+def test_an_unreadable_cache_file_is_measured_again(cache) -> None:
+    key = speed_cache.machine_key(torch.__version__, torch.get_num_threads())
+    cache.mkdir(parents=True)
+    (cache / f"{key}.json").write_text("{not json")
+    timer = timer_of(fp32=1.0, bf16=3.0)
+    assert speed_cache.read(key) is None
+    assert precision.resolve("auto", "cpu", timer=timer).name == "fp32" and timer.calls == ["fp32", "bf16"]
+
+
+def test_explicit_bf16_on_a_slow_cpu_runs_with_a_one_line_warning(cache, capsys) -> None:
+    choice = precision.resolve("bf16", "cpu", timer=timer_of(fp32=1.0, bf16=7.6))
+    assert choice.name == "bf16"
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "7.6x slower than fp32" in err[0]
+
+
+def test_explicit_fp32_and_the_override_measure_nothing(cache, monkeypatch) -> None:
+    monkeypatch.setattr(precision, "_real_step_timer", lambda: pytest.fail("measured"))
+    assert precision.resolve("fp32", "cpu").name == "fp32"
+    monkeypatch.setenv(precision.ENV, "bf16")
+    assert precision.resolve("auto", "cpu").reason == f"set by {precision.ENV}"
+    monkeypatch.setenv(precision.ENV, "fast")
+    with pytest.raises(ValueError, match=precision.ENV):
+        precision.resolve("auto", "cpu")
+
+
+def test_fp16_on_cpu_is_a_clear_error(cache) -> None:
+    with pytest.raises(ValueError, match="config field 'precision'"):
+        precision.resolve("fp16", "cpu")
+
+
+def test_the_trainer_and_embedding_take_the_same_decision(cache, monkeypatch) -> None:
+    from engine.embed import fast_bf16
+
+    precision.resolve("auto", "cpu", timer=timer_of(fp32=1.0, bf16=0.4))  # cached: bf16 on this "machine"
+    rt = resolve_runtime(config_mod.build("demo", overrides={"device": "cpu"}))
+    assert rt.dtype == torch.bfloat16 and rt.precision.name == "bf16"
+    assert fast_bf16("cpu")
+
+
+def test_the_real_measurement_times_both_precisions() -> None:
+    timer = precision._real_step_timer(warmup=0, timed=1)
+    assert all(len(timer(name)) == 1 and timer(name)[0] > 0 for name in ("fp32", "bf16"))
