@@ -24,7 +24,7 @@ from engine import config as config_mod
 from engine.backbone import Backbone
 from engine.pretext import ema_update
 from engine.ssl_model import SSLModel
-from engine.train import TrainStep, build_model, resolve_runtime, scheduled_at
+from engine.train import Runtime, TrainStep, build_model, resolve_runtime, scheduled_at
 
 METHODS = ("contrastive", "byol", "clustering", "barlow_twins", "vicreg")
 SECTION = "training"
@@ -43,10 +43,13 @@ def make_batches(cfg: config_mod.RunConfig, count: int = 2, seed: int = 0) -> li
 
 
 class OurStep:
-    """The trainer's own step (engine.train.TrainStep) at the schedule values of the run's middle step."""
+    """The trainer's own step (engine.train.TrainStep) at the schedule values of the run's middle step,
+    at the precision `precision=auto` resolves to here (or at `dtype`)."""
 
-    def __init__(self, cfg: config_mod.RunConfig) -> None:
+    def __init__(self, cfg: config_mod.RunConfig, dtype: torch.dtype | None = None) -> None:
         self.rt = resolve_runtime(cfg)
+        if dtype is not None:
+            self.rt = Runtime(self.rt.device, dtype)
         self.dtype = self.rt.dtype
         self.step = TrainStep(cfg, build_model(cfg, self.rt), self.rt)
         self.model = self.step.model
@@ -137,7 +140,11 @@ def measure_method(method: str, batch: int, warmup: int, timed: int, peaks: dict
     batches = make_batches(cfg)
     ours, plain = OurStep(cfg), PlainStep(cfg)
     variants = {"ours": ours, "plain": plain, "plain_our_frontend": PlainStep(cfg, paper_frontend=False)}
+    if ours.dtype != torch.float32:
+        variants["ours_fp32"] = OurStep(cfg, torch.float32)
     seconds = interleaved_step_times(variants, batches, warmup, timed, blocks=4)
+    if "ours_fp32" not in seconds:
+        seconds["ours_fp32"] = seconds["ours"]
     flops = {"ours": count_flops(ours, batches[0]), "plain": count_flops(plain, batches[0])}
     views = cfg.views * cfg.batch_size
     step_s = {k: median(v) for k, v in seconds.items()}
@@ -147,6 +154,51 @@ def measure_method(method: str, batch: int, warmup: int, timed: int, peaks: dict
             "step_s": step_s, "step_s_all": seconds, "views_per_s": {k: views / s for k, s in step_s.items()},
             "flops_per_step": flops, "achieved_gflops": achieved,
             "mfu": {"ours": achieved["ours"] / peak_ours, "plain": achieved["plain"] / peaks["float32"]}}
+
+
+def precision_rows(batch: int, warmup: int, timed: int, progress: Callable[[str], None]) -> list[dict[str, Any]]:
+    """Is auto's choice right here? Its step against the other CPU precision's, contrastive at `batch`,
+    interleaved in this run; and the short cached measurement auto decided from."""
+    from engine import precision
+
+    cfg = make_config("contrastive", batch)
+    batches = make_batches(cfg)
+    auto = OurStep(cfg)
+    other_dtype = torch.float32 if auto.dtype == torch.bfloat16 else torch.bfloat16
+    other_name = "fp32" if other_dtype == torch.float32 else "bf16"
+    chosen = "bf16" if auto.dtype == torch.bfloat16 else "fp32"
+    seconds = interleaved_step_times({"auto": auto, "other": OurStep(cfg, other_dtype)}, batches, 1,
+                                     max(2, timed // 2), blocks=2)
+    step_s = {k: median(v) for k, v in seconds.items()}
+    progress(f"precision: auto = {chosen}, {step_s['auto']:.2f} s/step; {other_name} {step_s['other']:.2f} s/step")
+    rows = [row(SECTION, f"precision auto ({chosen}) vs {other_name}: contrastive views/s", "views/s",
+                cfg.views * batch / step_s["auto"], cfg.views * batch / step_s["other"],
+                f"the same step at {other_name}, same run", ("ratio", ">=", 1.0), step_s_all=seconds)]
+    m = auto.rt.precision.measurement if auto.rt.precision is not None else None
+    if m is not None:
+        rows.append(row(SECTION, f"precision measurement auto decided from: bf16 vs fp32 s/step "
+                                 f"(batch {m['batch_size']}, chose {m['chosen']})", "s",
+                        m["step_s"]["bf16"], m["step_s"]["fp32"], "fp32 step, cached measurement", None,
+                        measured_at=m["measured_at"], threads=m["threads"]))
+    return rows
+
+
+def profile_rows(batch: int, top: int = 6) -> list[dict[str, Any]]:
+    """Where the fp32 step's time goes (contrastive): the `top` operators by self CPU time, as shares."""
+    from torch.profiler import ProfilerActivity, profile
+
+    cfg = make_config("contrastive", batch)
+    batches = make_batches(cfg)
+    step = OurStep(cfg, torch.float32)
+    step(batches[0])
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for b in batches:
+            step(b)
+    ops = sorted(prof.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)
+    total = sum(e.self_cpu_time_total for e in ops) / 1e6
+    return [row(SECTION, f"fp32 step profile: {e.key}", "s", e.self_cpu_time_total / 1e6 / len(batches),
+                total / len(batches), "whole fp32 step, self CPU time", None, calls=e.count // len(batches))
+            for e in ops[:top]]
 
 
 def run(quick: bool = False, progress: Callable[[str], None] = print) -> dict[str, Any]:
@@ -165,14 +217,19 @@ def run(quick: bool = False, progress: Callable[[str], None] = print) -> dict[st
                  f"({rate['ours'] / rate['plain']:.2f}x; {rate['ours'] / rate['plain_our_frontend']:.2f}x against "
                  f"the plain loop with our front end), MFU {m['mfu']['ours']:.1%} "
                  f"(plain {m['mfu']['plain']:.1%} of fp32)")
-        rows.append(row(SECTION, f"train {method}: views/s", "views/s", m["views_per_s"]["ours"],
+        rows.append(row(SECTION, f"train {method}: views/s at auto ({m['autocast']})", "views/s", m["views_per_s"]["ours"],
                         m["views_per_s"]["plain"], "plain eager fp32 loop, views one at a time",
                         ("ratio", ">=", 2.0), batch=batch,
                         ratio_vs_plain_with_our_frontend=rate["ours"] / rate["plain_our_frontend"]))
+        rows.append(row(SECTION, f"train {method}, fp32: views/s", "views/s", rate["ours_fp32"], rate["plain"],
+                        "plain eager fp32 loop, views one at a time", None, batch=batch,
+                        same_as_auto=m["autocast"] == "float32"))
         rows.append(row(SECTION, f"train {method}: GFLOP/s vs {m['autocast']} matmul peak (MFU)", "GFLOP/s",
                         m["achieved_gflops"]["ours"], peaks["bfloat16" if m["autocast"] == "bfloat16" else "float32"],
                         f"{m['autocast']} matmul peak, same run", None,
                         flops_per_step=m["flops_per_step"]["ours"], plain_mfu_fp32=m["mfu"]["plain"]))
+    rows += precision_rows(batch, warmup, timed, progress)
+    rows += profile_rows(batch)
     peak_after = {d: matmul_peak_gflops(d, n) for d in ("float32", "bfloat16")}
     rows.append(row(SECTION, "matmul peak: bf16 vs fp32", "GFLOP/s", peaks["bfloat16"], peaks["float32"],
                     "fp32 matmul, same run", None, size=n, after_section=peak_after))

@@ -58,23 +58,31 @@ def matmul_peak_gflops(dtype_name: str, n: int = 2048, repeats: int = 10) -> flo
 
 
 def machine() -> dict[str, Any]:
-    """CPU model, core count, load and library versions: what a figure was measured on."""
+    """What a figure was measured on: CPU model and kind, the flags that decide bf16 speed, cores, torch
+    build and threads, load, and the precision `precision=auto` resolves to here (with its reason)."""
     import numpy
     import torch
 
-    model = platform.processor() or platform.machine()
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    from engine import precision, speed_cache
+
+    info = speed_cache.cpu_info()
     load = os.getloadavg() if hasattr(os, "getloadavg") else None
-    return {"host": platform.node(), "cpu": model, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-            "torch": torch.__version__, "numpy": numpy.__version__, "python": platform.python_version(),
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    auto = precision.resolve("auto", device)
+    return {"host": platform.node(), "cpu": info["cpu"], "vendor": info["vendor"], "kind": speed_cache.machine_kind(info),
+            "flags": info["flags"], "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+            "torch": torch.__version__, "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "isa_limits": {k: os.environ[k] for k in ("ONEDNN_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY") if k in os.environ},
+            "numpy": numpy.__version__, "python": platform.python_version(),
             "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+            "precision_auto": auto.name, "precision_reason": auto.reason,
             "loadavg_at_start": list(load) if load else None}
+
+
+def result_kind(info: dict[str, Any]) -> str:
+    """Folder name of a result under benchmarks/results/: the machine kind, marked when an ISA was capped."""
+    return info["kind"] + ("-isa-" + info["isa_limits"].get("ONEDNN_MAX_CPU_ISA", "capped").lower()
+                           if info.get("isa_limits") else "")
 
 
 def demo_subset(root, tracks: int) -> str:

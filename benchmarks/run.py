@@ -1,4 +1,4 @@
-"""`make bench`: run every benchmark section, write benchmarks/results/<date>-<host>.json and .md, print the table.
+"""`make bench`: run every benchmark section, write benchmarks/results/<kind>/<date>-<host>.json and .md, print the table.
 
 Sections: training, compile, data, embedding, evaluation, gui (one module each). A section that fails is
 recorded with its error and the others still run. Every row holds ours, a baseline measured in the
@@ -65,13 +65,17 @@ def _num(value: float) -> str:
 
 
 def markdown(result: dict[str, Any]) -> str:
-    """The table (what, ours, baseline, ratio, goal, met?) and the sections that failed."""
+    """The machine, then the table (what, ours, baseline, ratio, goal, met?) and the sections that failed."""
     m = result["machine"]
     load = ", ".join(f"{x:.1f}" for x in m["loadavg_at_start"] or [])
-    lines = [f"Measured {result['date']} on {m['host']}: {m['cpu']}, {m['cores']} cores, torch {m['torch']} "
-             f"({m['torch_threads']} threads), load average {load} "
-             f"at start; {result['seconds'] / 60:.1f} min{' (--quick)' if result['quick'] else ''}.", "",
-             "| what | ours | baseline | ratio | goal | met? |", "|---|---|---|---|---|---|"]
+    flags = ", ".join(f"{k} {'yes' if v else 'no'}" for k, v in m.get("flags", {}).items())
+    limits = ", ".join(f"{k}={v}" for k, v in m.get("isa_limits", {}).items())
+    lines = [f"Measured {result['date']} on {m['host']}: {m['cpu']} (kind {m.get('kind', '?')}), {m['cores']} cores, "
+             f"torch {m['torch']} ({m['torch_threads']} threads, kernels {m.get('cpu_capability', '?')}), "
+             f"load average {load} at start; {result['seconds'] / 60:.1f} min{' (--quick)' if result['quick'] else ''}.",
+             "", f"- CPU flags: {flags}." + (f" ISA capped for this run: {limits}." if limits else ""),
+             f"- precision=auto resolves to **{m.get('precision_auto', '?')}** here: {m.get('precision_reason', '?')}.",
+             "", "| what | ours | baseline | ratio | goal | met? |", "|---|---|---|---|---|---|"]
     for r in result["rows"]:
         met = "–" if r["met"] is None else "yes" if r["met"] else "**no**"
         lines.append(f"| {r['what']} | {_num(r['ours'])} {r['unit']} | {_num(r['baseline'])} {r['unit']} "
@@ -86,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes: checks that every section runs")
     parser.add_argument("--only", help=f"comma-separated sections ({', '.join(SECTIONS)})")
-    parser.add_argument("--out-dir", type=Path, default=ROOT / "benchmarks" / "results")
+    parser.add_argument("--out-dir", type=Path, help="default: benchmarks/results/<machine kind>/")
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's choice, one per core)")
     args = parser.parse_args(argv)
     names = list(SECTIONS) if not args.only else [s.strip() for s in args.only.split(",")]
@@ -96,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     import torch
 
-    from benchmarks.common import machine
+    from benchmarks.common import machine, result_kind
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -108,6 +112,7 @@ def main(argv: list[str] | None = None) -> int:
               "note": "ratios are measured in the same run; absolute figures depend on the load of the machine"}
     host = re.sub(r"[^A-Za-z0-9_.-]", "_", info["host"]) or "host"
     stem = f"{result['date']}-{host}{'-quick' if args.quick else ''}"
+    args.out_dir = args.out_dir or ROOT / "benchmarks" / "results" / result_kind(info)
     args.out_dir.mkdir(parents=True, exist_ok=True)
     (args.out_dir / f"{stem}.json").write_text(json.dumps(result, indent=1, default=float) + "\n")
     table = markdown(result)
