@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 export NUMBA_CACHE_DIR ?= $(HOME)/.cache/mvssl-workbench/numba
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: run test venv demo-corpus demo bench screenshots lint clean
+.PHONY: run test venv demo-corpus demo bench gpu-check screenshots lint clean
 
 run: $(STAMP)
 	$(PY) -m engine.cli corpus make-demo --if-missing
@@ -34,6 +34,10 @@ screenshots: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m engine.cli corpus make-demo --if-missing
 	$(PY) -m benchmarks.run
+
+# On a machine with a CUDA GPU: 100 steps per method, data, embedding and a torchrun smoke (< 8 min).
+gpu-check: $(STAMP)
+	$(PY) -m benchmarks.gpu_check --device cuda
 
 demo-corpus: $(STAMP)
 	$(PY) -m engine.cli corpus make-demo --if-missing

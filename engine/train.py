@@ -175,8 +175,8 @@ class TrainStep:
                 model.teacher["backbone"].resnet.compile()
 
     def distribute(self) -> None:
-        """Wrap the model for several processes (after the checkpoint is loaded)."""
-        if self.rt.world > 1:
+        """Wrap the model for several processes, or wherever a process group is up (after the checkpoint is loaded)."""
+        if self.rt.world > 1 or tdist.is_initialized():
             ids = [self.rt.device] if self.rt.device.type == "cuda" else None
             self.forward = torch.nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
 
