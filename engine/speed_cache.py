@@ -17,6 +17,7 @@ import platformdirs
 from engine.runfiles import atomic_write_bytes
 
 CPU_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_tile", "amx_bf16")
+ISA_CAPS = ("ONEDNN_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY")  # environment variables that cap the kernels used
 
 
 def cache_dir() -> Path:
@@ -58,9 +59,11 @@ def machine_kind(info: dict[str, Any] | None = None) -> str:
 
 
 def machine_key(torch_version: str, threads: int) -> str:
-    """File stem of this machine's measurement: CPU model and flags, torch build and thread count."""
+    """File stem of this machine's measurement: CPU model and flags, torch build, thread count and any
+    cap on the kernels' instruction set (ONEDNN_MAX_CPU_ISA, ATEN_CPU_CAPABILITY)."""
     info = cpu_info()
-    text = json.dumps([info["cpu"], info["flags"], torch_version, threads], sort_keys=True)
+    caps = [os.environ.get(name, "") for name in ISA_CAPS]
+    text = json.dumps([info["cpu"], info["flags"], torch_version, threads, caps], sort_keys=True)
     return f"{machine_kind(info)}-{hashlib.sha1(text.encode()).hexdigest()[:12]}"
 
 

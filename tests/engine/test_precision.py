@@ -58,9 +58,12 @@ def test_the_measurement_is_cached_per_machine_and_reused(cache, monkeypatch) ->
     assert summary["precision"] == "bf16" and summary["step_s"] == pytest.approx(0.5 * 32 / precision.MEASURE_BATCH)
 
 
-def test_another_torch_build_or_thread_count_is_measured_apart() -> None:
+def test_another_torch_build_thread_count_or_isa_cap_is_measured_apart(monkeypatch) -> None:
     assert speed_cache.machine_key("2.9.1", 2) != speed_cache.machine_key("2.14.1", 2)
     assert speed_cache.machine_key("2.14.1", 1) != speed_cache.machine_key("2.14.1", 2)
+    native = speed_cache.machine_key("2.14.1", 2)
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    assert speed_cache.machine_key("2.14.1", 2) != native
 
 
 def test_an_unreadable_cache_file_is_measured_again(cache) -> None:
