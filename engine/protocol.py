@@ -19,7 +19,7 @@ Request types, their fields (-> result):
   fractions, slots, config_schema (the RunConfig JSON schema): everything a GUI needs to build its
   forms without importing the engine.
   Clients that said hello receive the `job` and `study` pushes.
-- `list_runs` -> runs: [{run, state, method, step, total_steps, study, corpus, message, started_at,
+- `list_runs` -> runs: [{run, state, method, step, total_steps, study, corpus, precision, message, started_at,
   updated_at, job}]; `get_run` run -> run: that plus status, config, checkpoints, logs, embeddings, jobs.
 - `list_jobs` -> jobs: [job record]; `list_studies` -> studies: [study record];
   `get_study` study -> study.

@@ -52,10 +52,19 @@ def run_summary(run_dir: Path) -> dict[str, Any]:
         "total_steps": int(_number(status.get("total_steps"), _number(cfg.get("steps"), 0)) or 0),
         "study": str(status.get("study") or ""),
         "corpus": str(cfg.get("corpus") or status.get("corpus") or ""),
+        "precision": precision_text(cfg.get("resolved")),
         "message": str(status.get("message") or ""),
         "started_at": _number(status.get("started_at"), None),
         "updated_at": _number(status.get("updated_at"), None),
     }
+
+
+def precision_text(resolved: object) -> str:
+    """"fp32 (why)" from config.toml's [resolved] table; empty before the run first trained."""
+    if not isinstance(resolved, dict) or not isinstance(resolved.get("precision"), str):
+        return ""
+    reason = resolved.get("precision_reason")
+    return f"{resolved['precision']} ({reason})" if isinstance(reason, str) and reason else resolved["precision"]
 
 
 def list_runs(runs_dir: Path) -> list[dict[str, Any]]:

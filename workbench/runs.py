@@ -11,6 +11,7 @@ from typing import Any
 
 from engine.colours import METHOD_COLOURS, colour_of
 from engine.enginedir import default_runs_dir
+from engine.runindex import precision_text
 
 __all__ = ["METHOD_COLOURS", "STATES", "RunSummary", "colour_of", "default_runs_dir", "format_duration",
            "from_engine", "group_by_study", "has_study", "read_run", "scan_runs", "with_job", "with_status"]
@@ -34,6 +35,7 @@ class RunSummary:
     updated_at: float | None
     message: str = ""
     job: str = ""  # "embed running" while a job other than pre-training is queued or running
+    precision: str = ""  # what precision=auto resolved to and why (config.toml [resolved]); "" before training
 
     @property
     def progress(self) -> float:
@@ -104,6 +106,7 @@ def read_run(path: Path) -> RunSummary:
         started_at=_num(status.get("started_at"), None),
         updated_at=_num(status.get("updated_at"), None),
         message=str(status.get("message") or ""),
+        precision=precision_text(config.get("resolved")),
     )
 
 
@@ -141,6 +144,7 @@ def from_engine(item: dict[str, Any], runs_dir: Path) -> RunSummary:
         updated_at=_num(item.get("updated_at"), None),
         message=str(item.get("message") or ""),
         job=_job_text(item.get("job")),
+        precision=str(item.get("precision") or ""),
     )
 
 

@@ -173,7 +173,8 @@ class RunsModel(QAbstractItemModel):
         if role == Qt.ItemDataRole.DecorationRole and column == "Method":
             return QColor(colour_of(run.method))
         if role == Qt.ItemDataRole.ToolTipRole:
-            return run.message or str(run.path)
+            tip = run.message or str(run.path)
+            return f"{tip}\nprecision: {run.precision}" if run.precision else tip
         if role == PROGRESS_ROLE:
             return run.progress
         if role == PATH_ROLE:

@@ -68,3 +68,22 @@ def test_gui_import_does_not_load_torch() -> None:
     code = "import sys, workbench.app, workbench.runs_model; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_run_details_show_the_precision_auto_resolved_to(qtbot, tmp_path: Path) -> None:
+    config = 'method = "byol"\nprecision = "auto"\n\n[resolved]\nprecision = "fp32"\nprecision_reason = "bf16 slow"\n'
+    run = _make_run(tmp_path / "runs", "p1", {"state": "done", "step": 3, "total_steps": 3, "method": "byol"}, config)
+    assert read_run(run).precision == "fp32 (bf16 slow)"
+    assert read_run(_make_run(tmp_path, "fresh", None, 'method = "byol"\n')).precision == ""
+    from engine.runindex import run_summary
+    from workbench.runs import from_engine
+
+    assert from_engine(run_summary(run), tmp_path / "runs").precision == "fp32 (bf16 slow)"
+    window = MainWindow(tmp_path / "runs", settings=QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat),
+                        refresh_ms=50)
+    qtbot.addWidget(window)
+    qtbot.waitUntil(lambda: window.model.rowCount() == 1, timeout=3000)
+    row = window.model.index(0, 0, window.model.index(0, 0))
+    from PySide6.QtCore import Qt
+
+    assert "precision: fp32 (bf16 slow)" in row.data(Qt.ItemDataRole.ToolTipRole)
