@@ -66,7 +66,8 @@ class RunConfig(BaseModel):
     vicreg_cov: float = Field(1.0, ge=0, description="VICReg covariance weight")
     # --- runtime ----------------------------------------------------------------------------------
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="training device")
-    precision: Literal["auto", "bf16", "fp16", "fp32"] = Field("auto", description="autocast dtype")
+    precision: Literal["auto", "bf16", "fp16", "fp32"] = Field(
+        "auto", description="autocast dtype; auto: bf16 on CUDA (fp16 without bf16), on a CPU whichever is measured faster")
     channels_last: bool = Field(True, description="channels_last memory format")
     compile: bool = Field(False, description="torch.compile the backbone")
     num_workers: int = Field(1, ge=0, le=64, description="data loader worker processes")
