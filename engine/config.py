@@ -67,7 +67,8 @@ class RunConfig(BaseModel):
     # --- runtime ----------------------------------------------------------------------------------
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="training device")
     precision: Literal["auto", "bf16", "fp16", "fp32"] = Field(
-        "auto", description="autocast dtype; auto: bf16 on CUDA (fp16 without bf16), on a CPU whichever is measured faster")
+        "auto", description="autocast dtype; auto: bf16 on CUDA (fp16 without bf16), on a CPU the faster one "
+                            "as measured on this machine")
     channels_last: bool = Field(True, description="channels_last memory format")
     compile: bool = Field(False, description="torch.compile the backbone")
     num_workers: int = Field(1, ge=0, le=64, description="data loader worker processes")
