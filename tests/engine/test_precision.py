@@ -19,12 +19,19 @@ def cache(tmp_path, monkeypatch):
     return tmp_path / "speed"
 
 
-def timer_of(fp32: float, bf16: float):
+@pytest.fixture(autouse=True)
+def quiet_machine(monkeypatch):
+    """The load average the measurement sees (a busy machine is tested on its own)."""
+    monkeypatch.setattr(precision.os, "getloadavg", lambda: (0.1, 0.1, 0.1))
+
+
+def timer_of(fp32: float, bf16: float, spread: float = 1.0):
     calls = []
 
     def timer(name: str) -> list[float]:
         calls.append(name)
-        return [{"fp32": fp32, "bf16": bf16}[name]] * 3
+        t = {"fp32": fp32, "bf16": bf16}[name]
+        return [t, t * spread, t]
     timer.calls = calls
     return timer
 
@@ -109,3 +116,20 @@ def test_the_trainer_and_embedding_take_the_same_decision(cache, monkeypatch) ->
 def test_the_real_measurement_times_both_precisions() -> None:
     timer = precision._real_step_timer(warmup=0, timed=1)
     assert all(len(timer(name)) == 1 and timer(name)[0] > 0 for name in ("fp32", "bf16"))
+
+
+def test_a_measurement_on_a_busy_machine_is_used_once_then_taken_again(cache, monkeypatch) -> None:
+    monkeypatch.setattr(precision.os, "getloadavg", lambda: (9.0, 9.0, 9.0))
+    first = precision.cpu_measurement(timer=timer_of(fp32=1.0, bf16=1.3))
+    assert first["provisional"] and first["chosen"] == "fp32"
+    monkeypatch.setattr(precision.os, "getloadavg", lambda: (0.2, 0.2, 0.2))
+    monkeypatch.setattr(precision, "_real_step_timer", lambda: timer_of(fp32=1.0, bf16=0.6))
+    again = precision.resolve("auto", "cpu")
+    assert again.name == "bf16" and not again.measurement["provisional"]
+    monkeypatch.setattr(precision, "_real_step_timer", lambda: pytest.fail("a clean measurement is kept"))
+    assert precision.resolve("auto", "cpu").name == "bf16"
+
+
+def test_widely_spread_steps_are_provisional_too(cache) -> None:
+    assert precision.measure(timer_of(fp32=1.0, bf16=0.5, spread=2.0))["provisional"]
+    assert not precision.measure(timer_of(fp32=1.0, bf16=0.5, spread=1.1))["provisional"]
