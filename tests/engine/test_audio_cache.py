@@ -47,7 +47,8 @@ def _build(root: Path, out: Path) -> audio_cache.BuildResult:
     return audio_cache.build(load_source(f"folder:{root}").tracks, out, progress=False)
 
 
-def test_cached_crops_equal_decoded_crops(tmp_path: Path) -> None:
+def test_cached_crops_equal_decoded_crops(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(audio_cache, "_BLOCK_S", 1.3)  # tracks are decoded in blocks: crops span their seams
     root = _corpus(tmp_path / "c")
     result = _build(root, tmp_path / "cache")
     cache = audio_cache.AudioCache(tmp_path / "cache")
@@ -171,3 +172,16 @@ def test_a_second_builder_is_refused(tmp_path: Path) -> None:
         fcntl.flock(lock, fcntl.LOCK_EX)
         with pytest.raises(OSError, match="another process is building this cache"):
             audio_cache.build([], out, progress=False)
+
+
+def test_real_recordings_resampled_from_44_1_khz(real_audio_dir: Path, tmp_path: Path) -> None:
+    tracks = [t for t in load_source(f"folder:{real_audio_dir}").tracks if t.path.suffix == ".ogg"][:2]
+    result = audio_cache.build(tracks, tmp_path / "cache", progress=False)
+    assert result.cached == 2
+    cache = audio_cache.AudioCache(tmp_path / "cache")
+    for t in tracks:
+        assert sf.info(str(t.path)).samplerate != 16_000
+        length = cache.length(t.path)
+        for start in (0, length // 2 + 7, length - 32_000):
+            np.testing.assert_allclose(cache.crop(t.path, start, 32_000), load(t.path, start / 16_000, 2.0),
+                                       rtol=0, atol=INT16_STEP)
