@@ -139,7 +139,8 @@ class AudioCache:
             self._maps[e.shard] = np.memmap(_shard_path(self.folder, e.shard), dtype=np.int16, mode="r",
                                             shape=(self._ends[e.shard],))
         stop = min(start + n, e.length)
-        x = self._maps[e.shard][e.offset + start:e.offset + stop].astype(np.float32) / np.float32(_SCALE)
+        x = np.multiply(self._maps[e.shard][e.offset + start:e.offset + stop], np.float32(1 / _SCALE),
+                        dtype=np.float32)
         return np.pad(x, (0, n - len(x))) if len(x) < n else x
 
 
