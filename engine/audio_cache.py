@@ -200,7 +200,8 @@ def _drop_torn_line(index: Path) -> None:
         os.truncate(index, data.rfind(b"\n") + 1)
 
 
-def _build_locked(tracks, folder, progress, report) -> BuildResult:
+def _build_locked(tracks: list[Track], folder: Path, progress: bool,
+                  report: Callable[[str], None] | None) -> BuildResult:
     from tqdm import tqdm
 
     say = report or (lambda line: tqdm.write(line, file=sys.stderr))

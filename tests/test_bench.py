@@ -13,7 +13,7 @@ from benchmarks import run as bench_run
 from benchmarks.common import row
 
 ROOT = Path(__file__).resolve().parents[1]
-ROWS_PER_SECTION = {"training": 11, "compile": 0, "data": 2, "embedding": 3, "evaluation": 7, "gui": 5}
+ROWS_PER_SECTION = {"training": 11, "compile": 0, "data": 7, "embedding": 3, "evaluation": 7, "gui": 5}
 
 
 @pytest.mark.slow
