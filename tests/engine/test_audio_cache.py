@@ -185,3 +185,35 @@ def test_real_recordings_resampled_from_44_1_khz(real_audio_dir: Path, tmp_path:
         for start in (0, length // 2 + 7, length - 32_000):
             np.testing.assert_allclose(cache.crop(t.path, start, 32_000), load(t.path, start / 16_000, 2.0),
                                        rtol=0, atol=INT16_STEP)
+
+
+@pytest.mark.slow
+def test_training_reads_its_corpus_from_the_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    from engine import config
+    from engine.runfiles import read_status
+    from engine.train import prepare_run_dir, train
+
+    monkeypatch.setenv("MVSSL_CACHE_DIR", str(tmp_path / "user-cache"))
+    root = tmp_path / "c"
+    root.mkdir()
+    for i in range(8):
+        sf.write(root / f"t{i}.flac", _tone(12.0, 16_000, 200 + 60 * i, i), 16_000)
+    (root / "tags.csv").write_text("path,tags,split\n" + "".join(f"t{i}.flac,g{i % 2},train\n" for i in range(8)))
+    source = f"folder:{root}"
+    assert main(["corpus", "cache", source, "--quiet"]) == 0
+    damaged = root / "t3.flac"  # unreadable from now on, with the size and mtime the cache knows
+    st = damaged.stat()
+    with open(damaged, "r+b") as f:
+        f.write(b"\0" * 64)
+    os.utime(damaged, ns=(st.st_atime_ns, st.st_mtime_ns))
+    cfg = config.build("demo", overrides=dict(corpus=source, method="contrastive", steps=2, batch_size=4,
+                                              log_every=1, checkpoint_every=2, num_workers=0, precision="fp32",
+                                              device="cpu", n_prototypes=64))
+    for name in ("cached", "decoded"):
+        prepare_run_dir(cfg, tmp_path / name)
+        assert train(tmp_path / name, progress=False) == "done"
+        shutil.rmtree(audio_cache.cache_dir(source), ignore_errors=True)
+    assert read_status(tmp_path / "cached")["skipped_audio"] == 0
+    assert read_status(tmp_path / "decoded")["skipped_audio"] >= 1
