@@ -14,6 +14,7 @@ import fcntl
 import hashlib
 import json
 import os
+import signal
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -136,8 +137,12 @@ class AudioCache:
         if start >= e.length:
             raise AudioError(path, f"offset {start} samples is beyond the end ({e.length} samples)")
         if e.shard not in self._maps:
-            self._maps[e.shard] = np.memmap(_shard_path(self.folder, e.shard), dtype=np.int16, mode="r",
-                                            shape=(self._ends[e.shard],))
+            try:
+                self._maps[e.shard] = np.memmap(_shard_path(self.folder, e.shard), dtype=np.int16, mode="r",
+                                                shape=(self._ends[e.shard],))
+            except (OSError, ValueError):  # shard deleted or cut short since the index was read: decode
+                self.entries = {k: v for k, v in self.entries.items() if v.shard != e.shard}
+                return None
         stop = min(start + n, e.length)
         x = np.multiply(self._maps[e.shard][e.offset + start:e.offset + stop], np.float32(1 / _SCALE),
                         dtype=np.float32)
@@ -157,14 +162,19 @@ def _encode(x: np.ndarray) -> bytes:
     return np.clip(np.round(x * _SCALE), -32768, 32767).astype("<i2").tobytes()
 
 
-def _decode_track(path: Path, out) -> int:
-    """Decode `path` to 16 kHz mono in blocks, writing int16 to `out`; the sample count written."""
-    total = output_frames(probe(path), SAMPLE_RATE)
-    block = round(_BLOCK_S * SAMPLE_RATE)
-    for start in range(0, total, block):
-        n = min(block, total - start)
-        out.write(_encode(load(path, start / SAMPLE_RATE, n / SAMPLE_RATE, SAMPLE_RATE)))
-    return total
+def _decode_track(key: str) -> tuple[str, tuple[int, int] | None, bytes, str]:
+    """(path, its size and mtime before decoding, int16 bytes at 16 kHz mono, error): decoded in blocks."""
+    path, st = Path(key), _stat(Path(key))
+    try:
+        if st is None:
+            raise AudioError(path, "file not found")
+        total = output_frames(probe(path), SAMPLE_RATE)
+        block = round(_BLOCK_S * SAMPLE_RATE)
+        data = b"".join(_encode(load(path, i / SAMPLE_RATE, min(block, total - i) / SAMPLE_RATE, SAMPLE_RATE))
+                        for i in range(0, total, block))
+    except AudioError as err:
+        return key, st, b"", str(err)
+    return key, st, data, ""
 
 
 @dataclass
@@ -176,8 +186,9 @@ class BuildResult:
 
 
 def build(tracks: list[Track], folder: Path, progress: bool = True,
-          report: Callable[[str], None] | None = None) -> BuildResult:
-    """Decode every track not yet cached (or changed since) into `folder`; resumable after any interruption."""
+          report: Callable[[str], None] | None = None, workers: int | None = None) -> BuildResult:
+    """Decode every track not yet cached (or changed since) into `folder` with `workers` processes (default:
+    all cores); resumable after any interruption."""
     folder.mkdir(parents=True, exist_ok=True)
     lock = open(folder / ".lock", "w")
     try:
@@ -186,7 +197,7 @@ def build(tracks: list[Track], folder: Path, progress: bool = True,
         lock.close()
         raise OSError(f"{folder}: another process is building this cache") from None
     try:
-        return _build_locked(tracks, folder, progress, report)
+        return _build_locked(tracks, folder, progress, report, workers or os.cpu_count() or 1)
     finally:
         lock.close()
 
@@ -201,7 +212,9 @@ def _drop_torn_line(index: Path) -> None:
 
 
 def _build_locked(tracks: list[Track], folder: Path, progress: bool,
-                  report: Callable[[str], None] | None) -> BuildResult:
+                  report: Callable[[str], None] | None, workers: int) -> BuildResult:
+    from multiprocessing import Pool
+
     from tqdm import tqdm
 
     say = report or (lambda line: tqdm.write(line, file=sys.stderr))
@@ -212,39 +225,36 @@ def _build_locked(tracks: list[Track], folder: Path, progress: bool,
         shard = int(shard_file.stem.split("-")[1])
         if shard_file.stat().st_size > 2 * ends.get(shard, 0):
             os.truncate(shard_file, 2 * ends.get(shard, 0))
-    todo, reused = [], 0
-    for t in tracks:
-        key = str(Path(t.path).absolute())
-        e = entries.get(key)
-        if e is not None and _stat(Path(key)) == (e.size, e.mtime_ns):
-            reused += 1
-        else:
-            todo.append(t)
+    keys = [str(Path(t.path).absolute()) for t in tracks]
+    todo = [k for k in keys if k not in entries or _stat(Path(k)) != (entries[k].size, entries[k].mtime_ns)]
     shard = max(ends, default=0)
     end = ends.get(shard, 0)
     failed: list[str] = []
-    index = open(folder / INDEX, "a")
-    with index, tqdm(todo, desc="decoding", unit="track", disable=not progress, dynamic_ncols=True) as bar:
-        for t in bar:
-            key = str(Path(t.path).absolute())
-            if 2 * end >= SHARD_BYTES:
-                shard, end = shard + 1, 0
-            st = _stat(Path(key))
-            with open(_shard_path(folder, shard), "ab") as out:
-                try:
-                    if st is None:
-                        raise AudioError(key, "file not found")
-                    length = _decode_track(Path(key), out)
-                except AudioError as err:
-                    out.truncate(2 * end)
-                    failed.append(str(err))
-                    say(f"mvssl: skipped {err}")
+    # workers ignore Ctrl-C: the build stops in this process, which ends them
+    pool = (Pool(min(workers, len(todo)), initializer=signal.signal, initargs=(signal.SIGINT, signal.SIG_IGN))
+            if workers > 1 and len(todo) > 1 else None)
+    decoded = pool.imap(_decode_track, todo) if pool else map(_decode_track, todo)
+    try:
+        with open(folder / INDEX, "a") as index:
+            for key, st, data, error in tqdm(decoded, total=len(todo), desc="decoding", unit="track",
+                                             disable=not progress, dynamic_ncols=True):
+                if error:
+                    failed.append(error)
+                    say(f"mvssl: skipped {error}")
                     continue
-                out.flush()
-                os.fsync(out.fileno())
-            line = {"path": key, "shard": shard, "offset": end, "length": length, "size": st[0], "mtime_ns": st[1]}
-            index.write(json.dumps(line) + "\n")
-            index.flush()
-            os.fsync(index.fileno())
-            end += length
-    return BuildResult(folder, len(todo) - len(failed), reused, failed)
+                if 2 * end >= SHARD_BYTES:
+                    shard, end = shard + 1, 0
+                with open(_shard_path(folder, shard), "ab") as out:
+                    out.write(data)
+                    out.flush()
+                    os.fsync(out.fileno())
+                line = {"path": key, "shard": shard, "offset": end, "length": len(data) // 2,
+                        "size": st[0], "mtime_ns": st[1]}
+                index.write(json.dumps(line) + "\n")
+                index.flush()
+                os.fsync(index.fileno())
+                end += len(data) // 2
+    finally:
+        if pool:
+            pool.terminate()
+    return BuildResult(folder, len(todo) - len(failed), len(keys) - len(todo), failed)

@@ -43,14 +43,14 @@ def _corpus(root: Path, seconds: float = 6.0) -> Path:
     return root
 
 
-def _build(root: Path, out: Path) -> audio_cache.BuildResult:
-    return audio_cache.build(load_source(f"folder:{root}").tracks, out, progress=False)
+def _build(root: Path, out: Path, workers: int | None = None) -> audio_cache.BuildResult:
+    return audio_cache.build(load_source(f"folder:{root}").tracks, out, progress=False, workers=workers)
 
 
 def test_cached_crops_equal_decoded_crops(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(audio_cache, "_BLOCK_S", 1.3)  # tracks are decoded in blocks: crops span their seams
     root = _corpus(tmp_path / "c")
-    result = _build(root, tmp_path / "cache")
+    result = _build(root, tmp_path / "cache", workers=1)
     cache = audio_cache.AudioCache(tmp_path / "cache")
     files = sorted(root.iterdir())
     assert result.cached == len(files) == len(cache) and not result.failed
@@ -97,6 +97,17 @@ def test_an_interrupted_write_is_dropped_and_the_build_continues(tmp_path: Path)
     assert (out / "shard-0000.pcm").stat().st_size == 2 * sum(e.length for e in cache.entries.values())
     for t in tracks:
         np.testing.assert_allclose(cache.crop(t.path, 0, 8000), load(t.path, 0, 0.5), rtol=0, atol=INT16_STEP)
+
+
+def test_a_deleted_shard_falls_back_to_decoding(tmp_path: Path) -> None:
+    root = _corpus(tmp_path / "c")
+    _build(root, tmp_path / "cache")
+    tracks = load_source(f"folder:{root}").tracks
+    cache = audio_cache.AudioCache(tmp_path / "cache")
+    (tmp_path / "cache" / "shard-0000.pcm").unlink()
+    assert cache.crop(tracks[0].path, 0, 100) is None
+    dataset = MultiViewDataset(tracks, ViewConfig(segment_s=1.0, min_gap_s=1.0), cache=cache)
+    assert dataset[0].shape == (2, 16_000) and not dataset.skipped
 
 
 def test_a_changed_file_is_decoded_again(tmp_path: Path) -> None:
