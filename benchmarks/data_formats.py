@@ -72,7 +72,7 @@ def run(quick: bool = False, progress: Callable[[str], None] = print,
     gpu_is = GPU_IS if gpu_views_per_s is None else "GPU step consumption (measured)"
     cfg = config_mod.build("paper")
     views = ViewConfig(n_views=cfg.views, segment_s=cfg.segment_s, min_gap_s=cfg.min_gap_s, augment=cfg.augment)
-    n_tracks, batch, batches = (8, 4, 4) if quick else (32, 16, 12)
+    n_tracks, batch, batches = (8, 4, 8) if quick else (32, 16, 12)
     cores = os.cpu_count() or 1
     with tempfile.TemporaryDirectory(prefix="mvssl-bench-formats-") as tmp_name:
         tmp = Path(tmp_name)

@@ -27,7 +27,7 @@ from engine.corpora.base import Track
 
 INDEX = "index.jsonl"
 SHARD_BYTES = 1 << 30  # a new shard starts once one holds this much (about 9 h of audio)
-_BLOCK_S = 60.0  # seconds decoded at a time while building, so long files need little memory
+_BLOCK_S = 60.0  # seconds decoded at a time while building: a long file is never whole in float32
 _SCALE = 32768.0
 
 
