@@ -6,6 +6,9 @@ augment) behind the step-indexed sampler, in a DataLoader with the preset's work
 Its rate is taken after the first batch (worker start-up), with the consumer idle, so it is the
 pipeline's capacity; in training the workers share the CPU with the step. The data-wait share is
 what the trainer itself logs in events.jsonl (seconds blocked in `next(batches)` / elapsed).
+
+Per-worker views/s by format (benchmarks/data_formats.py): MP3 (MTAT's 29 s clips), FLAC at 16 and 22.05 kHz
+and the decoded audio cache, and whether all cores of this machine feed a GPU step.
 """
 from __future__ import annotations
 
@@ -90,8 +93,12 @@ def data_wait(corpus: str, run_dir: Path, overrides: list[str]) -> dict[str, Any
 
 
 def run(quick: bool = False, progress: Callable[[str], None] = print,
-        trainer_views_per_s: float | None = None) -> dict[str, Any]:
-    """Pipeline rate vs `trainer_views_per_s` (our contrastive step, from the training section) and the data wait."""
+        trainer_views_per_s: float | None = None, gpu_views_per_s: float | None = None) -> dict[str, Any]:
+    """Pipeline rate vs `trainer_views_per_s` (our contrastive step, from the training section), the data wait,
+    and per-worker rates by audio format against `gpu_views_per_s` (default: data_formats.GPU_VIEWS_PER_S)."""
+    from benchmarks import data_formats
+
+    formats = data_formats.run(quick, progress, gpu_views_per_s)
     with tempfile.TemporaryDirectory(prefix="mvssl-bench-data-") as tmp_name:
         tmp = Path(tmp_name)
         corpus = tiny_corpus(tmp / "corpus") if quick else "demo"
@@ -123,4 +130,5 @@ def run(quick: bool = False, progress: Callable[[str], None] = print,
                 per_window=[round(w["data_wait"], 4) for w in wait["windows"]],
                 after_first_window=sum(w["wait_s"] for w in later) / sum(w["elapsed_s"] for w in later),
                 run_wall_s=wait["wall_s"])]
-    return {"rows": rows, "raw": {"pipeline": rate, "item_costs": costs, "train_run": wait}}
+    return {"rows": rows + formats["rows"],
+            "raw": {"pipeline": rate, "item_costs": costs, "train_run": wait, "formats": formats["raw"]}}

@@ -102,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
                                      " | jamendo:SPLIT_DIR:AUDIO_ROOT:TASK")
     info.add_argument("--json", action="store_true")
     info.set_defaults(handler=_cmd_corpus_info)
+    importlib.import_module("engine.commands.corpus_cache").register(csub)
 
     train = sub.add_parser("train", help="pre-train one pretext method")
     train.add_argument("--method", help="contrastive | byol | clustering | clustering-collapse | barlow_twins"

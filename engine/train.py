@@ -17,6 +17,7 @@ import torch.distributed as tdist
 from torch.utils.data import DataLoader, Dataset, Sampler
 from tqdm import tqdm
 
+from engine import audio_cache
 from engine import config as config_mod
 from engine import precision as precision_mod
 from engine import schedules
@@ -236,7 +237,7 @@ def train(run_dir: Path, progress: bool = True) -> str:
     corpus = load_source(cfg.corpus)
     tracks = corpus.split("train") or corpus.tracks
     views = ViewConfig(n_views=cfg.views, segment_s=cfg.segment_s, min_gap_s=cfg.min_gap_s, augment=cfg.augment)
-    dataset = MultiViewDataset(tracks, views, seed=cfg.seed)
+    dataset = MultiViewDataset(tracks, views, seed=cfg.seed, cache=audio_cache.find(cfg.corpus))
     sampler = StepBatches(len(dataset), cfg.batch_size, cfg.seed, start, cfg.steps, rt.rank, rt.world)
     loader = DataLoader(_EpochIndexed(dataset), batch_sampler=sampler, num_workers=cfg.num_workers,
                         pin_memory=rt.device.type == "cuda", persistent_workers=cfg.num_workers > 0,

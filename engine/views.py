@@ -16,7 +16,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler, get_worker_info
 
-from engine.audio import AudioError, check, is_silent, load, output_frames
+from engine.audio import SAMPLE_RATE, AudioError, check, is_silent, load, output_frames
+from engine.audio_cache import AudioCache
 from engine.corpora.base import Track
 
 Fit = Literal["full", "gap_shrunk", "overlap", "padded"]
@@ -138,10 +139,12 @@ class MultiViewDataset(Dataset[torch.Tensor]):
     are kept in `skipped` (this process only). `Track.duration` is trusted when set; otherwise
     `audio.check` measures the track (and catches truncation) once per process.
     `stats` sums counters of this process and of every DataLoader worker that ran (one row
-    each in a small shared-memory tensor, so no worker's counts are lost).
+    each in a small shared-memory tensor, so no worker's counts are lost). With an `AudioCache`
+    (16 kHz output only), the crops of cached, unchanged tracks are read from it, not decoded.
     """
 
-    def __init__(self, tracks: Sequence[Track], config: ViewConfig, seed: int = 0) -> None:
+    def __init__(self, tracks: Sequence[Track], config: ViewConfig, seed: int = 0,
+                 cache: AudioCache | None = None) -> None:
         if not tracks:
             raise ValueError("MultiViewDataset needs at least one track")
         if seed < 0:
@@ -150,6 +153,7 @@ class MultiViewDataset(Dataset[torch.Tensor]):
         self.config = config
         self.seed = seed
         self.epoch = 0
+        self.cache = cache if config.sample_rate == SAMPLE_RATE else None
         self.skipped: dict[Path, str] = {}
         self._lengths: dict[Path, int | str] = {}  # samples, or why `check` failed
         # (1 + MAX_WORKERS, stats): row 0 this process, row w + 1 DataLoader worker w
@@ -200,8 +204,7 @@ class MultiViewDataset(Dataset[torch.Tensor]):
         n_samples = self._length(track)
         for _ in range(cfg.max_tries):
             starts, fit = sample_starts(n_samples, cfg, rng)
-            offsets = starts / cfg.sample_rate
-            crops = [load(track.path, o, cfg.segment_s, cfg.sample_rate) for o in offsets]
+            crops = [self._crop(track, int(s)) for s in starts]
             if not any(is_silent(c, cfg.silence_db) for c in crops):
                 break
             self._count("silent_rejected")
@@ -213,6 +216,15 @@ class MultiViewDataset(Dataset[torch.Tensor]):
             crops = [augment_view(c, cfg, rng) for c in crops]
         return np.stack(crops)
 
+    def _crop(self, track: Track, start: int) -> np.ndarray:
+        """`segment_samples` from `start`: from the cache when it holds the track, else decoded."""
+        cfg = self.config
+        if self.cache is not None:
+            x = self.cache.crop(track.path, start, cfg.segment_samples)
+            if x is not None:
+                return x
+        return load(track.path, start / cfg.sample_rate, cfg.segment_s, cfg.sample_rate)
+
     def _length(self, track: Track) -> int:
         """Track length in output samples: `Track.duration` if set, else `check` once per process.
 
@@ -221,6 +233,9 @@ class MultiViewDataset(Dataset[torch.Tensor]):
         """
         if track.duration is not None:
             return math.floor(track.duration * self.config.sample_rate)
+        cached = self.cache.length(track.path) if self.cache is not None else None
+        if cached is not None:
+            return cached
         if track.path not in self._lengths:
             try:
                 info = check(track.path)
