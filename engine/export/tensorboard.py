@@ -35,7 +35,8 @@ def scalars(event: dict[str, Any]) -> list[tuple[str, float]]:
 
 
 def summary_writer(log_dir: Path, purge_step: int | None = None):
-    """torch's SummaryWriter on `log_dir`; a clear error when the tensorboard package is missing."""
+    """torch's SummaryWriter on `log_dir` (TensorBoard drops the earlier files' scalars from `purge_step` on);
+    a clear error when the tensorboard package is missing."""
     try:
         from torch.utils.tensorboard import SummaryWriter
     except ImportError:
@@ -83,7 +84,7 @@ def event_log(run_dir: Path, tensorboard: bool, start_step: int = 0) -> EventWri
     path = Path(run_dir) / "events.jsonl"
     if not tensorboard:
         return EventWriter(path)
-    return MirroredEvents(path, Path(run_dir) / FOLDER, purge_step=start_step)
+    return MirroredEvents(path, Path(run_dir) / FOLDER, purge_step=start_step + 1 if start_step else None)
 
 
 def export_tensorboard(run_dir: Path, out: Path | None = None) -> tuple[Path, int]:

@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from .model import Embedder, centred_windows, scene_segments
+from .model import CentredWindows, Embedder, scene_segments
 
 WEIGHTS_FILE = "weights.pt"
 TIMESTAMP_HOP_MS = 50.0
@@ -66,12 +66,8 @@ def get_timestamp_embeddings(audio: Tensor, model: Embedder) -> tuple[Tensor, Te
     timestamps (n_sounds, n_times) in milliseconds, every `model.timestamp_hop_ms` from 0)."""
     audio = _check(audio, model)
     hop_s = float(getattr(model, "timestamp_hop_ms", TIMESTAMP_HOP_MS)) / 1000.0
-    windows, times = [], []
-    for wave in audio:
-        w, t = centred_windows(wave, model.segment_samples, hop_s, model.sample_rate)
-        windows.append(w)
-        times.append(t)
+    windows = [CentredWindows(wave, model.segment_samples, hop_s, model.sample_rate) for wave in audio]
     if not windows:
         return torch.zeros(0, 0, model.dim, device=audio.device), torch.zeros(0, 0, device=audio.device)
-    emb = model.embed_segments(torch.cat(windows), BATCH).reshape(len(audio), len(times[0]), model.dim)
-    return emb.to(audio.device), torch.stack(times).to(audio.device)
+    emb = torch.stack([model.embed_windows(w, BATCH) for w in windows])
+    return emb.to(audio.device), torch.stack([w.times_ms for w in windows]).to(audio.device)

@@ -143,17 +143,25 @@ def scene_segments(wave: Tensor, segment_samples: int) -> Tensor:
     return crops[loud] if bool(loud.any()) else crops
 
 
-def centred_windows(wave: Tensor, segment_samples: int, hop_s: float, sample_rate: int) -> tuple[Tensor, Tensor]:
-    """A clip (T,) -> (windows (n, segment_samples), centre times in ms (n,)): one window centred on every
-    multiple of `hop_s` from 0 to the clip's end, the clip zero-padded by half a window on each side.
-    Window starts are rounded per window (no accumulated drift)."""
-    duration_s = len(wave) / sample_rate
-    n = int(math.floor(duration_s / hop_s + 1e-9)) + 1
-    half = segment_samples // 2
-    padded = F.pad(wave, (half, segment_samples - half))
-    starts = [int(round(i * hop_s * sample_rate)) for i in range(n)]
-    windows = torch.stack([padded[s : s + segment_samples] for s in starts])
-    return windows, torch.arange(n, dtype=torch.float32) * float(hop_s * 1000.0)
+class CentredWindows:
+    """The windows of a clip (T,) centred on every multiple of `hop_s` from 0 to its end, each
+    `segment_samples` long, cut batch by batch from the clip zero-padded by half a window on each side
+    (so a long clip never holds all windows at once). Starts are rounded per window: no drift."""
+
+    def __init__(self, wave: Tensor, segment_samples: int, hop_s: float, sample_rate: int) -> None:
+        n = int(math.floor(len(wave) / sample_rate / hop_s + 1e-9)) + 1
+        half = segment_samples // 2
+        self.padded = F.pad(wave, (half, segment_samples - half))
+        self.segment_samples = segment_samples
+        self.starts = [int(round(i * hop_s * sample_rate)) for i in range(n)]
+        self.times_ms = torch.arange(n, dtype=torch.float32) * float(hop_s * 1000.0)  # (n,) window centres
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    def batch(self, lo: int, hi: int) -> Tensor:
+        """Windows lo..hi as (hi - lo, segment_samples)."""
+        return torch.stack([self.padded[s : s + self.segment_samples] for s in self.starts[lo:hi]])
 
 
 class Embedder(nn.Module):
@@ -192,3 +200,9 @@ class Embedder(nn.Module):
         device = self.window.device
         out = [self(segments[i : i + batch].to(device)) for i in range(0, len(segments), batch)]
         return torch.cat(out) if out else torch.zeros(0, self.dim, device=device)
+
+    @torch.no_grad()
+    def embed_windows(self, windows: CentredWindows, batch: int = 32) -> Tensor:
+        """Every window of `windows` -> (len(windows), dim) float32, cut and embedded one batch at a time."""
+        device = self.window.device
+        return torch.cat([self(windows.batch(i, i + batch).to(device)) for i in range(0, len(windows), batch)])

@@ -75,6 +75,20 @@ def test_timestamp_embeddings_are_centred_4_s_windows_every_50_ms(method, export
     assert np.abs(emb[0, 20].numpy() - emb[0, 21].numpy()).max() > 1e-5  # neighbouring windows differ
 
 
+def test_a_fractional_timestamp_hop_rounds_each_window_start_without_drift(packages) -> None:
+    package = import_package(packages["logmel"], "mvssl_logmel")
+    model = package.load_model()
+    model.timestamp_hop_ms = 1000 / 30  # 533.33 samples at 16 kHz
+    wave = torch.from_numpy(np.random.default_rng(2).uniform(-0.5, 0.5, (2, 100 * 16000)).astype(np.float32))
+    emb, times = package.get_timestamp_embeddings(wave, model)
+    assert times.shape == (2, 3001) and float(times[0, -1]) == pytest.approx(100_000.0)
+    padded = torch.nn.functional.pad(wave[1], (32000, 32000))
+    k = 2999  # its window starts at round(2999 * 533.33) = 1599467, not 2999 * 533
+    with torch.no_grad():
+        want = model(padded[1599467 : 1599467 + 64000][None])[0]
+    np.testing.assert_allclose(emb[1, k].numpy(), want.numpy(), rtol=1e-5, atol=1e-4)
+
+
 def test_package_ships_the_portable_source_unchanged_and_weights_load_weights_only(packages) -> None:
     folder = packages["contrastive"] / "mvssl_contrastive"
     portable = PROJECT_ROOT / "engine" / "portable"

@@ -65,3 +65,29 @@ def test_scalars_follow_the_training_panel_rules() -> None:
 def test_missing_events_is_a_one_line_error(tmp_path, capsys) -> None:
     assert cli.main(["export", "--run-dir", str(tmp_path), "--format", "tensorboard"]) == 2
     assert "events.jsonl: no events to export" in capsys.readouterr().err
+
+
+def test_a_resumed_run_has_each_step_once_in_tensorboard(tmp_path, tiny_config) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from engine.checkpoints import step_checkpoints
+    from engine.train import prepare_run_dir, train
+
+    run = tmp_path / "killed"
+    prepare_run_dir(tiny_config(steps=8, checkpoint_every=3, tensorboard=True), run)
+    proc = subprocess.Popen([sys.executable, "-m", "engine.jobs", "train", str(run)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and 3 not in step_checkpoints(run):
+        time.sleep(0.05)
+    time.sleep(0.5)  # let it log a step or two past the checkpoint
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert train(run, progress=False) == "done"
+    got = read_scalars(run / "tensorboard")
+    assert [s for s, _ in got["train/loss"]] == list(range(1, 9))
+    assert_same(got, expected(run))
