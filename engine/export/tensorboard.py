@@ -79,12 +79,13 @@ class MirroredEvents(EventWriter):
 
 
 def event_log(run_dir: Path, tensorboard: bool, start_step: int = 0) -> EventWriter:
-    """The trainer's event writer: mirrored to `RUN_DIR/tensorboard/` when `tensorboard` is on (a resumed
-    run purges the scalars past its checkpoint, as `events.jsonl` is truncated there)."""
+    """The trainer's event writer: mirrored to `RUN_DIR/tensorboard/` when `tensorboard` is on; every start
+    purges the scalars of earlier files past `start_step` (the checkpoint it resumes from, 0 when it found
+    none), as `events.jsonl` is truncated there."""
     path = Path(run_dir) / "events.jsonl"
     if not tensorboard:
         return EventWriter(path)
-    return MirroredEvents(path, Path(run_dir) / FOLDER, purge_step=start_step + 1 if start_step else None)
+    return MirroredEvents(path, Path(run_dir) / FOLDER, purge_step=start_step + 1)
 
 
 def export_tensorboard(run_dir: Path, out: Path | None = None) -> tuple[Path, int]:
