@@ -83,8 +83,8 @@ of the mvssl-workbench run `{provenance["run_id"]}` (checkpoint step {provenance
 Needs torch and numpy only.
 
 ```sh
-pip install ./{name}-package-folder     # or: pip install . from this folder
-hear-validator {name}                   # the official validator, in an environment that has it
+pip install .                # from this folder (needs torch and numpy)
+hear-validator {name}        # the official validator, where it is installed
 ```
 
 ```python
