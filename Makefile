@@ -3,16 +3,20 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+# The HEAR validator imports tensorflow at module level and pins Python < 3.9 in its metadata: it gets
+# a venv of its own (never the product's), with the CPU builds of torch and tensorflow.
+HEAR_VENV  := .venv-hear
+HEAR_STAMP := $(HEAR_VENV)/.installed
 export NUMBA_CACHE_DIR ?= $(HOME)/.cache/mvssl-workbench/numba
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: run test venv demo-corpus demo bench gpu-check screenshots lint clean
+.PHONY: run test venv hear-venv demo-corpus demo bench gpu-check screenshots lint clean
 
 run: $(STAMP)
 	$(PY) -m engine.cli corpus make-demo --if-missing
 	$(PY) -m engine.cli gui
 
-test: $(STAMP)
+test: $(STAMP) $(HEAR_STAMP)
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q
 	$(VENV)/bin/lint-imports
 
@@ -23,6 +27,14 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[test]'
 	touch $(STAMP)
+
+hear-venv: $(HEAR_STAMP)
+
+$(HEAR_STAMP): .ci/hear-requirements.txt
+	test -x $(HEAR_VENV)/bin/python || $(PYTHON) -m venv $(HEAR_VENV)
+	$(HEAR_VENV)/bin/python -m pip install -q -r .ci/hear-requirements.txt
+	$(HEAR_VENV)/bin/python -m pip install -q --no-deps --ignore-requires-python hearvalidator==2021.0.6
+	touch $(HEAR_STAMP)
 
 demo: $(STAMP)
 	$(PY) -m engine.cli demo --runs-dir runs/demo --out reports/demo
@@ -46,4 +58,4 @@ lint: $(STAMP)
 	$(VENV)/bin/lint-imports
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) $(HEAR_VENV) build *.egg-info .pytest_cache

@@ -3,20 +3,22 @@
 PAPER.md "Backbone": three-conv stem, Bottleneck stages (3, 4, 6, 3) of base width 16 with
 anti-aliased (avg-pool) downsampling, and attention pooling over the final grid. 2,800,392
 parameters for a 4 s, 128-mel input. Module names follow the official code, so a released
-checkpoint's ``embedding.*`` weights load into ``Backbone.resnet``.
+checkpoint's ``embedding.*`` weights load into ``Backbone.resnet``. The ResNet's layers live in the
+torch-only `engine.portable.model`, which exported models ship verbatim.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from engine.frontend import FrontendConfig, LogMel
 from engine.heads import byol_predictor, clustering_head, projection_head
+from engine.portable.model import EXPANSION, AttentionPool2d, Bottleneck, ModifiedResNet
 
-EXPANSION = 4  # Bottleneck output channels = planes * EXPANSION
+__all__ = ["EXPANSION", "AttentionPool2d", "Backbone", "BackboneConfig", "Bottleneck", "ModifiedResNet",
+           "count_parameters", "parameter_counts"]
 
 
 @dataclass(frozen=True)
@@ -61,94 +63,6 @@ def _downsampled(n: int) -> int:
     return (n + 1) // 2 // 2 // 2 // 2 // 2
 
 
-class Bottleneck(nn.Module):
-    """1x1 -> 3x3 -> (avg-pool) -> 1x1 residual block; all convs stride 1 (anti-aliased)."""
-
-    def __init__(self, inplanes: int, planes: int, stride: int = 1) -> None:
-        super().__init__()
-        out = planes * EXPANSION
-        self.conv1 = nn.Conv2d(inplanes, planes, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(planes)
-        self.conv2 = nn.Conv2d(planes, planes, 3, padding=1, bias=False)
-        self.bn2 = nn.BatchNorm2d(planes)
-        self.avgpool = nn.AvgPool2d(stride) if stride > 1 else nn.Identity()
-        self.conv3 = nn.Conv2d(planes, out, 1, bias=False)
-        self.bn3 = nn.BatchNorm2d(out)
-        self.downsample: nn.Module | None = None
-        if stride > 1 or inplanes != out:
-            self.downsample_pool = nn.AvgPool2d(stride) if stride > 1 else nn.Identity()
-            self.downsample = nn.Sequential(nn.Conv2d(inplanes, out, 1, bias=False), nn.BatchNorm2d(out))
-
-    def forward(self, x: Tensor) -> Tensor:  # (B, inplanes, H, W) -> (B, 4 planes, H/s, W/s)
-        y = F.relu(self.bn1(self.conv1(x)))
-        y = F.relu(self.bn2(self.conv2(y)))
-        y = self.bn3(self.conv3(self.avgpool(y)))
-        identity = x if self.downsample is None else self.downsample(self.downsample_pool(x))
-        return F.relu(y + identity)
-
-
-class AttentionPool2d(nn.Module):
-    """Multi-head attention of the mean token over all grid positions (CLIP's pooling)."""
-
-    def __init__(self, grid: tuple[int, int], embed_dim: int, heads: int, output_dim: int) -> None:
-        super().__init__()
-        self.grid = grid
-        self.heads = heads
-        n_tokens = grid[0] * grid[1] + 1
-        self.positional_embedding = nn.Parameter(torch.randn(n_tokens, embed_dim) / embed_dim**0.5)
-        self.k_proj = nn.Linear(embed_dim, embed_dim)
-        self.q_proj = nn.Linear(embed_dim, embed_dim)
-        self.v_proj = nn.Linear(embed_dim, embed_dim)
-        self.c_proj = nn.Linear(embed_dim, output_dim)
-
-    def forward(self, x: Tensor) -> Tensor:  # (B, C, H, W) -> (B, output_dim)
-        b, c, h, w = x.shape
-        if (h, w) != self.grid:
-            raise ValueError(f"attention pooling expects a {self.grid} feature grid, got {(h, w)}")
-        tokens = x.flatten(2).transpose(1, 2)  # (B, HW, C)
-        tokens = torch.cat([tokens.mean(dim=1, keepdim=True), tokens], dim=1)  # (B, HW+1, C)
-        tokens = tokens + self.positional_embedding.to(tokens.dtype)
-        d = c // self.heads
-        q = self.q_proj(tokens[:, :1]).reshape(b, 1, self.heads, d).transpose(1, 2)  # (B, h, 1, d)
-        k = self.k_proj(tokens).reshape(b, -1, self.heads, d).transpose(1, 2)  # (B, h, HW+1, d)
-        v = self.v_proj(tokens).reshape(b, -1, self.heads, d).transpose(1, 2)  # (B, h, HW+1, d)
-        pooled = F.scaled_dot_product_attention(q, k, v)  # (B, h, 1, d)
-        return self.c_proj(pooled.transpose(1, 2).reshape(b, c))  # (B, output_dim)
-
-
-class ModifiedResNet(nn.Module):
-    """Log-mel image (B, 1, n_mels, frames) -> embedding (B, output_dim)."""
-
-    def __init__(self, config: BackboneConfig) -> None:
-        super().__init__()
-        w = config.width
-        self.conv1 = nn.Conv2d(1, w // 2, 3, stride=2, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(w // 2)
-        self.conv2 = nn.Conv2d(w // 2, w // 2, 3, padding=1, bias=False)
-        self.bn2 = nn.BatchNorm2d(w // 2)
-        self.conv3 = nn.Conv2d(w // 2, w, 3, padding=1, bias=False)
-        self.bn3 = nn.BatchNorm2d(w)
-        self.avgpool = nn.AvgPool2d(2)
-        inplanes = w
-        stages = []
-        for i, blocks in enumerate(config.layers):
-            planes = w * 2**i
-            stage = [Bottleneck(inplanes, planes, stride=1 if i == 0 else 2)]
-            stage += [Bottleneck(planes * EXPANSION, planes) for _ in range(blocks - 1)]
-            stages.append(nn.Sequential(*stage))
-            inplanes = planes * EXPANSION
-        self.layer1, self.layer2, self.layer3, self.layer4 = stages
-        self.attnpool = AttentionPool2d(config.grid, config.embed_dim, config.heads, config.output_dim)
-
-    def forward(self, mel: Tensor) -> Tensor:  # (B, 1, n_mels, frames) -> (B, output_dim)
-        x = F.relu(self.bn1(self.conv1(mel)))  # (B, w/2, F/2, T/2)
-        x = F.relu(self.bn2(self.conv2(x)))
-        x = F.relu(self.bn3(self.conv3(x)))  # (B, w, F/2, T/2)
-        x = self.avgpool(x)  # (B, w, F/4, T/4)
-        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))  # (B, 32 w, F/32, T/32)
-        return self.attnpool(x)
-
-
 class Backbone(nn.Module):
     """Raw waveform (B, segment_samples) -> the 1024-D embedding (B, output_dim).
 
@@ -161,7 +75,8 @@ class Backbone(nn.Module):
         super().__init__()
         self.config = config or BackboneConfig()
         self.frontend = LogMel(self.config.frontend)
-        self.resnet = ModifiedResNet(self.config)
+        c = self.config
+        self.resnet = ModifiedResNet(c.layers, c.width, c.heads, c.output_dim, c.grid)
 
     def forward(self, wave: Tensor) -> Tensor:  # (B, T) -> (B, output_dim)
         if wave.dim() != 2 or wave.shape[1] != self.config.segment_samples:

@@ -74,6 +74,8 @@ class RunConfig(BaseModel):
     num_workers: int = Field(1, ge=0, le=64, description="data loader worker processes")
     log_every: int = Field(10, ge=1, description="steps between events")
     checkpoint_every: int = Field(100, ge=1, description="steps between checkpoints")
+    tensorboard: bool = Field(False, description="also write the logged scalars as TensorBoard event files "
+                                                 "under RUN_DIR/tensorboard (needs the tensorboard extra)")
 
     @model_validator(mode="after")
     def _check_relations(self) -> "RunConfig":

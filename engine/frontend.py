@@ -13,6 +13,8 @@ import torch
 from torch import Tensor, nn
 from torchaudio.transforms import AmplitudeToDB, MelSpectrogram
 
+from engine.portable.model import log_mel
+
 OFFICIAL_F_MAX = 11025.0
 """f_max of the official code: above the 8 kHz Nyquist frequency at 16 kHz, so the top mel
 filters are empty. Selectable for comparison; our default is sr / 2."""
@@ -59,7 +61,8 @@ class LogMel(nn.Module):
     Always computed in float32, also inside an autocast region, because the power spectrum
     spans ~10 orders of magnitude. Has buffers (window, filterbank) but no parameters; the
     torchaudio ``MelSpectrogram`` holds them (and fixes their checkpoint names), the forward
-    pass computes the same power mel spectrogram with fewer passes over memory.
+    pass (`engine.portable.model.log_mel`) computes the same power mel spectrogram and dB with
+    fewer passes over memory; ``to_db`` stays as torchaudio's reference.
 
     Example:
         >>> LogMel()(torch.randn(2, 64_000)).shape
@@ -91,14 +94,4 @@ class LogMel(nn.Module):
         if wave.dim() != 2:
             raise ValueError(f"LogMel expects a (batch, samples) waveform, got shape {tuple(wave.shape)}")
         c = self.config
-        window = self.mel.spectrogram.window
-        with torch.autocast(device_type=wave.device.type, enabled=False):
-            spec = torch.stft(wave.float(), c.n_fft, c.hop_length, window=window, center=True,
-                              pad_mode="reflect", return_complex=True)  # (B, n_fft/2+1, frames)
-            # |X|^2 as re^2 + im^2: four times faster on CPU than the complex abs, equal within float32 rounding
-            power = torch.addcmul(spec.real.square(), spec.imag, spec.imag)
-            # the window-energy normalisation folded into the filterbank: one pass less over the spectrum
-            fb = self.mel.mel_scale.fb / window.pow(2).sum()  # (n_fft/2+1, n_mels)
-            mel = torch.matmul(fb.T, power)  # (B, n_mels, frames), contiguous
-            # a channel axis makes AmplitudeToDB apply top_db per item, not per batch
-            return self.to_db(mel.unsqueeze(1))  # (B, 1, n_mels, frames)
+        return log_mel(wave, self.mel.spectrogram.window, self.mel.mel_scale.fb, c.n_fft, c.hop_length, c.top_db)

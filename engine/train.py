@@ -25,6 +25,7 @@ from engine.checkpoints import latest_checkpoint, load_checkpoint, save_checkpoi
 from engine.config import RunConfig
 from engine.corpora import load_source
 from engine.events import EventWriter, truncate_after
+from engine.export.tensorboard import event_log
 from engine.precision import Precision
 from engine.runfiles import read_status, write_status
 from engine.runindex import prepare_run as prepare_run_dir  # noqa: F401 (the CLI and tests create runs here)
@@ -246,7 +247,7 @@ def train(run_dir: Path, progress: bool = True) -> str:
     trainer.distribute()
     teacher_warmup = int(round(cfg.teacher_temp_warmup_epochs * sampler.steps_per_epoch))
 
-    events = EventWriter(run_dir / "events.jsonl") if rt.main else None
+    events = event_log(run_dir, cfg.tensorboard, start) if rt.main else None
     if rt.main:
         _record_precision(run_dir, rt, events, start, progress)
     stop = {"signal": None}
