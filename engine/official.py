@@ -83,6 +83,12 @@ def _front_end(weights: dict[str, torch.Tensor]) -> float | None:
     return None if float(found.split()[0]) == FrontendConfig().sample_rate / 2 else float(found.split()[0])
 
 
+def _part(key: str) -> str:
+    """The module a key belongs to: backbone, head, predictor, teacher.backbone, teacher.head."""
+    parts = key.split(".")
+    return ".".join(parts[:2]) if parts[0] == "teacher" else parts[0]
+
+
 def build_state(cfg: config_mod.RunConfig, weights: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], dict]:
     """Our full model state with the checkpoint's weights where it has them; a report of what came from where.
 
@@ -102,14 +108,15 @@ def build_state(cfg: config_mod.RunConfig, weights: dict[str, torch.Tensor]) -> 
     if missing:
         raise ValueError(f"the checkpoint lacks {len(missing)} backbone key(s), e.g. '{missing[0]}'")
     taken = {k: v.to(ours[k].dtype) for k, v in weights.items() if k in ours}
-    if model.teacher is not None and not any(k.startswith("teacher.backbone.") for k in taken):
+    parts = sorted({_part(k) for k in taken})
+    copied = model.teacher is not None and "teacher.backbone" not in parts
+    if copied:
         taken.update({"teacher." + k: v for k, v in taken.items() if k.startswith("backbone.")})
     ours.update(taken)
     model.load_state_dict(ours)  # the front end refuses a filterbank of another f_max
-    parts = sorted({k.split(".")[0] if not k.startswith("teacher.") else ".".join(k.split(".")[:2]) for k in taken})
-    seeded = sorted({k.split(".")[0] if not k.startswith("teacher.") else ".".join(k.split(".")[:2])
-                     for k in ours if k not in taken and k.split(".")[0] != "loss_fn"})
+    seeded = sorted({_part(k) for k in ours if k not in taken and not k.startswith("loss_fn.")})
     report = {"imported": parts, "seeded": [p for p in seeded if p not in parts],
+              "teacher_backbone_from_student": copied,
               "ignored_keys": sorted(k for k in weights if k not in ours)[:20]}
     return model.state_dict(), report
 
