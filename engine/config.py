@@ -16,6 +16,7 @@ METHODS: tuple[str, ...] = (
 )
 Method = Literal["contrastive", "byol", "clustering", "clustering-collapse", "barlow_twins", "vicreg", "random"]
 PRESETS: tuple[str, ...] = ("demo", "paper")
+PROBE_PROTOCOLS: tuple[str, ...] = ("ours", "paper", "marble", "linear")  # engine.probe_protocols
 OFFICIAL_F_MAX = 11025.0  # Hz: the official mel f_max, above the 8 kHz Nyquist frequency at 16 kHz
 Divisor = Literal["B", "B-1"]  # normaliser of a batch correlation matrix: batch size, or batch size - 1
 

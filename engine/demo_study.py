@@ -74,7 +74,7 @@ def logmel_baseline(runs_dir: Path) -> Path:
     for task in TASKS:
         if task not in list_probe_tasks(run_dir):
             _say(f"log-mel baseline: probing {task}")
-            run_probe(run_dir, task, fractions=FRACTIONS, draws=DRAWS, config=ProbeConfig(kind="linear"))
+            run_probe(run_dir, task, fractions=FRACTIONS, draws=DRAWS, config=ProbeConfig.of("linear"))
     return run_dir
 
 

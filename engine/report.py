@@ -85,10 +85,15 @@ def load_run(run_dir: Path, name: str, task: str) -> RunData:
                    tags[probe.test_index], list(tracks.ids), tags, embeddings)
 
 
-def check_comparable(runs: list[RunData]) -> None:
-    """Raise a one-line ValueError when two runs were probed on different test tracks, tags or labels."""
+def check_comparable(runs: list[RunData], mix_protocols: bool = False) -> None:
+    """Raise a one-line ValueError when two runs were probed on different test tracks, tags or labels,
+    or with different probe protocols (unless `mix_protocols`)."""
     ref = runs[0]
     for run in runs[1:]:
+        if run.probe.protocol != ref.probe.protocol and not mix_protocols:
+            raise ValueError(f"apples vs pears: {ref.name} was probed with the '{ref.probe.protocol}' protocol, "
+                             f"{run.name} with '{run.probe.protocol}'; probe them alike, or pass --mix-protocols "
+                             "to put them side by side anyway")
         if run.test_ids != ref.test_ids:
             common = len(set(run.test_ids) & set(ref.test_ids))
             raise ValueError(f"apples vs pears: {ref.name} and {run.name} were probed on different test tracks "
@@ -165,13 +170,14 @@ def _limited(run: RunData) -> dict[str, Any]:
     return out
 
 
-def compare(run_dirs: list[Path], task: str, n_resamples: int = 1000, seed: int = 0, k: int = KNN_K) -> dict[str, Any]:
+def compare(run_dirs: list[Path], task: str, n_resamples: int = 1000, seed: int = 0, k: int = KNN_K,
+            mix_protocols: bool = False) -> dict[str, Any]:
     """Every number of the report as one JSON-ready dict (see the module docstring)."""
     if not run_dirs:
         raise ValueError("compare needs at least one run directory")
     names = run_names([Path(d) for d in run_dirs])
     runs = [load_run(Path(d), name, task) for d, name in zip(run_dirs, names, strict=True)]
-    check_comparable(runs)
+    check_comparable(runs, mix_protocols)
     ref = runs[0]
     if not evaluable_tags(ref.labels).any():
         raise ValueError(f"task '{task}': no tag has both positive and negative tracks among the "
@@ -191,8 +197,9 @@ def compare(run_dirs: list[Path], task: str, n_resamples: int = 1000, seed: int 
     return {
         "task": task, "tag_names": ref.probe.tag_names, "n_test": len(ref.test_ids),
         "skipped_tags": per_tag[ref.name].skipped,
-        "runs": [{"name": r.name, "run_dir": str(r.run_dir), "method": r.method, "colour": colour_of(r.method)}
-                 for r in runs],
+        "runs": [{"name": r.name, "run_dir": str(r.run_dir), "method": r.method, "colour": colour_of(r.method),
+                  "probe_protocol": r.probe.protocol} for r in runs],
+        "probe_protocols": sorted({r.probe.protocol for r in runs}),
         "bootstrap": {"n_resamples": n_resamples, "seed": seed, "average": "macro", "metrics": {
             m: {"runs": {name: iv.to_dict() for name, iv in b.runs.items()}, "pairs": _pairs(b)}
             for m, b in boots.items()}},
@@ -218,12 +225,12 @@ def _json_safe(value: Any) -> Any:
 
 
 def write_report(run_dirs: list[Path], task: str, out: Path, n_resamples: int = 1000, seed: int = 0,
-                 k: int = KNN_K) -> Path:
+                 k: int = KNN_K, mix_protocols: bool = False) -> Path:
     """Compare the runs and write results.json, the PNG figures and report.html into `out`."""
     from engine.report_figures import write_figures
     from engine.report_html import render
 
-    results = _json_safe(compare(run_dirs, task, n_resamples, seed, k))
+    results = _json_safe(compare(run_dirs, task, n_resamples, seed, k, mix_protocols))
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(results, indent=1, allow_nan=False))

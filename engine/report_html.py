@@ -49,11 +49,11 @@ def _summary(results: dict[str, Any]) -> str:
     for run in results["runs"]:
         name = run["name"]
         collapse = results["collapse"][name]
-        rows.append([_run_cell(run), escape(run["method"]), _interval(boot["roc_auc"]["runs"][name]),
+        rows.append([_run_cell(run), escape(run["method"]), escape(run.get("probe_protocol", "ours")), _interval(boot["roc_auc"]["runs"][name]),
                      _interval(boot["pr_auc"]["runs"][name]), _num(results["full_data"][name]["micro"]["roc_auc"]),
                      _num(results["full_data"][name]["micro"]["pr_auc"]), _interval(knn["runs"][name]),
                      _num(collapse["rankme"], 1)])
-    return _table(["run", "method", "macro ROC-AUC [95 %]", "macro PR-AUC [95 %]", "micro ROC-AUC", "micro PR-AUC",
+    return _table(["run", "method", "probe", "macro ROC-AUC [95 %]", "macro PR-AUC [95 %]", "micro ROC-AUC", "micro PR-AUC",
                    f"k-NN precision@{knn['k']} [95 %]", "RankMe"], rows)
 
 
@@ -89,6 +89,14 @@ def _per_tag(results: dict[str, Any]) -> str:
     return "".join(html)
 
 
+def _protocols(results: dict[str, Any]) -> str:
+    protocols = results.get("probe_protocols", ["ours"])
+    if len(protocols) == 1:
+        return f"<p>Probe protocol: <b>{escape(protocols[0])}</b> for every run.</p>"
+    return (f"<p><b>Mixed probe protocols ({escape(', '.join(protocols))})</b>, put side by side on request: "
+            "differences between these runs mix the probe with the embedding.</p>")
+
+
 def render(results: dict[str, Any], figures: list[str]) -> str:
     """The whole page; `figures` are PNG file names next to it."""
     task = escape(results["task"])
@@ -101,6 +109,7 @@ def render(results: dict[str, Any], figures: list[str]) -> str:
         f"<p>{results['n_test']} test tracks, {len(results['tag_names'])} tags (skipped, no positive or no negative "
         f"in the test set: {skipped}). Intervals: 95 % percentile intervals over {boot['n_resamples']} paired "
         f"bootstrap resamples of the test tracks (seed {boot['seed']}), the same resamples for every run.</p>",
+        _protocols(results),
         "<h2>Summary (full training data)</h2>", _summary(results),
         "<h2>Bootstrap (poster Fig. 1)</h2>",
         '<img src="bootstrap.png" alt="bootstrap dots">' if "bootstrap.png" in figures else "",
