@@ -33,6 +33,7 @@ from engine.metrics import (
     tag_metrics,
 )
 from engine.runfiles import read_status
+from engine.seeds import compare_methods
 
 KNN_K = 10
 
@@ -44,6 +45,7 @@ class RunData:
     name: str
     run_dir: Path
     method: str
+    seed: int | None  # the run's training seed (config.toml, else the embeddings' attrs)
     probe: store.ProbeResult
     test_ids: list[str]
     labels: np.ndarray  # (N_test, T) of the probe's tags
@@ -61,6 +63,17 @@ def method_of(run_dir: Path, attrs: dict[str, Any] | None = None) -> str:
         except ConfigError:
             method = None
     return str(method or (attrs or {}).get("method") or "unknown")
+
+
+def seed_of(run_dir: Path, attrs: dict[str, Any] | None = None) -> int | None:
+    """The run's training seed: config.toml, else the embeddings' attrs; None when neither says."""
+    if (Path(run_dir) / "config.toml").exists():
+        try:
+            return load(Path(run_dir) / "config.toml").seed
+        except ConfigError:
+            pass
+    seed = (attrs or {}).get("seed")
+    return int(seed) if isinstance(seed, (int, np.integer)) else None
 
 
 def run_names(run_dirs: list[Path]) -> list[str]:
@@ -81,7 +94,8 @@ def load_run(run_dir: Path, name: str, task: str) -> RunData:
         raise ValueError(f"{run_dir}: probe tag '{missing[0]}' is not in the embeddings' tag list")
     cols = [tracks.tag_names.index(t) for t in probe.tag_names]
     tags = tracks.tags[:, cols]
-    return RunData(name, Path(run_dir), method_of(run_dir, attrs), probe, [tracks.ids[i] for i in probe.test_index],
+    return RunData(name, Path(run_dir), method_of(run_dir, attrs), seed_of(run_dir, attrs), probe,
+                   [tracks.ids[i] for i in probe.test_index],
                    tags[probe.test_index], list(tracks.ids), tags, embeddings)
 
 
@@ -194,11 +208,15 @@ def compare(run_dirs: list[Path], task: str, n_resamples: int = 1000, seed: int 
         per_query[r.name] = knn_precision(r.embeddings, r.track_tags, np.array([row[t] for t in query_ids]), k)
     knn = paired_mean_bootstrap(per_query, n_resamples, seed, f"knn_precision@{k}")
     pools_differ = any(r.track_ids != ref.track_ids for r in runs[1:])
+    methods = {r.name: r.method for r in runs}
+    seeds = {m: compare_methods({n: t.macro[m] for n, t in per_tag.items()},
+                                {n: iv.values for n, iv in b.runs.items()}, methods, m).to_dict()
+             for m, b in boots.items()}
     return {
         "task": task, "tag_names": ref.probe.tag_names, "n_test": len(ref.test_ids),
         "skipped_tags": per_tag[ref.name].skipped,
         "runs": [{"name": r.name, "run_dir": str(r.run_dir), "method": r.method, "colour": colour_of(r.method),
-                  "probe_protocol": r.probe.protocol} for r in runs],
+                  "probe_protocol": r.probe.protocol, "seed": r.seed} for r in runs],
         "probe_protocols": sorted({r.probe.protocol for r in runs}),
         "bootstrap": {"n_resamples": n_resamples, "seed": seed, "average": "macro", "metrics": {
             m: {"runs": {name: iv.to_dict() for name, iv in b.runs.items()}, "pairs": _pairs(b)}
@@ -209,6 +227,7 @@ def compare(run_dirs: list[Path], task: str, n_resamples: int = 1000, seed: int 
         "knn": {"k": k, "queries": len(query_ids), "neighbour_pools_differ": pools_differ,
                 "runs": {name: iv.to_dict(False) for name, iv in knn.runs.items()}, "pairs": _pairs(knn)},
         "collapse": {r.name: collapse_summary(r) for r in runs},
+        "seeds": seeds,
     }
 
 

@@ -61,7 +61,8 @@ def _pairs(pairs: list[dict[str, Any]]) -> str:
     rows = [[escape(p["a"]), escape(p["b"]), f"{100 * p['a_beats_b']:.1f} %",
              f"{_num(p['diff_mean'], 4)} [{_num(p['diff_low'], 4)}, {_num(p['diff_high'], 4)}]",
              "yes" if p["excludes_zero"] else "no"] for p in pairs]
-    return _table(["A", "B", "resamples where A > B", "A − B [95 %]", "interval excludes 0"], rows)
+    return _table(["A", "B", "A > B over tracks (share of resamples)", "A − B [95 %] over tracks",
+                   "interval excludes 0"], rows)
 
 
 def _limited(results: dict[str, Any]) -> str:
@@ -86,6 +87,39 @@ def _per_tag(results: dict[str, Any]) -> str:
         rows = [[f'<td class="name">{escape(t)}</td>'] + [_heat(results["per_tag"][r][metric].get(t), low, high)
                                                            for r in runs] for t in tags]
         html.append(f"<h3>{label} per tag</h3>" + _table(["tag"] + [escape(r) for r in runs], rows))
+    return "".join(html)
+
+
+def _spread(entry: dict[str, Any]) -> str:
+    if entry["n_seeds"] < 2:
+        return f"{_num(entry['mean'])} (1 seed)"
+    return f"{_num(entry['mean'])} ± {_num(entry['std'])} [{_num(entry['low'])}, {_num(entry['high'])}]"
+
+
+def _seeds(results: dict[str, Any]) -> str:
+    """Per method: mean and spread over seeds beside the track bootstrap; pairs over tracks, seeds, both."""
+    seeds = results.get("seeds")
+    if not seeds:
+        return ""
+    html = ["<h2>Across seeds</h2>",
+            "<p>Runs of one method with different training seeds are grouped. <i>Over tracks</i>: paired bootstrap "
+            "of the test tracks on each method's seed-mean score (seeds held fixed). <i>Over seeds</i>: every "
+            "(seed of A, seed of B) pair on the full test set (tracks held fixed). <i>Over both</i>: every "
+            "(resample, seed of A, seed of B) triple; a difference whose interval over both excludes 0 holds for "
+            "other test tracks and other training runs alike.</p>"]
+    for metric, label in METRIC_LABELS.items():
+        entry = seeds[metric]
+        rows = [[escape(m), escape(", ".join(e["runs"])), _spread(e), _interval(e["tracks"])]
+                for m, e in entry["methods"].items()]
+        html.append(f"<h3>Macro {label} per method</h3>" + _table(
+            ["method", "runs", "mean ± sd [min, max] over seeds", "seed mean [95 %] over tracks"], rows))
+        pair_rows = [[escape(p["a"]), escape(p["b"]), *(f"{100 * p[f'a_beats_b_over_{o}']:.1f} %"
+                                                       for o in ("tracks", "seeds", "both")),
+                      f"{_num(p['diff_over_both']['mean'], 4)} [{_num(p['diff_over_both']['low'], 4)}, "
+                      f"{_num(p['diff_over_both']['high'], 4)}]", "yes" if p["holds_over_both"] else "no"]
+                     for p in entry["pairs"]]
+        html.append(_table(["A", "B", "A > B over tracks", "over seeds", "over both", "A − B [95 %] over both",
+                            "holds over both"], pair_rows))
     return "".join(html)
 
 
@@ -117,6 +151,7 @@ def render(results: dict[str, Any], figures: list[str]) -> str:
     for metric, label in METRIC_LABELS.items():
         parts += [f"<h3>Paired differences: macro {label}</h3>", _pairs(boot["metrics"][metric]["pairs"])]
     parts += [
+        _seeds(results),
         "<h2>Limited data (poster Fig. 2)</h2>",
         '<img src="limited_data.png" alt="limited data">' if "limited_data.png" in figures else "",
         "<p>Mean macro PR-AUC / ROC-AUC over the draws (number of draws).</p>", _limited(results),

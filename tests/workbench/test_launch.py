@@ -132,10 +132,19 @@ def test_single_run_request_and_study_request(dialog: LaunchDialog) -> None:
     dialog.name.setText("")
     dialog.compare_button.click()
     dialog.stage_boxes["probe"].setChecked(True)
-    dialog.seeds.setText("0, 1")
+    dialog.seeds.setValue(2)
+    assert dialog.submit_button.text() == "Start study (12 runs)"  # six methods x two seeds
     type, fields = dialog.request()
     assert type == "submit_study"
     assert fields["seeds"] == [0, 1] and fields["stages"] == ["pretrain", "probe"]
+    assert "options" not in fields  # the default probe protocol
+    dialog.first_seed.setValue(5)
+    dialog.probe_protocol.setCurrentText("paper")
+    type, fields = dialog.request()
+    assert fields["seeds"] == [5, 6] and fields["options"] == {"probe": {"protocol": "paper"}}
+    dialog.seeds.setValue(1)
+    dialog.first_seed.setValue(0)
+    dialog.probe_protocol.setCurrentText("ours")
     assert fields["tasks"] == ["genre", "instrument", "mood"]
     assert not {"method", "corpus", "seed"} & set(fields["config"])
     assert fields["config"] == {"preset": "demo", "steps": 4, "warmup_steps": 0}  # only what was changed
