@@ -164,7 +164,7 @@ class SubmitStudy(_Request):
         for kind, args in self.options.items():
             if kind == "probe" and {"task", "fractions"} & set(args):
                 raise ValueError("options.probe: set tasks and fractions with their own fields")
-            check_args(kind, args)
+            check_args(kind, {**args, "task": (self.tasks or ["all"])[0]} if kind == "probe" else args)
         return self
 
 

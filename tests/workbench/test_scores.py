@@ -174,6 +174,6 @@ def test_exports(panel: ScoresPanel, tmp_path: Path) -> None:
     rows = list(csv.DictReader(open(tmp_path / "scores.csv")))
     tag_rows = [r for r in rows if r["section"] == "tag" and r["run"] == "b-byol" and r["metric"] == "roc_auc"]
     assert {r["tag"] for r in tag_rows} == set(GENRES)
-    beats = {(r["run"], r["versus"]): float(r["value"]) for r in rows if r["section"] == "beats"}
+    beats = {(r["run"], r["versus"]): float(r["value"]) for r in rows if r["section"] == "beats_over_tracks"}
     assert beats[("a-contrastive", "b-byol")] == pytest.approx(panel.boot.beats[("a-contrastive", "b-byol")])
     assert len([r for r in rows if r["section"] == "limited_data_mean"]) == 3 * 2 * 3
