@@ -174,7 +174,8 @@ def train_probe(train_x: torch.Tensor, train_y: torch.Tensor, valid: Split, conf
                     break
         if best_state is not None:  # None only when every validation score was NaN
             model.load_state_dict(best_state)
-    return model, {"steps": step, "best_step": best_step, "valid_score": best}
+    return model, {"steps": step, "best_step": best_step, "valid_score": best,
+                   "lr_end": optimiser.param_groups[0]["lr"]}
 
 
 def _split(segments: np.ndarray, segment_track: np.ndarray, rows: np.ndarray, labels: np.ndarray) -> Split:

@@ -157,6 +157,11 @@ def test_imported_run_goes_through_embed_probe_compare(shared_dir: Path, tmp_pat
     for run in (imported, ours):
         embed(run, segments_per_track=2, progress=False, bf16=False)
         run_probe(run, "genre", fractions=(100.0,), draws=1)
+    from engine.diagnose import diagnose
+    from engine.projection import project
+
+    assert diagnose(imported, progress=False, max_tracks=8)["steps"][0]["views"] == 16
+    assert project(imported, methods=("pca",))["pca"].shape == (60, 2)  # the map of the GUI
     page = write_report([imported, ours], "genre", tmp_path / "report", n_resamples=50)
     results = json.loads((tmp_path / "report" / "results.json").read_text())
     assert page.exists() and [r["method"] for r in results["runs"]] == ["contrastive", "random"]

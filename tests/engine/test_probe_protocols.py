@@ -80,6 +80,14 @@ def test_every_protocol_runs_learns_and_is_recorded(runs: dict[str, Path], proto
     assert probe.draws[0].info["prediction"] == ProbeConfig.of(protocol).prediction
 
 
+def test_marble_halves_the_learning_rate_on_a_plateau_and_ours_keeps_it(runs: dict[str, Path]) -> None:
+    for protocol, check in (("marble", lambda lr: lr <= 5e-4), ("ours", lambda lr: lr == 1e-3)):
+        run_probe(runs["b"], "all", fractions=(100,), draws=1, config=ProbeConfig.of(protocol))
+        info = store.read_probes(runs["b"], "all")["all"].draws[0].info
+        assert info["criterion"] == ("roc_auc" if protocol == "marble" else "pr_auc")
+        assert check(info["lr_end"]), (protocol, info["lr_end"], info["steps"])
+
+
 def test_another_protocol_replaces_a_tasks_draws(runs: dict[str, Path]) -> None:
     run_probe(runs["b"], "genre", fractions=(50, 100), draws=1, config=ProbeConfig.of("ours"))
     run_probe(runs["b"], "genre", fractions=(100,), draws=1, config=ProbeConfig.of("paper"))

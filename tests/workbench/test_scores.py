@@ -81,6 +81,7 @@ def test_table_holds_the_stored_metrics(panel: ScoresPanel, runs: list[Path]) ->
         assert panel.proxy.index(row, col).data() == f"{stored['pr_auc'][tag]:.3f}"
         assert panel.proxy.index(row, col).data(SORT_ROLE) == pytest.approx(stored["pr_auc"][tag])
     assert f"PR-AUC {stored['macro']['pr_auc']:.3f}" in panel.summary.text()
+    assert "probe protocol: ours" in panel.summary.text()
 
 
 def test_table_sorts_by_value_and_filters_by_tag(panel: ScoresPanel) -> None:
