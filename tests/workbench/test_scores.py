@@ -194,10 +194,10 @@ def test_runs_of_one_method_with_several_seeds_are_grouped(qtbot, tmp_path: Path
     expected = sm.seed_comparison(loaded, boot)
     assert expected.groups == {"contrastive": ["c-s0", "c-s1"], "vicreg": ["v-s0", "v-s1"]}
     shares = expected.beats[("contrastive", "vicreg")]
-    assert view.method_matrix.rowCount() == 2
-    assert view.method_matrix.item(0, 1).text() == " · ".join(f"{100 * shares[o]:.0f} %" for o in sm.OVER)
+    assert view.seed_matrix.table.rowCount() == 2
+    assert view.seed_matrix.table.item(0, 1).text() == " · ".join(f"{100 * shares[o]:.0f} %" for o in sm.OVER)
     assert shares["both"] > 0.9
-    assert "over 2 seeds" in view.seeds_label.text() and "over tracks" in view.seeds_label.text()
+    assert "over 2 seeds" in view.seed_matrix.label.text() and "over tracks" in view.seed_matrix.label.text()
     assert "over tracks" in view.matrix_label.text()
     view.export_csv(tmp_path / "s.csv")
     rows = list(csv.DictReader((tmp_path / "s.csv").open()))

@@ -22,6 +22,7 @@ from engine.metrics import PairedBootstrap
 from engine.seeds import MethodComparison
 from workbench import scores_model as sm
 from workbench.background import Background
+from workbench.panels.seed_matrix import SeedMatrix
 from workbench.runs import METHOD_COLOURS
 from workbench.selection import RunSelection
 
@@ -122,16 +123,13 @@ class ScoresPanel(QWidget):
         self.matrix = QTableWidget(0, 0)
         self.matrix.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.matrix_label = QLabel("Row beats column in x % of paired resamples of the test tracks")
-        self.seeds_label = QLabel(wordWrap=True)
-        self.method_matrix = QTableWidget(0, 0)
-        self.method_matrix.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.seed_matrix = SeedMatrix()
         right = QSplitter(Qt.Orientation.Vertical)
         matrix_box = QWidget()
         matrix_layout = QVBoxLayout(matrix_box)
         matrix_layout.addWidget(self.matrix_label)
         matrix_layout.addWidget(self.matrix)
-        matrix_layout.addWidget(self.seeds_label)
-        matrix_layout.addWidget(self.method_matrix)
+        matrix_layout.addWidget(self.seed_matrix)
         for widget in (self.dots_plot, self.curves_plot, matrix_box):
             right.addWidget(widget)
         split = QSplitter()
@@ -243,34 +241,7 @@ class ScoresPanel(QWidget):
         self._show_seeds()
 
     def _show_seeds(self) -> None:
-        """Each method's mean ± sd over its seeds beside the track bootstrap, and methods pairwise."""
-        seeds = self.seeds
-        methods = list(seeds.groups) if seeds is not None else []
-        lines = []
-        for m in methods:
-            spread, tracks = seeds.spread[m], seeds.tracks[m]
-            over_seeds = (f"{spread.mean:.3f} ± {spread.std:.3f} [{spread.low:.3f}, {spread.high:.3f}] over "
-                          f"{len(spread.values)} seeds" if len(spread.values) > 1 else f"{spread.mean:.3f} (1 seed)")
-            lines.append(f"<b>{m}</b>: {over_seeds}; seed mean [{tracks['low']:.3f}, {tracks['high']:.3f}] over tracks")
-        self.seeds_label.setText(
-            "Methods (runs grouped by method): " + "; ".join(lines) + "<br>Row method beats column method in "
-            "x % over tracks (resamples, seed means) · over seeds (seed pairs, full test set) · over both"
-            if methods else "")
-        self.method_matrix.clear()
-        self.method_matrix.setRowCount(len(methods))
-        self.method_matrix.setColumnCount(len(methods))
-        self.method_matrix.setHorizontalHeaderLabels(methods)
-        self.method_matrix.setVerticalHeaderLabels(methods)
-        for i, a in enumerate(methods):
-            for j, b in enumerate(methods):
-                shares = seeds.beats.get((a, b))
-                text = "–" if shares is None else " · ".join(f"{100 * shares[o]:.0f} %" for o in sm.OVER)
-                item = QTableWidgetItem(text)
-                if shares is not None:
-                    item.setToolTip(" / ".join(f"over {o}: {100 * shares[o]:.1f} %" for o in sm.OVER))
-                    item.setBackground(heat(shares["both"], 0.0, 1.0))
-                item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
-                self.method_matrix.setItem(i, j, item)
+        self.seed_matrix.show_comparison(self.seeds)
 
     def _show_matrix(self, names: list[str]) -> None:
         self.matrix.clear()
