@@ -4,6 +4,7 @@ unless the deviation only shows in float32."""
 from __future__ import annotations
 
 import copy
+import warnings
 
 import pytest
 import torch
@@ -224,3 +225,23 @@ def test_a_filterbank_of_another_f_max_is_refused_and_left_unchanged() -> None:
     with pytest.raises(RuntimeError, match="f_max 11025 Hz, this front end uses 8000 Hz"):
         ours.load_state_dict(official.state_dict())
     assert torch.equal(ours.frontend.mel.mel_scale.fb, before)
+
+
+def test_official_f_max_front_end_is_the_official_spec_module() -> None:
+    import torchaudio
+
+    from engine.frontend import LogMel
+
+    torch.manual_seed(6)
+    wave = torch.randn(2, 64_000) * torch.tensor([[1.0], [1e-3]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torchaudio warns about the empty filters above Nyquist
+        # SpecModule(mono=True, duration=4, sr=16000) with its defaults, input (batch, channels, samples)
+        spec = torchaudio.transforms.MelSpectrogram(sample_rate=16000, n_fft=1024, f_min=0, f_max=11025, n_mels=128,
+                                                    normalized=True, mel_scale="slaney")
+        to_db = torchaudio.transforms.AmplitudeToDB(top_db=100)
+        official = to_db(spec(wave.unsqueeze(1)))  # (batch, 1, n_mels, frames)
+    ours = LogMel(FrontendConfig(f_max=OFFICIAL_F_MAX))(wave)
+    torch.testing.assert_close(ours, official, atol=1e-3, rtol=0)
+    default = LogMel()(wave)
+    assert (default - official).abs().max() > 1.0  # our default front end is another input
