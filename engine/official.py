@@ -46,7 +46,11 @@ def _rename(key: str) -> str:
 
 
 def map_keys(official: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Official keys -> our SSLModel keys: the student without its wrappers, `teacher.` kept."""
+    """Official keys -> our SSLModel keys: the student without its wrappers, `teacher.` kept.
+    A bare official `Backbone` state_dict (`embedding.*`, `spec.*`, as the release's sample code
+    leaves it) is the student backbone."""
+    if "embedding.conv1.weight" in official:
+        official = {f"backbone.{k}": v for k, v in official.items()}
     prefix = next(p for p in STUDENT_PREFIXES if f"{p}backbone.embedding.conv1.weight" in official
                   or p == "")
     if f"{prefix}backbone.embedding.conv1.weight" not in official:
@@ -130,6 +134,9 @@ def import_official(checkpoint: Path, out: Path, method: str | None = None, corp
     if method is None:
         raise ValueError(f"{checkpoint.name}: cannot tell the method from the file name "
                          f"(released: {', '.join(f'{s}.pt' for s in RELEASED)}); pass --method")
+    from engine.corpora.sources import parse_source
+
+    parse_source(corpus)  # a bad SOURCE stops before anything is written
     weights = map_keys(_official_state(checkpoint))
     f_max = _front_end(weights)
     cfg = config_mod.build("paper", overrides={"method": method, "corpus": corpus, "official": True})

@@ -126,6 +126,21 @@ def test_unknown_file_name_needs_method_and_an_existing_run_is_kept(shared_dir: 
     assert main(["import", "--official", str(path), "--out", str(tmp_path / "r"), "--method", "contrastive"]) == 2
 
 
+def test_a_bare_backbone_state_dict_imports_and_a_bad_corpus_writes_nothing(shared_dir: Path, tmp_path: Path) -> None:
+    from engine.official import import_official
+
+    source = official_backbone()
+    path = tmp_path / "barlow_twins.pt"
+    state = write_official_checkpoint(shared_dir, path, source)
+    torch.save({k.removeprefix("module.backbone."): v for k, v in state.items()}, path)  # what sample.py loads
+    with pytest.raises(ValueError):
+        import_official(path, tmp_path / "bad", corpus="nowhere:x")
+    assert not (tmp_path / "bad").exists()
+    import_official(path, tmp_path / "run")
+    weights = torch.load(tmp_path / "run" / "checkpoints" / "step-000000.pt", weights_only=True)["model"]
+    assert torch.equal(weights["backbone.resnet.conv1.weight"], source.resnet.conv1.weight)
+
+
 def test_a_checkpoint_with_our_front_end_keeps_it(shared_dir: Path, tmp_path: Path) -> None:
     from engine.official import import_official
 
