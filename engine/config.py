@@ -71,8 +71,8 @@ class RunConfig(BaseModel):
                                               "(f_max 11025 included; never the BYOL batch-sum bug)")
     byol_batch_sum: bool = Field(False, description="BUG of the official code, only to reproduce its numbers: "
                                                     "BYOL's dot product summed over the batch axis, not the features")
-    vicreg_cov_divisor: Divisor = Field("B", description="VICReg covariance divided by B (ours: C_ii = 1) or "
-                                                         "B-1 (official: ((B-1)/B)^2 smaller term under ours)")
+    vicreg_cov_divisor: Divisor = Field("B", description="VICReg correlation matrix divided by B (ours: C_ii = 1) "
+                                                         "or B-1 (official; ours is ((B-1)/B)^2 of its term)")
     barlow_divisor: Divisor = Field("B", description="Barlow Twins cross-correlation divided by B (ours) or B-1 "
                                                      "(official: C_ii reaches B/(B-1), penalising perfect invariance)")
     clustering_log_clamp: bool = Field(False, description="clustering: clamp the student log-probabilities at "
