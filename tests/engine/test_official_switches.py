@@ -245,3 +245,16 @@ def test_official_f_max_front_end_is_the_official_spec_module() -> None:
     torch.testing.assert_close(ours, official, atol=1e-3, rtol=0)
     default = LogMel()(wave)
     assert (default - official).abs().max() > 1.0  # our default front end is another input
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", ["byol", "clustering"])
+def test_a_run_trains_with_every_official_switch(tmp_path, tiny_config, method: str) -> None:
+    from engine.runindex import prepare_run
+    from engine.train import train
+
+    cfg = tiny_config(method=method, official="true", steps=2, checkpoint_every=2, precision="bf16")
+    assert cfg.per_view_forward and cfg.clustering_log_clamp and cfg.ema_buffers == (method == "byol")
+    prepare_run(cfg, tmp_path / "run")
+    assert train(tmp_path / "run", progress=False) == "done"
+    assert config.load(tmp_path / "run" / "config.toml").f_max == OFFICIAL_F_MAX
