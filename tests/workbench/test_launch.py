@@ -178,3 +178,16 @@ def test_field_specs_read_optional_and_enum_fields() -> None:
     assert specs["f_max"].nullable and specs["f_max"].kind == "number"
     assert specs["precision"].kind == "enum" and "bf16" in specs["precision"].choices
     assert specs["center_momentum"].check(1.0) == "must be < 1"
+
+
+def test_the_official_switch_reaches_the_run_config(dialog: LaunchDialog) -> None:
+    for stage, box in dialog.stage_boxes.items():
+        box.setChecked(stage == "pretrain")
+    for method, box in dialog.method_boxes.items():
+        box.setChecked(method == "vicreg")
+    assert "official" in dialog.form.editors and "byol_batch_sum" in dialog.form.editors
+    dialog.form.editors["official"].widget.setChecked(True)
+    type, fields = dialog.request()
+    config = RunConfig.model_validate(fields["config"])
+    assert type == "submit" and config.official and config.vicreg_cov_divisor == "B-1" and config.per_view_forward
+    assert config.f_max == 11025.0 and not config.byol_batch_sum
