@@ -3,8 +3,11 @@
 PAPER.md "Backbone": three-conv stem, Bottleneck stages (3, 4, 6, 3) of base width 16 with
 anti-aliased (avg-pool) downsampling, and attention pooling over the final grid. 2,800,392
 parameters for a 4 s, 128-mel input. Module names follow the official code, so a released
-checkpoint's ``embedding.*`` weights load into ``Backbone.resnet``. The ResNet's layers live in the
-torch-only `engine.portable.model`, which exported models ship verbatim.
+checkpoint's ``embedding.*`` weights map one to one onto ``Backbone.resnet``; but those weights were
+trained on the official front end (f_max = 11,025 Hz), not our default, so load them through
+``engine.official`` (`mvssl import --official`), which sets the front end to match. Loading a state
+whose mel filterbank differs from the configured front end fails instead of swapping it silently.
+The ResNet's layers live in the torch-only `engine.portable.model`, which exported models ship verbatim.
 """
 from __future__ import annotations
 

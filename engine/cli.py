@@ -11,7 +11,7 @@ from typing import Callable
 Handler = Callable[[argparse.Namespace], int]
 
 # Topic modules that add their own sub-commands (each light to import).
-COMMAND_MODULES: list[str] = ["engine.commands.diagnose", "engine.commands.evaluate", "engine.commands.embed", "engine.commands.engine_cmds", "engine.commands.demo", "engine.commands.export"]
+COMMAND_MODULES: list[str] = ["engine.commands.diagnose", "engine.commands.evaluate", "engine.commands.embed", "engine.commands.engine_cmds", "engine.commands.demo", "engine.commands.export", "engine.commands.official_import"]
 
 
 def _cmd_corpus_make_demo(args: argparse.Namespace) -> int:
@@ -68,6 +68,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         base = config_mod.load_values(Path(args.config)) if args.config else {}
         overrides = config_mod.parse_set(args.set or [])
         overrides.update({k: v for k, v in (("method", args.method), ("corpus", args.corpus)) if v is not None})
+        if args.official:
+            overrides["official"] = "true"
         cfg = config_mod.build(args.preset or base.get("preset", "demo"), base, overrides)
         parse_source(cfg.corpus)
     from engine.launch import launch
@@ -111,6 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--preset", choices=["demo", "paper"])
     train.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one config field")
     train.add_argument("--config", help="TOML file of config values")
+    train.add_argument("--official", action="store_true",
+                       help="the official code's behaviour wherever it is well defined (config official = true)")
     train.add_argument("--run-dir", required=True)
     train.add_argument("--resume", action="store_true", help="continue the run in --run-dir")
     train.add_argument("--devices", type=int, default=1, help="processes (GPUs) for DDP via torchrun")

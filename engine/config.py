@@ -17,6 +17,9 @@ METHODS: tuple[str, ...] = (
 Method = Literal["contrastive", "byol", "clustering", "clustering-collapse", "barlow_twins", "vicreg", "random"]
 PRESETS: tuple[str, ...] = ("demo", "paper")
 RESOLVED = "resolved"  # config.toml table of what `auto` values resolved to where the run ran (not input)
+PROBE_PROTOCOLS: tuple[str, ...] = ("ours", "paper", "marble", "linear")  # engine.probe_protocols
+OFFICIAL_F_MAX = 11025.0  # Hz: the official mel f_max, above the 8 kHz Nyquist frequency at 16 kHz
+Divisor = Literal["B", "B-1"]  # normaliser of a batch correlation matrix: batch size, or batch size - 1
 
 
 class ConfigError(ValueError):
@@ -64,6 +67,21 @@ class RunConfig(BaseModel):
     vicreg_inv: float = Field(1.0, ge=0, description="VICReg invariance weight")
     vicreg_var: float = Field(1.0, ge=0, description="VICReg variance weight")
     vicreg_cov: float = Field(1.0, ge=0, description="VICReg covariance weight")
+    # --- where we differ from the official code (README "Where we differ from the official code") --
+    official: bool = Field(False, description="start every switch below from the official code's behaviour "
+                                              "(f_max 11025 included; never the BYOL batch-sum bug)")
+    byol_batch_sum: bool = Field(False, description="BUG of the official code, only to reproduce its numbers: "
+                                                    "BYOL's dot product summed over the batch axis, not the features")
+    vicreg_cov_divisor: Divisor = Field("B", description="VICReg correlation matrix divided by B (ours: C_ii = 1) "
+                                                         "or B-1 (official; ours is ((B-1)/B)^2 of its term)")
+    barlow_divisor: Divisor = Field("B", description="Barlow Twins cross-correlation divided by B (ours) or B-1 "
+                                                     "(official: C_ii reaches B/(B-1), penalising perfect invariance)")
+    clustering_log_clamp: bool = Field(False, description="clustering: clamp the student log-probabilities at "
+                                                          "-100 (official log_clap); ours: exact log-softmax")
+    ema_buffers: bool = Field(False, description="EMA teacher also averages BatchNorm running statistics "
+                                                 "(official BYOL: the whole state_dict); ours: parameters only")
+    per_view_forward: bool = Field(False, description="one forward per view (official SSLModel.forward: BatchNorm "
+                                                      "statistics per view); ours: all views in one batch")
     # --- runtime ----------------------------------------------------------------------------------
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="training device")
     precision: Literal["auto", "bf16", "fp16", "fp32"] = Field(
@@ -113,6 +131,17 @@ PRESET_METHOD_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
 }
 
 
+def official_switches(method: str) -> dict[str, Any]:
+    """The switch values that reproduce the official code for `method` (`official = true`).
+
+    Left out: `byol_batch_sum` (a bug, only ever set explicitly) and skipped tags (the official
+    metric has no defined value for a tag without positives). `ema_buffers` is the official BYOL
+    teacher; the official clustering teacher averages parameters only, as ours does.
+    """
+    return {"f_max": OFFICIAL_F_MAX, "vicreg_cov_divisor": "B-1", "barlow_divisor": "B-1",
+            "clustering_log_clamp": True, "ema_buffers": method == "byol", "per_view_forward": True}
+
+
 def _one_line(err: ValidationError) -> str:
     first = err.errors()[0]
     field = (".".join(str(p) for p in first["loc"]) or "config").encode("unicode_escape").decode("ascii")[:80]
@@ -131,12 +160,15 @@ def method_defaults(preset: str, method: str) -> dict[str, Any]:
 
 
 def build(preset: str = "demo", base: dict[str, Any] | None = None, overrides: dict[str, Any] | None = None) -> RunConfig:
-    """Preset values, then the method's defaults (general, then the preset's), then a file's values,
-    then explicit overrides; raises ConfigError on any bad field."""
+    """Preset values, then the method's defaults (general, then the preset's), then the official
+    switches when `official` is true, then a file's values, then explicit overrides; raises
+    ConfigError on any bad field."""
     if preset not in _PRESET_VALUES:
         raise ConfigError(f"unknown preset '{preset}' (valid: {', '.join(PRESETS)})")
     user = {k: v for k, v in {**(base or {}), **(overrides or {})}.items() if k != RESOLVED}
     defaults = {**_PRESET_VALUES[preset], **method_defaults(preset, str(user.get("method", "")))}
+    if str(user.get("official", "")).lower() in ("true", "1"):  # a bool from TOML, a string from --set
+        defaults.update(official_switches(str(user.get("method", ""))))
     values = {**defaults, **user}
     if "steps" in user:
         # keep the default warm-up and prototype-freeze shares when only the length changes (--set steps=30)

@@ -13,11 +13,10 @@ import torch
 from torch import Tensor, nn
 from torchaudio.transforms import AmplitudeToDB, MelSpectrogram
 
+from engine.config import OFFICIAL_F_MAX  # f_max of the official code: the top mel filters are empty at 16 kHz
 from engine.portable.model import log_mel
 
-OFFICIAL_F_MAX = 11025.0
-"""f_max of the official code: above the 8 kHz Nyquist frequency at 16 kHz, so the top mel
-filters are empty. Selectable for comparison; our default is sr / 2."""
+__all__ = ["OFFICIAL_F_MAX", "FrontendConfig", "LogMel", "filterbank_f_max"]
 
 
 @dataclass(frozen=True)
@@ -90,8 +89,33 @@ class LogMel(nn.Module):
             )
         self.to_db = AmplitudeToDB(stype="power", top_db=c.top_db)
 
+    def _load_from_state_dict(self, state_dict: dict, prefix: str, *args: object) -> None:
+        """Refuse a checkpoint whose mel filterbank differs from this front end's (another f_max):
+        loading it would silently change what the front end computes while its config says otherwise."""
+        error_msgs = args[-1]
+        fb = state_dict.get(prefix + "mel.mel_scale.fb")
+        own = self.mel.mel_scale.fb
+        if fb is not None and (fb.shape != own.shape or not torch.allclose(fb.to(own.dtype), own, atol=1e-6)):
+            found = filterbank_f_max(fb, self.config)
+            error_msgs.append(  # type: ignore[union-attr]
+                f"the checkpoint's mel filterbank is for f_max {found}, this front end uses "
+                f"{self.config.resolved_f_max:g} Hz: set f_max to match the checkpoint")
+            state_dict[prefix + "mel.mel_scale.fb"] = own  # the filterbank module loads its own values
+        super()._load_from_state_dict(state_dict, prefix, *args)  # type: ignore[arg-type]
+
     def forward(self, wave: Tensor) -> Tensor:
         if wave.dim() != 2:
             raise ValueError(f"LogMel expects a (batch, samples) waveform, got shape {tuple(wave.shape)}")
         c = self.config
         return log_mel(wave, self.mel.spectrogram.window, self.mel.mel_scale.fb, c.n_fft, c.hop_length, c.top_db)
+
+
+def filterbank_f_max(fb: Tensor, config: FrontendConfig | None = None) -> str:
+    """Which f_max a stored (n_fft/2+1, n_mels) filterbank was built with: "8000 Hz" (sr/2),
+    "11025 Hz" (official) or "unknown", for the other settings of `config`."""
+    config = config or FrontendConfig()
+    for f_max in (None, OFFICIAL_F_MAX):
+        candidate = LogMel(FrontendConfig(**{**config.__dict__, "f_max": f_max})).mel.mel_scale.fb
+        if fb.shape == candidate.shape and torch.allclose(fb.float(), candidate, atol=1e-6):
+            return f"{config.sample_rate / 2 if f_max is None else f_max:g} Hz"
+    return "unknown (not sr/2 nor the official 11025 Hz)"

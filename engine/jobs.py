@@ -45,6 +45,14 @@ def _flag(text: str) -> bool:
     return text.lower() in ("true", "1")
 
 
+def _protocol(text: str) -> str:
+    from engine.config import PROBE_PROTOCOLS
+
+    if text not in PROBE_PROTOCOLS:
+        raise ValueError(f"expects one of {', '.join(PROBE_PROTOCOLS)}, got {text!r}")
+    return text
+
+
 def _percents(text: str) -> tuple[float, ...]:
     values = tuple(float(v) for v in text.split(",") if v.strip())
     if not values or any(not 0 < v <= 100 for v in values):
@@ -58,7 +66,7 @@ OPTIONS: dict[str, dict[str, Callable[[str], Any]]] = {
     "embed": {"checkpoint": str, "segments_per_track": _segments, "batch": _positive_int},
     "diagnose": {"max_tracks": _positive_int},
     "project": {"methods": _names, "n_neighbors": _positive_int, "seed": int, "force": _flag},
-    "probe": {"task": str, "fractions": _percents, "draws": _positive_int, "seed": int},
+    "probe": {"task": str, "fractions": _percents, "draws": _positive_int, "seed": int, "protocol": _protocol},
 }
 REQUIRED: dict[str, tuple[str, ...]] = {"probe": ("task",)}
 
@@ -144,10 +152,11 @@ def run_kind(kind: str, run_dir: Path, options: dict[str, Any], progress: bool) 
 
         maps = project(run_dir, **options)
         return "done", f"projections: {', '.join(maps)}"
-    from engine.probe import run_probe
+    from engine.probe import ProbeConfig, run_probe
 
     task = options.pop("task")
-    results = run_probe(run_dir, task, progress=lambda line: print(line, flush=True), **options)
+    config = ProbeConfig.of(options.pop("protocol", "ours"))
+    results = run_probe(run_dir, task, config=config, progress=lambda line: print(line, flush=True), **options)
     return "done", f"probe {task}: {sum(len(v) for v in results.values())} draw(s)"
 
 

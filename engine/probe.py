@@ -1,10 +1,11 @@
-"""Downstream probes on frozen embeddings: an MLP trained on segments, evaluated per track.
+"""Downstream probes on frozen embeddings: trained on segments, evaluated per track.
 
-The probe (PAPER.md, "Downstream evaluation"): inputs standardised with training statistics,
-Linear(D, 512) → ReLU → Dropout(0.5) → Linear(512, T) (or one Linear layer for `kind="linear"`),
-multi-label BCE, Adam. It trains on the stored segment embeddings of the training tracks and
-scores a track by the mean of its segments' sigmoid probabilities. Early stopping keeps the
-weights with the best validation macro PR-AUC (full validation split, never subsampled).
+The probe follows one protocol (`engine.probe_protocols`: ours, paper, marble, linear). Ours
+(PAPER.md, "Downstream evaluation"): inputs standardised with training statistics,
+Linear(D, 512) → ReLU → Dropout(0.5) → Linear(512, T), multi-label BCE, Adam. Every protocol
+trains on the stored segment embeddings of the training tracks; a track is scored by the mean of
+its segments' probabilities (or, `paper`, by the probe of its mean embedding). Early stopping keeps
+the weights with the best validation macro score (full validation split, never subsampled).
 
 Limited data: the training tracks are subsampled per fraction, `draws` seeded draws each (one
 at 100 %, where every draw would be the same); each draw first takes one positive track per
@@ -15,7 +16,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import torch
@@ -23,8 +23,11 @@ from torch import nn
 
 from engine import store
 from engine.metrics import tag_metrics
+from engine.probe_protocols import ProbeConfig, build_model, loss_function
 
-ProbeKind = Literal["mlp", "linear"]
+__all__ = ["ProbeConfig", "build_model", "run_probe", "ProbeData", "train_probe", "predict", "draw_tracks",
+           "task_columns", "track_mean", "TASKS", "DEFAULT_FRACTIONS"]
+
 # Task → tag-name prefixes: demo corpus (`genre:`), MTG-Jamendo (`genre---`, `mood/theme---`).
 TASK_PREFIXES: dict[str, tuple[str, ...]] = {
     "genre": ("genre:", "genre---"),
@@ -35,30 +38,6 @@ TASK_PREFIXES: dict[str, tuple[str, ...]] = {
 ALL_COLUMNS = ("all", "top50")  # every column of the store (top50: an MTAT or Jamendo top50 store)
 TASKS: tuple[str, ...] = (*ALL_COLUMNS, *TASK_PREFIXES)
 DEFAULT_FRACTIONS: tuple[float, ...] = (1, 5, 10, 20, 100)  # percent of the training tracks
-
-
-@dataclass(frozen=True)
-class ProbeConfig:
-    """Probe hyper-parameters; stored with every draw so results say how they were made."""
-
-    kind: ProbeKind = "mlp"
-    hidden: int = 512  # hidden units of the MLP (MARBLE/HEAR-style probe)
-    dropout: float = 0.5  # on the hidden layer; the labelled sets are small
-    lr: float = 1e-3  # Adam
-    weight_decay: float = 0.0
-    batch_size: int = 256  # segments per step
-    min_steps_per_eval: int = 10  # validation every epoch, but never more often than this many steps
-    patience: int = 5  # validations without improvement before stopping
-    max_evals: int = 50  # hard cap: at most max_evals × steps-per-eval steps
-
-    def __post_init__(self) -> None:
-        if self.kind not in ("mlp", "linear"):
-            raise ValueError(f"probe kind must be 'mlp' or 'linear', got {self.kind!r}")
-        if not 0 <= self.dropout < 1:
-            raise ValueError(f"probe dropout must be in [0, 1), got {self.dropout}")
-        for name in ("hidden", "batch_size", "min_steps_per_eval", "patience", "max_evals"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"probe {name} must be >= 1, got {getattr(self, name)}")
 
 
 def task_columns(task: str, tag_names: list[str]) -> np.ndarray:
@@ -123,14 +102,6 @@ def track_mean(values: np.ndarray, segment_track: np.ndarray, rows: np.ndarray) 
     return (sums / counts[:, None]).astype(np.float32)
 
 
-def build_model(dim: int, n_tags: int, config: ProbeConfig) -> nn.Module:
-    """(S, D) standardised embeddings → (S, T) logits."""
-    if config.kind == "linear":
-        return nn.Linear(dim, n_tags)
-    return nn.Sequential(nn.Linear(dim, config.hidden), nn.ReLU(), nn.Dropout(config.dropout),
-                         nn.Linear(config.hidden, n_tags))
-
-
 @dataclass
 class Split:
     """Standardised segment embeddings of some tracks, their segment→track map and track labels."""
@@ -142,17 +113,21 @@ class Split:
 
 
 @torch.no_grad()
-def predict(model: nn.Module, split: Split, batch: int = 4096) -> np.ndarray:
-    """(Q, T) per-track mean of segment sigmoid probabilities."""
+def predict(model: nn.Module, split: Split, batch: int = 4096, track_score: str = "probabilities") -> np.ndarray:
+    """(Q, T) per-track mean of segment sigmoid probabilities, or (`embedding`) the probe's
+    probabilities for each track's mean segment embedding."""
     model.eval()
+    if track_score == "embedding":
+        means = torch.from_numpy(track_mean(split.x.numpy(), split.segment_track, split.rows))
+        return np.concatenate([torch.sigmoid(model(chunk)).numpy() for chunk in means.split(batch)])
     probs = np.concatenate([torch.sigmoid(model(chunk)).numpy() for chunk in split.x.split(batch)])
     return track_mean(probs, split.segment_track, split.rows)
 
 
-def _criterion(model: nn.Module, valid: Split) -> float:
-    """Validation macro PR-AUC; minus the BCE when no tag is evaluable on the validation tracks."""
-    pred = predict(model, valid)
-    score = tag_metrics(valid.labels, pred).macro["pr_auc"]
+def _criterion(model: nn.Module, valid: Split, config: ProbeConfig) -> float:
+    """Validation macro score of the protocol; minus the BCE when no tag is evaluable on the validation tracks."""
+    pred = predict(model, valid, track_score=config.track_score)
+    score = tag_metrics(valid.labels, pred).macro[config.criterion]
     if np.isfinite(score):
         return float(score)
     p = np.clip(pred, 1e-7, 1 - 1e-7)
@@ -161,12 +136,15 @@ def _criterion(model: nn.Module, valid: Split) -> float:
 
 def train_probe(train_x: torch.Tensor, train_y: torch.Tensor, valid: Split, config: ProbeConfig,
                 seed: int) -> tuple[nn.Module, dict]:
-    """Train on standardised segments (S, D) with labels (S, T); returns the best model and a log."""
+    """Train on segments (S, D) with labels (S, T); returns the best model and a log."""
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         model = build_model(train_x.shape[1], train_y.shape[1], config)
         optimiser = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay, fused=True)
-        loss_fn = nn.BCEWithLogitsLoss()
+        loss_fn = loss_function(config)
+        plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimiser, mode="max", factor=config.plateau_factor, patience=config.plateau_patience) \
+            if config.plateau_factor < 1 else None
         n = len(train_x)
         steps_per_eval = max(-(-n // config.batch_size), config.min_steps_per_eval)
         best, best_state, best_step, bad, step = -np.inf, None, 0, 0, 0
@@ -184,7 +162,9 @@ def train_probe(train_x: torch.Tensor, train_y: torch.Tensor, valid: Split, conf
                 loss.backward()
                 optimiser.step()
                 step += 1
-            score = _criterion(model, valid)
+            score = _criterion(model, valid, config)
+            if plateau is not None:
+                plateau.step(score)
             if score > best:
                 best, best_step, bad = score, step, 0
                 best_state = {k: v.clone() for k, v in model.state_dict().items()}
@@ -194,7 +174,8 @@ def train_probe(train_x: torch.Tensor, train_y: torch.Tensor, valid: Split, conf
                     break
         if best_state is not None:  # None only when every validation score was NaN
             model.load_state_dict(best_state)
-    return model, {"steps": step, "best_step": best_step, "valid_score": best}
+    return model, {"steps": step, "best_step": best_step, "valid_score": best,
+                   "lr_end": optimiser.param_groups[0]["lr"]}
 
 
 def _split(segments: np.ndarray, segment_track: np.ndarray, rows: np.ndarray, labels: np.ndarray) -> Split:
@@ -213,7 +194,7 @@ class ProbeData:
     attrs: dict
 
     @classmethod
-    def load(cls, run_dir: Path, task: str) -> ProbeData:
+    def load(cls, run_dir: Path, task: str, standardise: bool = True) -> ProbeData:
         with store.open_embeddings(run_dir) as emb:
             tracks = emb.tracks
             cols = task_columns(task, tracks.tag_names)
@@ -223,9 +204,11 @@ class ProbeData:
         for split, r in rows.items():
             if len(r) == 0:
                 raise ValueError(f"{run_dir}: the embeddings hold no '{split}' tracks; a probe needs all three splits")
-        train_seg = np.isin(segment_track, rows["train"])
-        mean, std = segments[train_seg].mean(0), segments[train_seg].std(0)
-        segments = ((segments - mean) / np.where(std < 1e-6, 1.0, std)).astype(np.float32)  # training statistics
+        if standardise:  # with training statistics
+            train_seg = np.isin(segment_track, rows["train"])
+            mean, std = segments[train_seg].mean(0), segments[train_seg].std(0)
+            segments = (segments - mean) / np.where(std < 1e-6, 1.0, std)
+        segments = segments.astype(np.float32)
         splits = {s: _split(segments, segment_track, r, labels) for s, r in rows.items()}
         return cls([tracks.tag_names[c] for c in cols], splits["train"], splits["valid"], splits["test"], attrs)
 
@@ -250,7 +233,7 @@ def run_probe(run_dir: Path, task: str, fractions: tuple[float, ...] = DEFAULT_F
     run_dir = Path(run_dir)
     if draws < 1:
         raise ValueError(f"draws must be >= 1, got {draws}")
-    data = ProbeData.load(run_dir, task)
+    data = ProbeData.load(run_dir, task, standardise=config.standardise)
     previous = torch.get_num_threads()
     if threads is not None:
         torch.set_num_threads(threads)
@@ -271,14 +254,14 @@ def _run_draws(run_dir: Path, task: str, data: ProbeData, fractions: tuple[float
             picked = draw_tracks(data.train.labels, fraction, seed, draw)
             x, y = data.training_set(picked)
             model, log = train_probe(x, y, data.valid, config, seed=seed * 1000 + draw)
-            pred = predict(model, data.test)
+            pred = predict(model, data.test, track_score=config.track_score)
             metrics = tag_metrics(data.test.labels, pred, data.tag_names).to_dict()
             info = {**asdict(config), **log, "seed": seed, "n_train_tracks": len(picked),
                     "n_train_segments": len(x), "checkpoint_step": data.attrs.get("checkpoint_step"),
-                    "prediction": "mean of segment sigmoid probabilities"}
+                    "prediction": config.prediction}
             store.write_probe(run_dir, task, fraction, draw, pred, data.test.rows, data.tag_names, metrics, info)
             results.setdefault(fraction, []).append(metrics)
             if progress is not None:
-                progress(f"{task} {percent:g}% draw {draw}: ROC-AUC {metrics['macro']['roc_auc']:.3f} "
+                progress(f"{task} [{config.protocol}] {percent:g}% draw {draw}: ROC-AUC {metrics['macro']['roc_auc']:.3f} "
                          f"PR-AUC {metrics['macro']['pr_auc']:.3f} ({len(picked)} tracks, {log['steps']} steps)")
     return results

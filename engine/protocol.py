@@ -28,7 +28,8 @@ Request types, their fields (-> result):
   and config; the other kinds work on an existing run.
 - `submit_study` methods, corpus, preset, config, seeds, stages, tasks, fractions (percent),
   draws, options {stage: args}, name -> study. One run per method and seed (`<study>-<method>-s<seed>`),
-  each a pipeline pretrain -> embed -> diagnose -> project -> probe (one step per task and fraction).
+  each a pipeline pretrain -> embed -> diagnose -> project -> probe (one step per task and fraction;
+  `options.probe.protocol` picks the probe protocol: ours, paper, marble, linear).
 - `cancel` run | study -> jobs: ids dequeued or sent SIGTERM (SIGKILL after the grace time).
 - `resume` run | study -> jobs: ids queued (pre-training continues from its last checkpoint; a study
   from the first unfinished step of each run).
@@ -164,7 +165,7 @@ class SubmitStudy(_Request):
         for kind, args in self.options.items():
             if kind == "probe" and {"task", "fractions"} & set(args):
                 raise ValueError("options.probe: set tasks and fractions with their own fields")
-            check_args(kind, args)
+            check_args(kind, {**args, "task": (self.tasks or ["all"])[0]} if kind == "probe" else args)
         return self
 
 

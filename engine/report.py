@@ -33,6 +33,7 @@ from engine.metrics import (
     tag_metrics,
 )
 from engine.runfiles import read_status
+from engine.seeds import compare_methods
 
 KNN_K = 10
 
@@ -44,6 +45,7 @@ class RunData:
     name: str
     run_dir: Path
     method: str
+    seed: int | None  # the run's training seed (config.toml, else the embeddings' attrs)
     probe: store.ProbeResult
     test_ids: list[str]
     labels: np.ndarray  # (N_test, T) of the probe's tags
@@ -61,6 +63,17 @@ def method_of(run_dir: Path, attrs: dict[str, Any] | None = None) -> str:
         except ConfigError:
             method = None
     return str(method or (attrs or {}).get("method") or "unknown")
+
+
+def seed_of(run_dir: Path, attrs: dict[str, Any] | None = None) -> int | None:
+    """The run's training seed: config.toml, else the embeddings' attrs; None when neither says."""
+    if (Path(run_dir) / "config.toml").exists():
+        try:
+            return load(Path(run_dir) / "config.toml").seed
+        except ConfigError:
+            pass
+    seed = (attrs or {}).get("seed")
+    return int(seed) if isinstance(seed, (int, np.integer)) else None
 
 
 def run_names(run_dirs: list[Path]) -> list[str]:
@@ -81,14 +94,20 @@ def load_run(run_dir: Path, name: str, task: str) -> RunData:
         raise ValueError(f"{run_dir}: probe tag '{missing[0]}' is not in the embeddings' tag list")
     cols = [tracks.tag_names.index(t) for t in probe.tag_names]
     tags = tracks.tags[:, cols]
-    return RunData(name, Path(run_dir), method_of(run_dir, attrs), probe, [tracks.ids[i] for i in probe.test_index],
+    return RunData(name, Path(run_dir), method_of(run_dir, attrs), seed_of(run_dir, attrs), probe,
+                   [tracks.ids[i] for i in probe.test_index],
                    tags[probe.test_index], list(tracks.ids), tags, embeddings)
 
 
-def check_comparable(runs: list[RunData]) -> None:
-    """Raise a one-line ValueError when two runs were probed on different test tracks, tags or labels."""
+def check_comparable(runs: list[RunData], mix_protocols: bool = False) -> None:
+    """Raise a one-line ValueError when two runs were probed on different test tracks, tags or labels,
+    or with different probe protocols (unless `mix_protocols`)."""
     ref = runs[0]
     for run in runs[1:]:
+        if run.probe.protocol != ref.probe.protocol and not mix_protocols:
+            raise ValueError(f"apples vs pears: {ref.name} was probed with the '{ref.probe.protocol}' protocol, "
+                             f"{run.name} with '{run.probe.protocol}'; probe them alike, or pass --mix-protocols "
+                             "to put them side by side anyway")
         if run.test_ids != ref.test_ids:
             common = len(set(run.test_ids) & set(ref.test_ids))
             raise ValueError(f"apples vs pears: {ref.name} and {run.name} were probed on different test tracks "
@@ -165,13 +184,14 @@ def _limited(run: RunData) -> dict[str, Any]:
     return out
 
 
-def compare(run_dirs: list[Path], task: str, n_resamples: int = 1000, seed: int = 0, k: int = KNN_K) -> dict[str, Any]:
+def compare(run_dirs: list[Path], task: str, n_resamples: int = 1000, seed: int = 0, k: int = KNN_K,
+            mix_protocols: bool = False) -> dict[str, Any]:
     """Every number of the report as one JSON-ready dict (see the module docstring)."""
     if not run_dirs:
         raise ValueError("compare needs at least one run directory")
     names = run_names([Path(d) for d in run_dirs])
     runs = [load_run(Path(d), name, task) for d, name in zip(run_dirs, names, strict=True)]
-    check_comparable(runs)
+    check_comparable(runs, mix_protocols)
     ref = runs[0]
     if not evaluable_tags(ref.labels).any():
         raise ValueError(f"task '{task}': no tag has both positive and negative tracks among the "
@@ -188,11 +208,16 @@ def compare(run_dirs: list[Path], task: str, n_resamples: int = 1000, seed: int 
         per_query[r.name] = knn_precision(r.embeddings, r.track_tags, np.array([row[t] for t in query_ids]), k)
     knn = paired_mean_bootstrap(per_query, n_resamples, seed, f"knn_precision@{k}")
     pools_differ = any(r.track_ids != ref.track_ids for r in runs[1:])
+    methods = {r.name: r.method for r in runs}
+    seeds = {m: compare_methods({n: t.macro[m] for n, t in per_tag.items()},
+                                {n: iv.values for n, iv in b.runs.items()}, methods, m).to_dict()
+             for m, b in boots.items()}
     return {
         "task": task, "tag_names": ref.probe.tag_names, "n_test": len(ref.test_ids),
         "skipped_tags": per_tag[ref.name].skipped,
-        "runs": [{"name": r.name, "run_dir": str(r.run_dir), "method": r.method, "colour": colour_of(r.method)}
-                 for r in runs],
+        "runs": [{"name": r.name, "run_dir": str(r.run_dir), "method": r.method, "colour": colour_of(r.method),
+                  "probe_protocol": r.probe.protocol, "seed": r.seed} for r in runs],
+        "probe_protocols": sorted({r.probe.protocol for r in runs}),
         "bootstrap": {"n_resamples": n_resamples, "seed": seed, "average": "macro", "metrics": {
             m: {"runs": {name: iv.to_dict() for name, iv in b.runs.items()}, "pairs": _pairs(b)}
             for m, b in boots.items()}},
@@ -202,6 +227,7 @@ def compare(run_dirs: list[Path], task: str, n_resamples: int = 1000, seed: int 
         "knn": {"k": k, "queries": len(query_ids), "neighbour_pools_differ": pools_differ,
                 "runs": {name: iv.to_dict(False) for name, iv in knn.runs.items()}, "pairs": _pairs(knn)},
         "collapse": {r.name: collapse_summary(r) for r in runs},
+        "seeds": seeds,
     }
 
 
@@ -218,12 +244,12 @@ def _json_safe(value: Any) -> Any:
 
 
 def write_report(run_dirs: list[Path], task: str, out: Path, n_resamples: int = 1000, seed: int = 0,
-                 k: int = KNN_K) -> Path:
+                 k: int = KNN_K, mix_protocols: bool = False) -> Path:
     """Compare the runs and write results.json, the PNG figures and report.html into `out`."""
     from engine.report_figures import write_figures
     from engine.report_html import render
 
-    results = _json_safe(compare(run_dirs, task, n_resamples, seed, k))
+    results = _json_safe(compare(run_dirs, task, n_resamples, seed, k, mix_protocols))
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(results, indent=1, allow_nan=False))

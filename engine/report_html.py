@@ -49,11 +49,11 @@ def _summary(results: dict[str, Any]) -> str:
     for run in results["runs"]:
         name = run["name"]
         collapse = results["collapse"][name]
-        rows.append([_run_cell(run), escape(run["method"]), _interval(boot["roc_auc"]["runs"][name]),
+        rows.append([_run_cell(run), escape(run["method"]), escape(run.get("probe_protocol", "ours")), _interval(boot["roc_auc"]["runs"][name]),
                      _interval(boot["pr_auc"]["runs"][name]), _num(results["full_data"][name]["micro"]["roc_auc"]),
                      _num(results["full_data"][name]["micro"]["pr_auc"]), _interval(knn["runs"][name]),
                      _num(collapse["rankme"], 1)])
-    return _table(["run", "method", "macro ROC-AUC [95 %]", "macro PR-AUC [95 %]", "micro ROC-AUC", "micro PR-AUC",
+    return _table(["run", "method", "probe", "macro ROC-AUC [95 %]", "macro PR-AUC [95 %]", "micro ROC-AUC", "micro PR-AUC",
                    f"k-NN precision@{knn['k']} [95 %]", "RankMe"], rows)
 
 
@@ -61,7 +61,8 @@ def _pairs(pairs: list[dict[str, Any]]) -> str:
     rows = [[escape(p["a"]), escape(p["b"]), f"{100 * p['a_beats_b']:.1f} %",
              f"{_num(p['diff_mean'], 4)} [{_num(p['diff_low'], 4)}, {_num(p['diff_high'], 4)}]",
              "yes" if p["excludes_zero"] else "no"] for p in pairs]
-    return _table(["A", "B", "resamples where A > B", "A − B [95 %]", "interval excludes 0"], rows)
+    return _table(["A", "B", "A > B over tracks (share of resamples)", "A − B [95 %] over tracks",
+                   "interval excludes 0"], rows)
 
 
 def _limited(results: dict[str, Any]) -> str:
@@ -89,6 +90,47 @@ def _per_tag(results: dict[str, Any]) -> str:
     return "".join(html)
 
 
+def _spread(entry: dict[str, Any]) -> str:
+    if entry["n_seeds"] < 2:
+        return f"{_num(entry['mean'])} (1 seed)"
+    return f"{_num(entry['mean'])} ± {_num(entry['std'])} [{_num(entry['low'])}, {_num(entry['high'])}]"
+
+
+def _seeds(results: dict[str, Any]) -> str:
+    """Per method: mean and spread over seeds beside the track bootstrap; pairs over tracks, seeds, both."""
+    seeds = results.get("seeds")
+    if not seeds:
+        return ""
+    html = ["<h2>Across seeds</h2>",
+            "<p>Runs of one method with different training seeds are grouped. <i>Over tracks</i>: paired bootstrap "
+            "of the test tracks on each method's seed-mean score (seeds held fixed). <i>Over seeds</i>: every "
+            "(seed of A, seed of B) pair on the full test set (tracks held fixed). <i>Over both</i>: every "
+            "(resample, seed of A, seed of B) triple; a difference whose interval over both excludes 0 holds for "
+            "other test tracks and other training runs alike.</p>"]
+    for metric, label in METRIC_LABELS.items():
+        entry = seeds[metric]
+        rows = [[escape(m), escape(", ".join(e["runs"])), _spread(e), _interval(e["tracks"])]
+                for m, e in entry["methods"].items()]
+        html.append(f"<h3>Macro {label} per method</h3>" + _table(
+            ["method", "runs", "mean ± sd [min, max] over seeds", "seed mean [95 %] over tracks"], rows))
+        pair_rows = [[escape(p["a"]), escape(p["b"]), *(f"{100 * p[f'a_beats_b_over_{o}']:.1f} %"
+                                                       for o in ("tracks", "seeds", "both")),
+                      f"{_num(p['diff_over_both']['mean'], 4)} [{_num(p['diff_over_both']['low'], 4)}, "
+                      f"{_num(p['diff_over_both']['high'], 4)}]", "yes" if p["holds_over_both"] else "no"]
+                     for p in entry["pairs"]]
+        html.append(_table(["A", "B", "A > B over tracks", "over seeds", "over both", "A − B [95 %] over both",
+                            "holds over both"], pair_rows))
+    return "".join(html)
+
+
+def _protocols(results: dict[str, Any]) -> str:
+    protocols = results.get("probe_protocols", ["ours"])
+    if len(protocols) == 1:
+        return f"<p>Probe protocol: <b>{escape(protocols[0])}</b> for every run.</p>"
+    return (f"<p><b>Mixed probe protocols ({escape(', '.join(protocols))})</b>, put side by side on request: "
+            "differences between these runs mix the probe with the embedding.</p>")
+
+
 def render(results: dict[str, Any], figures: list[str]) -> str:
     """The whole page; `figures` are PNG file names next to it."""
     task = escape(results["task"])
@@ -101,6 +143,7 @@ def render(results: dict[str, Any], figures: list[str]) -> str:
         f"<p>{results['n_test']} test tracks, {len(results['tag_names'])} tags (skipped, no positive or no negative "
         f"in the test set: {skipped}). Intervals: 95 % percentile intervals over {boot['n_resamples']} paired "
         f"bootstrap resamples of the test tracks (seed {boot['seed']}), the same resamples for every run.</p>",
+        _protocols(results),
         "<h2>Summary (full training data)</h2>", _summary(results),
         "<h2>Bootstrap (poster Fig. 1)</h2>",
         '<img src="bootstrap.png" alt="bootstrap dots">' if "bootstrap.png" in figures else "",
@@ -108,6 +151,7 @@ def render(results: dict[str, Any], figures: list[str]) -> str:
     for metric, label in METRIC_LABELS.items():
         parts += [f"<h3>Paired differences: macro {label}</h3>", _pairs(boot["metrics"][metric]["pairs"])]
     parts += [
+        _seeds(results),
         "<h2>Limited data (poster Fig. 2)</h2>",
         '<img src="limited_data.png" alt="limited data">' if "limited_data.png" in figures else "",
         "<p>Mean macro PR-AUC / ROC-AUC over the draws (number of draws).</p>", _limited(results),

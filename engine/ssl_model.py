@@ -1,7 +1,9 @@
 """The trained object of one run: student backbone + head (+ predictor), EMA teacher, and the loss.
 
-All views of a batch go through the backbone in one forward: (V, B, T) is flattened to (V*B, T).
-The log-mel of the views is computed once and fed to both the student and the EMA teacher.
+All views of a batch go through the backbone in one forward: (V, B, T) is flattened to (V*B, T),
+so train-mode BatchNorm statistics pool the views; `per_view_forward` runs one view at a time, as
+the official `SSLModel.forward` does. The log-mel of the views is computed once and fed to both
+the student and the EMA teacher (the front end has no weights and no batch statistics).
 """
 from __future__ import annotations
 
@@ -18,6 +20,9 @@ from engine.heads import MLPHead, byol_predictor
 from engine.pretext import MethodSpec, get_pretext
 
 
+OFFICIAL_LOG_CLAMP = -100.0  # the official `log_clap`: log-probabilities floored at -100
+
+
 class StepOutput(NamedTuple):
     """Total loss (with grad) and the method's named terms (detached, for the curves)."""
 
@@ -27,15 +32,17 @@ class StepOutput(NamedTuple):
 
 def loss_overrides(cfg: RunConfig) -> dict[str, Any]:
     """RunConfig fields that reach each method's loss config."""
+    clamp = OFFICIAL_LOG_CLAMP if cfg.clustering_log_clamp else None
     return {
         "contrastive": dict(temperature=cfg.temperature),
-        "byol": {},
+        "byol": dict(batch_sum=cfg.byol_batch_sum),
         "clustering": dict(n_prototypes=cfg.n_prototypes, student_temp=cfg.student_temp,
-                           center_momentum=cfg.center_momentum),
+                           center_momentum=cfg.center_momentum, log_clamp=clamp),
         "clustering-collapse": dict(n_prototypes=cfg.n_prototypes, student_temp=cfg.student_temp,
-                                    center_momentum=cfg.center_momentum),
-        "barlow_twins": dict(off_diag_weight=cfg.barlow_lambda),
-        "vicreg": dict(inv_weight=cfg.vicreg_inv, var_weight=cfg.vicreg_var, cov_weight=cfg.vicreg_cov),
+                                    center_momentum=cfg.center_momentum, log_clamp=clamp),
+        "barlow_twins": dict(off_diag_weight=cfg.barlow_lambda, divisor=cfg.barlow_divisor),
+        "vicreg": dict(inv_weight=cfg.vicreg_inv, var_weight=cfg.vicreg_var, cov_weight=cfg.vicreg_cov,
+                       cov_divisor=cfg.vicreg_cov_divisor),
     }[cfg.method]
 
 
@@ -51,6 +58,8 @@ class SSLModel(nn.Module):
     def __init__(self, cfg: RunConfig) -> None:
         super().__init__()
         self.method = cfg.method
+        self.per_view = cfg.per_view_forward
+        self.ema_buffers = cfg.ema_buffers
         self.backbone = build_backbone(cfg)
         self.spec: MethodSpec | None = None if cfg.method == "random" else get_pretext(cfg.method)
         self.head: nn.Module = nn.Identity()
@@ -83,9 +92,19 @@ class SSLModel(nn.Module):
         v, b, t = views.shape
         return self.backbone.frontend(views.reshape(v * b, t))
 
-    @staticmethod
-    def _project(backbone: Backbone, head: nn.Module, mel: Tensor, views: int) -> Tensor:
-        return head(backbone.forward_features(mel)).reshape(views, mel.shape[0] // views, -1)  # (V, B, D)
+    def _project(self, backbone: Backbone, head: nn.Module, mel: Tensor, views: int) -> Tensor:
+        """(V*B, 1, n_mels, frames) -> (V, B, D) head outputs, in one batch or one view at a time."""
+        if self.per_view:
+            return torch.stack([head(backbone.forward_features(m)) for m in mel.chunk(views)])
+        return head(backbone.forward_features(mel)).reshape(views, mel.shape[0] // views, -1)
+
+    def _predict(self, z: Tensor) -> Tensor:
+        """BYOL's predictor on (V, B, D) projections, per view when `per_view_forward`."""
+        assert self.predictor is not None
+        if self.per_view:
+            return torch.stack([self.predictor(view) for view in z])
+        v, b, d = z.shape
+        return self.predictor(z.reshape(v * b, d)).reshape(v, b, -1)
 
     def teacher_logits(self, views: Tensor) -> Tensor:
         """(V, B, D) teacher outputs (EMA weights, no gradient)."""
@@ -102,8 +121,7 @@ class SSLModel(nn.Module):
         mel = self._log_mel(views)
         z = self._project(self.backbone, self.head, mel, views.shape[0])  # (V, B, D)
         if self.predictor is not None:
-            v, b, d = z.shape
-            z = self.predictor(z.reshape(v * b, d)).reshape(v, b, -1)
+            z = self._predict(z)
         target = self._teacher_from_mel(mel, views.shape[0]) if self.teacher is not None else None
         with torch.autocast(device_type=views.device.type, enabled=False):
             z = z.float()
@@ -124,8 +142,8 @@ class SSLModel(nn.Module):
         if self.teacher is not None:
             from engine.pretext import ema_update
 
-            ema_update(self.teacher["backbone"], self.backbone, momentum)
-            ema_update(self.teacher["head"], self.head, momentum)
+            ema_update(self.teacher["backbone"], self.backbone, momentum, self.ema_buffers)
+            ema_update(self.teacher["head"], self.head, momentum, self.ema_buffers)
         if self.spec is not None and self.spec.uses_teacher_temp and hasattr(self, "_last_teacher"):
             self.loss_fn.update_center(self._last_teacher.float())
             del self._last_teacher

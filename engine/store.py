@@ -23,7 +23,7 @@ Every attribute in it is a JSON string.
 
     /projections/<name>/xy               (N, 2) float32; attrs method, params, seed, checkpoint_step...
     /diagnostics/<step>/<array>          attr scalars
-    /probes/<task>/test_index            (N_test,) int32 into /tracks; attr tag_names
+    /probes/<task>/test_index            (N_test,) int32 into /tracks; attrs tag_names, protocol
     /probes/<task>/<fraction>/<draw>/pred  (N_test, T) float32; attrs metrics, info
 
 Public API: TrackTable, EmbeddingsWriter, Embeddings, TrackPrototypes, open_embeddings,
@@ -513,6 +513,7 @@ class ProbeResult:
     tag_names: list[str]
     test_index: np.ndarray
     draws: list[ProbeDraw]
+    protocol: str = "ours"  # engine.probe_protocols: every draw of a task follows one protocol
 
     def fractions(self) -> list[float]:
         return sorted({d.fraction for d in self.draws})
@@ -529,7 +530,9 @@ def _fraction_key(fraction: float) -> str:
 
 def write_probe(run_dir: Path, task: str, fraction: float, draw: int, pred: np.ndarray, test_index: np.ndarray,
                 tag_names: list[str], metrics: dict[str, Any], info: dict[str, Any]) -> None:
-    """Store one draw's test predictions and metrics; a changed test set or tag list resets the task."""
+    """Store one draw's test predictions and metrics; a changed test set, tag list or probe protocol
+    (`info["protocol"]`) resets the task, so its draws never mix protocols."""
+    protocol = str(info.get("protocol", "ours"))
     pred = np.asarray(pred, np.float32)
     test_index = np.asarray(test_index, np.int32)
     if pred.shape != (len(test_index), len(tag_names)):
@@ -539,14 +542,26 @@ def write_probe(run_dir: Path, task: str, fraction: float, draw: int, pred: np.n
         probes = f.require_group("probes")
         group = probes.get(_name("probe task", task))
         if group is None or not (np.array_equal(group["test_index"][:], test_index)
-                                 and json.loads(group.attrs["tag_names"]) == list(tag_names)):
+                                 and json.loads(group.attrs["tag_names"]) == list(tag_names)
+                                 and _protocol(group) == protocol):
             group = _replace(probes, task)
             group.create_dataset("test_index", data=test_index)
-            _put(group.attrs, {"tag_names": list(tag_names)})
+            _put(group.attrs, {"tag_names": list(tag_names), "protocol": protocol})
         slot = _replace(group.require_group(_fraction_key(fraction)), str(int(draw)))
         slot.create_dataset("pred", data=pred)
         _put(slot.attrs, {"metrics": metrics, "info": info})
     update_analysis(run_dir, change)
+
+
+def _protocol(group: h5py.Group) -> str:
+    """A task's probe protocol; stores older than protocols say `kind` (mlp = ours) in each draw."""
+    if "protocol" in group.attrs:
+        return json.loads(group.attrs["protocol"])
+    for frac in (k for k in group if k != "test_index"):
+        for d in group[frac]:
+            info = _get(group[frac][d].attrs).get("info", {})
+            return str(info.get("protocol") or {"mlp": "ours"}.get(info.get("kind", "mlp"), info.get("kind")))
+    return "ours"
 
 
 def read_probes(run_dir: Path, task: str | None = None) -> dict[str, ProbeResult]:
@@ -562,7 +577,8 @@ def read_probes(run_dir: Path, task: str | None = None) -> dict[str, ProbeResult
             draws = [ProbeDraw(float(frac), int(d), group[frac][d]["pred"][:], **_get(group[frac][d].attrs))
                      for frac in sorted((k for k in group if k != "test_index"), key=float)
                      for d in sorted(group[frac], key=int)]
-            out[name] = ProbeResult(name, json.loads(group.attrs["tag_names"]), group["test_index"][:], draws)
+            out[name] = ProbeResult(name, json.loads(group.attrs["tag_names"]), group["test_index"][:], draws,
+                                    _protocol(group))
         return out
 
 

@@ -3,13 +3,16 @@ paired bootstrap of the poster's Fig. 1, the limited-data curves of Fig. 2, and 
 
 Per-tag and macro values are the metrics the engine stored with each probe draw (mean over the
 draws of the largest training fraction). The bootstrap re-scores the stored per-track test
-predictions with engine.metrics.paired_bootstrap on the test tracks all runs share.
+predictions with engine.metrics.paired_bootstrap on the test tracks all runs share; runs of one
+method with different seeds are then grouped (engine.seeds): mean and spread over the seeds, and
+"A beats B" over tracks, over seeds and over both.
 """
 from __future__ import annotations
 
 import csv
 import io
 import math
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,7 +20,8 @@ from typing import Any
 import numpy as np
 
 from engine import store
-from engine.metrics import METRICS, PairedBootstrap, paired_bootstrap
+from engine.metrics import METRICS, PairedBootstrap, paired_bootstrap, tag_metrics
+from engine.seeds import OVER, MethodComparison, compare_methods
 from workbench.runs import read_run
 
 METRIC_LABELS = {"roc_auc": "ROC-AUC", "pr_auc": "PR-AUC"}
@@ -38,6 +42,8 @@ class RunScores:
     per_tag: dict[str, dict[str, float]]  # metric -> tag -> value (tags the engine skipped are absent)
     macro: dict[str, float]  # metric -> value
     draws: dict[float, dict[str, list[float]]]  # fraction -> metric -> macro value of each draw
+    seed: int | None = None  # training seed from config.toml
+    protocol: str = "ours"  # probe protocol of the task (engine.probe_protocols)
 
     @property
     def name(self) -> str:
@@ -63,9 +69,14 @@ def load_scores(run_dir: Path, task: str) -> RunScores | None:
                    if any(t in d.metrics.get(m, {}) for d in full)} for m in METRICS}
     draws = {f: {m: [float(d.metrics.get("macro", {}).get(m, math.nan)) for d in found.at(f)] for m in METRICS}
              for f in found.fractions()}
+    try:
+        seed = tomllib.loads((Path(run_dir) / "config.toml").read_text()).get("seed")
+    except (OSError, ValueError):
+        seed = None
     return RunScores(Path(run_dir), read_run(Path(run_dir)).method, task, list(found.tag_names),
                      [tracks.ids[r] for r in rows], tracks.tags[rows][:, columns], full[0].pred, per_tag,
-                     {m: _mean(draws[max(draws)][m]) for m in METRICS}, draws)
+                     {m: _mean(draws[max(draws)][m]) for m in METRICS}, draws,
+                     seed if isinstance(seed, int) else None, found.protocol)
 
 
 def tasks_of(run_dirs: list[Path]) -> list[str]:
@@ -127,6 +138,22 @@ def bootstrap(runs: list[RunScores], metric: str, n_resamples: int = N_RESAMPLES
     return paired_bootstrap(y_true, preds, n_resamples=n_resamples, seed=seed, metric=metric, average="macro")
 
 
+def seed_comparison(runs: list[RunScores], boot: PairedBootstrap) -> MethodComparison:
+    """Runs grouped by method: spread over seeds (full shared test set) and "A beats B" over tracks,
+    seeds and both, from the same paired resamples as `boot`."""
+    y_true, preds = paired_inputs(runs)
+    full = {name: tag_metrics(y_true, pred).macro[boot.metric] for name, pred in preds.items()}
+    resampled = {name: interval.values for name, interval in boot.runs.items()}
+    return compare_methods(full, resampled, {r.name: r.method for r in runs}, boot.metric)
+
+
+def bootstrap_with_seeds(runs: list[RunScores], metric: str, n_resamples: int = N_RESAMPLES,
+                         seed: int = 0) -> tuple[PairedBootstrap, MethodComparison]:
+    """What the panel's worker computes: the paired bootstrap and the comparison across seeds."""
+    boot = bootstrap(runs, metric, n_resamples, seed)
+    return boot, seed_comparison(runs, boot)
+
+
 def limited_data(run: RunScores, metric: str) -> tuple[np.ndarray, np.ndarray, list[tuple[float, float]]]:
     """Fig. 2 for one run: training percentages, mean macro metric at each, and every (percent, draw value);
     undefined values (no evaluable tag) are left out, as pyqtgraph cannot place them."""
@@ -138,7 +165,8 @@ def limited_data(run: RunScores, metric: str) -> tuple[np.ndarray, np.ndarray, l
     return percent[keep], means[keep], points
 
 
-def export_rows(runs: list[RunScores], boot: PairedBootstrap | None) -> list[dict[str, Any]]:
+def export_rows(runs: list[RunScores], boot: PairedBootstrap | None,
+                seeds: MethodComparison | None = None) -> list[dict[str, Any]]:
     """Every number the panel shows, one tidy row each (section, run, versus, tag, fraction, metric, value)."""
     rows: list[dict[str, Any]] = []
 
@@ -157,7 +185,14 @@ def export_rows(runs: list[RunScores], boot: PairedBootstrap | None) -> list[dic
             for key in ("mean", "low", "high"):
                 add(f"bootstrap_{key}", name, boot.metric, getattr(interval, key))
         for (a, b), share in boot.beats.items():
-            add("beats", a, boot.metric, share, versus=b)
+            add("beats_over_tracks", a, boot.metric, share, versus=b)
+    if seeds is not None:
+        for method, spread in seeds.spread.items():
+            for key in ("mean", "std", "low", "high"):
+                add(f"seeds_{key}", method, seeds.metric, getattr(spread, key))
+        for (a, b), shares in seeds.beats.items():
+            for over, share in shares.items():
+                add(f"method_beats_over_{over}", a, seeds.metric, share, versus=b)
     return rows
 
 

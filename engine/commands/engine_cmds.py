@@ -7,6 +7,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from engine.config import PROBE_PROTOCOLS
+
 FINAL = ("done", "failed", "cancelled", "diverged", "interrupted")
 
 
@@ -146,10 +148,18 @@ def _cmd_study(args: argparse.Namespace) -> int:
     from engine.client import EngineError
     from engine.config import parse_set
 
+    from engine.seeds import seed_values
+
+    values = parse_set(args.set or [])
+    if args.official:
+        values["official"] = "true"
+    seeds = [int(v) for v in _csv(args.seed_list)] if args.seed_list else seed_values(args.seeds)
     request = {"methods": _csv(args.methods), "corpus": args.corpus, "preset": args.preset,
-               "config": parse_set(args.set or []), "seeds": [int(s) for s in _csv(args.seeds)],
+               "config": values, "seeds": seeds,
                "stages": _csv(args.stages), "tasks": _csv(args.tasks),
                "fractions": [float(f) for f in _csv(args.fractions)], "draws": args.draws}
+    if args.probe != "ours":
+        request["options"] = {"probe": {"protocol": args.probe}}
     if args.name:
         request["name"] = args.name
     with _engine(args) as engine:
@@ -234,7 +244,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     study.add_argument("--corpus", default="demo", help="corpus SOURCE (default: demo)")
     study.add_argument("--preset", choices=["demo", "paper"], default="demo")
     study.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one config field")
-    study.add_argument("--seeds", default="0", help="comma-separated seeds: one run per method and seed")
+    study.add_argument("--seeds", type=int, default=1, metavar="N",
+                       help="train every method with N seeds (0 .. N-1): one run per method and seed (default 1)")
+    study.add_argument("--seed-list", metavar="S,S,...", help="these seeds instead of 0 .. N-1")
+    study.add_argument("--probe", choices=PROBE_PROTOCOLS, default="ours", help="probe protocol (default ours)")
+    study.add_argument("--official", action="store_true",
+                       help="train with the official code's behaviour (config official = true)")
     study.add_argument("--stages", default=",".join(protocol.JOB_KINDS), help="pipeline stages to run")
     study.add_argument("--tasks", default=",".join(protocol.DEMO_TASKS), help="probe tasks")
     study.add_argument("--fractions", default=",".join(f"{f:g}" for f in protocol.DEFAULT_FRACTIONS),

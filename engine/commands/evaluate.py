@@ -5,6 +5,8 @@ import argparse
 import json
 from pathlib import Path
 
+from engine.config import PROBE_PROTOCOLS as PROTOCOLS
+
 
 def _fractions(text: str) -> tuple[float, ...]:
     try:
@@ -19,19 +21,20 @@ def _fractions(text: str) -> tuple[float, ...]:
 def _cmd_probe(args: argparse.Namespace) -> int:
     from engine.probe import ProbeConfig, run_probe
 
-    config = ProbeConfig(kind=args.probe)
+    config = ProbeConfig.of(args.probe)
     results = run_probe(Path(args.run_dir), args.task, args.fractions, args.draws, args.seed, config,
                         progress=None if args.quiet else print)
     summary = {f"{100 * fraction:g}": {m: sum(d["macro"][m] for d in draws) / len(draws) for m in ("roc_auc", "pr_auc")}
                for fraction, draws in results.items()}
-    print(json.dumps({"task": args.task, "mean_macro": summary}, indent=1))
+    print(json.dumps({"task": args.task, "protocol": config.protocol, "mean_macro": summary}, indent=1))
     return 0
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
     from engine.report import write_report
 
-    page = write_report([Path(d) for d in args.run_dirs], args.task, Path(args.out), args.resamples, args.seed, args.k)
+    page = write_report([Path(d) for d in args.run_dirs], args.task, Path(args.out), args.resamples, args.seed, args.k,
+                        mix_protocols=args.mix_protocols)
     print(f"report: {page}")
     return 0
 
@@ -47,7 +50,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        help="training-track percentages (default 1,5,10,20,100)")
     probe.add_argument("--draws", type=int, default=4, help="seeded draws per fraction (one at 100 %%)")
     probe.add_argument("--seed", type=int, default=0)
-    probe.add_argument("--probe", choices=["mlp", "linear"], default="mlp", help="probe model (default mlp)")
+    probe.add_argument("--probe", choices=PROTOCOLS, default="ours",
+                       help="probe protocol: ours | paper (the official head on mean embeddings) | marble | linear "
+                            "(default ours)")
     probe.add_argument("--quiet", action="store_true", help="only print the final summary")
     probe.set_defaults(handler=_cmd_probe)
 
@@ -58,4 +63,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     compare.add_argument("--resamples", type=int, default=1000, help="paired bootstrap resamples")
     compare.add_argument("--seed", type=int, default=0, help="seed of the bootstrap resamples")
     compare.add_argument("--k", type=int, default=10, help="neighbours for k-NN tag precision")
+    compare.add_argument("--mix-protocols", action="store_true",
+                         help="put runs probed with different protocols side by side (refused otherwise)")
     compare.set_defaults(handler=_cmd_compare)

@@ -4,7 +4,8 @@ of another view.
 PAPER.md: "loss 2 - 2 cos(student_pred(v_i), teacher_proj(v_j)) for i != j, averaged."
 The official code sums the dot product over the *batch* axis (``dim=-0``); that value equals
 2 - (B / D) * (2 - ours), a batch-size-dependent offset and gradient scale. Ours: per-sample
-cosine over the feature axis.
+cosine over the feature axis. ``batch_sum=True`` computes the official value, only to reproduce
+the official numbers: it is a bug, not a variant of the method.
 """
 from __future__ import annotations
 
@@ -21,7 +22,9 @@ from engine.pretext.tensors import check_same_shape, check_views, off_diagonal_m
 
 @dataclass(frozen=True)
 class BYOLConfig:
-    """BYOL's loss has no hyper-parameters; its EMA momentum schedule lives in schedules.py."""
+    """BYOL's loss has no hyper-parameters (its EMA momentum schedule lives in schedules.py)."""
+
+    batch_sum: bool = False  # BUG of the official code, to reproduce its numbers: sum over the batch axis
 
 
 class BYOLComponents(NamedTuple):
@@ -46,6 +49,17 @@ def pair_cosines(prediction: Tensor, target: Tensor) -> Tensor:
     return torch.einsum("ibd,jbd->ijb", p, t)
 
 
+def batch_axis_sums(prediction: Tensor, target: Tensor) -> Tensor:
+    """The official code's (buggy) "cosine": normalised over features, summed over the *batch*.
+
+    Returns:
+        (V, V, D) s[i, j, d] = sum over b of p̂[i, b, d] t̂[j, b, d] for L2-normalised rows p̂, t̂.
+    """
+    p = F.normalize(prediction, dim=-1)
+    t = F.normalize(target, dim=-1)
+    return torch.einsum("ibd,jbd->ijd", p, t)
+
+
 class BYOLLoss(nn.Module):
     """Mean 2 - 2 cos between student predictions and teacher projections of other views.
 
@@ -63,7 +77,8 @@ class BYOLLoss(nn.Module):
         check_views(prediction, "BYOL student predictions")
         check_views(target, "BYOL teacher projections")
         check_same_shape(prediction, target, "BYOL student predictions", "teacher projections")
-        cosine = off_diagonal_mean(pair_cosines(gather_views(prediction), gather_views(target.detach())))
+        pairs = batch_axis_sums if self.config.batch_sum else pair_cosines
+        cosine = off_diagonal_mean(pairs(gather_views(prediction), gather_views(target.detach())))
         return BYOLComponents(2 - 2 * cosine, cosine)
 
     def forward(self, prediction: Tensor, target: Tensor) -> Tensor:

@@ -6,6 +6,8 @@ PAPER.md: "4096 prototypes; student temperature 0.1; teacher temperature warm-up
 H(teacher_i, student_j), i != j." The teacher temperature is passed per step (see
 ``schedules.teacher_temp_at``); the center is a buffer, saved in ``state_dict()``, and moves
 only when the engine calls :meth:`ClusteringLoss.update_center` after the optimiser step.
+The student log-probabilities are exact; the official code takes log(softmax) clamped at -100
+(``log_clamp=-100``), which differs once the student is sharp enough for softmax to underflow.
 """
 from __future__ import annotations
 
@@ -28,6 +30,7 @@ class ClusteringConfig:
     student_temp: float = 0.1  # divides the student logits before the softmax
     center_momentum: float = 0.9  # EMA rate of the teacher center; higher = slower center
     centering: bool = True  # subtract the center from teacher logits; False = "clustering-collapse"
+    log_clamp: float | None = None  # floor of the student log-probabilities; -100 = official code, None = exact
 
     def __post_init__(self) -> None:
         if self.n_prototypes < 2:
@@ -98,6 +101,8 @@ class ClusteringLoss(nn.Module):
         if self.config.centering:
             teacher = teacher - self.center.to(dtype)
         student_log_probs = F.log_softmax(student / self.config.student_temp, dim=-1)
+        if self.config.log_clamp is not None:
+            student_log_probs = student_log_probs.clamp(min=self.config.log_clamp)
         teacher_log_probs = F.log_softmax(teacher / teacher_temp, dim=-1)
         teacher_probs = teacher_log_probs.exp()
         loss = off_diagonal_mean(pair_cross_entropy(teacher_probs, student_log_probs))

@@ -3,12 +3,14 @@
 PAPER.md: "invariance = mean squared difference; variance = mean ReLU(1 - sqrt(var + 1e-5));
 covariance = mean squared off-diagonal of the batch-normalised (correlation) matrix; all three
 coefficients 1.0." Invariance is averaged over unordered view pairs, variance and covariance
-over views (each view enters every pair it belongs to, so both averages agree).
+over views (each view enters every pair it belongs to, so both averages agree). The correlation
+matrix is divided by B, so a dimension's correlation with itself is 1; the official code divides
+by B - 1 (``cov_divisor="B-1"``), which makes its covariance term (B / (B-1))² times ours.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -27,8 +29,11 @@ class VICRegConfig:
     cov_weight: float = 1.0  # weight of the covariance (decorrelation) term
     std_target: float = 1.0  # gamma: each dimension's std over the batch is pushed up to this
     eps: float = 1e-5  # added to the variance under the square root, and when standardising
+    cov_divisor: Literal["B", "B-1"] = "B"  # normaliser of the correlation matrix; "B-1" = official code
 
     def __post_init__(self) -> None:
+        if self.cov_divisor not in ("B", "B-1"):
+            raise ValueError(f"VICRegConfig.cov_divisor must be 'B' or 'B-1', got {self.cov_divisor!r}")
         for name in ("inv_weight", "var_weight", "cov_weight", "std_target"):
             if getattr(self, name) < 0:
                 raise ValueError(f"VICRegConfig.{name} must be >= 0, got {getattr(self, name)}")
@@ -58,10 +63,12 @@ def variance(z: Tensor, std_target: float, eps: float) -> Tensor:
     return F.relu(std_target - std).mean()
 
 
-def covariance(z: Tensor, eps: float) -> Tensor:
-    """Mean over views of the mean squared off-diagonal entry of the (D, D) correlation matrix."""
+def covariance(z: Tensor, eps: float, divisor: Literal["B", "B-1"] = "B") -> Tensor:
+    """Mean over views of the mean squared off-diagonal entry of the (D, D) matrix zn^T zn / divisor."""
     zn = batch_standardize(z, eps)  # (V, B, D)
-    return correlation_terms(zn, zn)[1]
+    b = z.shape[1]
+    scale = 1.0 if divisor == "B" else b / (b - 1)  # correlation_terms divides by B
+    return correlation_terms(zn, zn)[1] * scale**2
 
 
 class VICRegLoss(nn.Module):
@@ -83,7 +90,7 @@ class VICRegLoss(nn.Module):
         cfg = self.config
         inv = cfg.inv_weight * invariance(z)
         var = cfg.var_weight * variance(z, cfg.std_target, cfg.eps)
-        cov = cfg.cov_weight * covariance(z, cfg.eps)
+        cov = cfg.cov_weight * covariance(z, cfg.eps, cfg.cov_divisor)
         return VICRegComponents(inv + var + cov, inv, var, cov)
 
     def forward(self, z: Tensor) -> Tensor:

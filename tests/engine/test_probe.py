@@ -85,7 +85,7 @@ def test_probe_learns_separable_tags_and_not_noise(runs: dict[str, Path]) -> Non
 
 
 def test_probe_stores_every_draw_with_predictions_and_metrics(runs: dict[str, Path]) -> None:
-    run_probe(runs["separable"], "genre", fractions=(10, 100), draws=2, seed=1, config=ProbeConfig(kind="linear"))
+    run_probe(runs["separable"], "genre", fractions=(10, 100), draws=2, seed=1, config=ProbeConfig.of("linear"))
     probe = store.read_probes(runs["separable"], "genre")["genre"]
     assert probe.tag_names == ["genre:a", "genre:b", "genre:c"]
     assert probe.fractions() == [0.1, 1.0]
@@ -95,7 +95,7 @@ def test_probe_stores_every_draw_with_predictions_and_metrics(runs: dict[str, Pa
     draw = probe.at(0.1)[1]
     assert draw.pred.shape == (len(probe.test_index), 3) and ((draw.pred >= 0) & (draw.pred <= 1)).all()
     assert set(draw.metrics) >= {"roc_auc", "pr_auc", "macro", "micro", "skipped"}
-    assert draw.info["kind"] == "linear" and draw.info["seed"] == 1
+    assert draw.info["protocol"] == "linear" and draw.info["seed"] == 1
     assert draw.info["n_train_tracks"] >= round(0.1 * 140)
 
 
@@ -118,8 +118,8 @@ def test_probe_command_via_register(runs: dict[str, Path], capsys: pytest.Captur
 
 
 def test_probe_config_rejects_bad_values() -> None:
-    with pytest.raises(ValueError, match="kind"):
-        ProbeConfig(kind="svm")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="protocol"):
+        ProbeConfig(protocol="svm")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="dropout"):
         ProbeConfig(dropout=1.0)
     with pytest.raises(ValueError, match="patience"):

@@ -154,3 +154,21 @@ def test_panel_tabs_follow_the_selection(window: MainWindow, qtbot, tmp_path: Pa
     for title, tab in window.tabs.tabs.items():  # every tab is a panel or a clearly marked placeholder
         panel = window.tabs.panel(title)
         assert panel is not None or "panel" in tab.placeholder.text()
+
+
+def test_an_imported_official_run_is_listed_beside_the_users_runs(window: MainWindow, qtbot, tmp_path: Path,
+                                                                   shared_dir: Path) -> None:
+    from engine.official import import_official
+    from tests.engine.test_official_import import official_backbone, write_official_checkpoint
+
+    _status(tmp_path / "runs" / "mine", state="done", method="byol", step=2, total_steps=2)
+    write_official_checkpoint(shared_dir, tmp_path / "contrastive.pt", official_backbone())
+    import_official(tmp_path / "contrastive.pt", tmp_path / "runs" / "official-contrastive")
+    qtbot.waitUntil(lambda: window.model.index_of("official-contrastive").isValid(), timeout=5000)
+    row = window.model.index_of("official-contrastive")
+    assert row.siblingAtColumn(COLUMNS.index("Status")).data() == "done"
+    assert row.siblingAtColumn(COLUMNS.index("Method")).data() == "contrastive"
+    assert window.model.index_of("mine").isValid()
+    window.runs_view.select_run("official-contrastive")
+    for title in window.tabs.tabs:  # no panel fails on a run without training events
+        window.tabs.panel(title)

@@ -132,10 +132,19 @@ def test_single_run_request_and_study_request(dialog: LaunchDialog) -> None:
     dialog.name.setText("")
     dialog.compare_button.click()
     dialog.stage_boxes["probe"].setChecked(True)
-    dialog.seeds.setText("0, 1")
+    dialog.seeds.setValue(2)
+    assert dialog.submit_button.text() == "Start study (12 runs)"  # six methods x two seeds
     type, fields = dialog.request()
     assert type == "submit_study"
     assert fields["seeds"] == [0, 1] and fields["stages"] == ["pretrain", "probe"]
+    assert "options" not in fields  # the default probe protocol
+    dialog.first_seed.setValue(5)
+    dialog.probe_protocol.setCurrentText("paper")
+    type, fields = dialog.request()
+    assert fields["seeds"] == [5, 6] and fields["options"] == {"probe": {"protocol": "paper"}}
+    dialog.seeds.setValue(1)
+    dialog.first_seed.setValue(0)
+    dialog.probe_protocol.setCurrentText("ours")
     assert fields["tasks"] == ["genre", "instrument", "mood"]
     assert not {"method", "corpus", "seed"} & set(fields["config"])
     assert fields["config"] == {"preset": "demo", "steps": 4, "warmup_steps": 0}  # only what was changed
@@ -169,3 +178,16 @@ def test_field_specs_read_optional_and_enum_fields() -> None:
     assert specs["f_max"].nullable and specs["f_max"].kind == "number"
     assert specs["precision"].kind == "enum" and "bf16" in specs["precision"].choices
     assert specs["center_momentum"].check(1.0) == "must be < 1"
+
+
+def test_the_official_switch_reaches_the_run_config(dialog: LaunchDialog) -> None:
+    for stage, box in dialog.stage_boxes.items():
+        box.setChecked(stage == "pretrain")
+    for method, box in dialog.method_boxes.items():
+        box.setChecked(method == "vicreg")
+    assert "official" in dialog.form.editors and "byol_batch_sum" in dialog.form.editors
+    dialog.form.editors["official"].widget.setChecked(True)
+    type, fields = dialog.request()
+    config = RunConfig.model_validate(fields["config"])
+    assert type == "submit" and config.official and config.vicreg_cov_divisor == "B-1" and config.per_view_forward
+    assert config.f_max == 11025.0 and not config.byol_batch_sum

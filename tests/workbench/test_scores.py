@@ -81,6 +81,7 @@ def test_table_holds_the_stored_metrics(panel: ScoresPanel, runs: list[Path]) ->
         assert panel.proxy.index(row, col).data() == f"{stored['pr_auc'][tag]:.3f}"
         assert panel.proxy.index(row, col).data(SORT_ROLE) == pytest.approx(stored["pr_auc"][tag])
     assert f"PR-AUC {stored['macro']['pr_auc']:.3f}" in panel.summary.text()
+    assert "probe protocol: ours" in panel.summary.text()
 
 
 def test_table_sorts_by_value_and_filters_by_tag(panel: ScoresPanel) -> None:
@@ -174,6 +175,31 @@ def test_exports(panel: ScoresPanel, tmp_path: Path) -> None:
     rows = list(csv.DictReader(open(tmp_path / "scores.csv")))
     tag_rows = [r for r in rows if r["section"] == "tag" and r["run"] == "b-byol" and r["metric"] == "roc_auc"]
     assert {r["tag"] for r in tag_rows} == set(GENRES)
-    beats = {(r["run"], r["versus"]): float(r["value"]) for r in rows if r["section"] == "beats"}
+    beats = {(r["run"], r["versus"]): float(r["value"]) for r in rows if r["section"] == "beats_over_tracks"}
     assert beats[("a-contrastive", "b-byol")] == pytest.approx(panel.boot.beats[("a-contrastive", "b-byol")])
     assert len([r for r in rows if r["section"] == "limited_data_mean"]) == 3 * 2 * 3
+
+
+def test_runs_of_one_method_with_several_seeds_are_grouped(qtbot, tmp_path: Path) -> None:
+    runs = [make_scored_run(tmp_path, "c-s0", "contrastive", 2.0, 1), make_scored_run(tmp_path, "c-s1", "contrastive",
+                                                                                    1.8, 4),
+            make_scored_run(tmp_path, "v-s0", "vicreg", 0.3, 3), make_scored_run(tmp_path, "v-s1", "vicreg", 0.2, 5)]
+    selection = RunSelection()
+    view = ScoresPanel(selection, n_resamples=200)
+    qtbot.addWidget(view)
+    selection.set_runs(runs)
+    qtbot.waitUntil(lambda: view.seeds is not None, timeout=10000)
+    loaded = [sm.load_scores(r, "genre") for r in runs]
+    boot = sm.bootstrap(loaded, "roc_auc", 200)
+    expected = sm.seed_comparison(loaded, boot)
+    assert expected.groups == {"contrastive": ["c-s0", "c-s1"], "vicreg": ["v-s0", "v-s1"]}
+    shares = expected.beats[("contrastive", "vicreg")]
+    assert view.seed_matrix.table.rowCount() == 2
+    assert view.seed_matrix.table.item(0, 1).text() == " · ".join(f"{100 * shares[o]:.0f} %" for o in sm.OVER)
+    assert shares["both"] > 0.9
+    assert "over 2 seeds" in view.seed_matrix.label.text() and "over tracks" in view.seed_matrix.label.text()
+    assert "over tracks" in view.matrix_label.text()
+    view.export_csv(tmp_path / "s.csv")
+    rows = list(csv.DictReader((tmp_path / "s.csv").open()))
+    both = {(r["run"], r["versus"]): float(r["value"]) for r in rows if r["section"] == "method_beats_over_both"}
+    assert both[("contrastive", "vicreg")] == pytest.approx(shares["both"])

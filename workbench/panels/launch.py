@@ -87,6 +87,8 @@ class LaunchDialog(QDialog):
 
     # ---- layout --------------------------------------------------------------------------------------
     def _build(self) -> None:
+        from engine.config import PROBE_PROTOCOLS
+
         info = self.info
         self.corpus = CorpusPicker()
         self.method_boxes: dict[str, QCheckBox] = {}
@@ -106,15 +108,22 @@ class LaunchDialog(QDialog):
         self.preset.addItems(list(info["presets"]))
         self.preset.currentIndexChanged.connect(self._on_preset_changed)
         self.name = QLineEdit(placeholderText="optional: run or study id (default: method or study + date)")
-        self.seeds = QLineEdit("0")
-        self.seeds.setToolTip("one run per method and seed, e.g. 0,1,2")
+        self.seeds = QSpinBox(minimum=1, maximum=16, value=1)
+        self.seeds.setToolTip("train every method with this many seeds: one run per method and seed; the "
+                              "comparison then shows each method's mean and spread over its seeds")
+        self.first_seed = QSpinBox(minimum=0, maximum=2**31 - 1, value=0)
+        self.first_seed.setToolTip("the seeds are first, first + 1, ...")
+        seeds = QHBoxLayout()
+        for widget in (self.seeds, QLabel("per method, from seed"), self.first_seed):
+            seeds.addWidget(widget)
+        seeds.addStretch(1)
 
         top = QFormLayout()
         top.addRow("Corpus", self.corpus)
         top.addRow("Methods", methods)
         top.addRow("Preset", self.preset)
         top.addRow("Name", self.name)
-        top.addRow("Seeds", self.seeds)
+        top.addRow("Seeds", seeds)
 
         self.stage_boxes: dict[str, QCheckBox] = {}
         stages = QHBoxLayout()
@@ -132,12 +141,18 @@ class LaunchDialog(QDialog):
         self.fractions = QLineEdit(",".join(f"{f:g}" for f in info["fractions"]))
         self.fractions.setToolTip("probe training-data fractions in percent")
         self.draws = QSpinBox(minimum=1, maximum=100, value=4)
+        self.probe_protocol = QComboBox()
+        self.probe_protocol.addItems(list(PROBE_PROTOCOLS))
+        self.probe_protocol.setToolTip("ours: standardised inputs, dropout 0.5, mean of segment probabilities; "
+                                       "paper: the official head on mean embeddings; marble: MARBLE's probe; "
+                                       "linear: one Linear layer")
         pipeline = QGroupBox("Pipeline")
         form = QFormLayout(pipeline)
         form.addRow("Stages", stages)
         form.addRow("Probe tasks", tasks)
         form.addRow("Fractions %", self.fractions)
         form.addRow("Draws", self.draws)
+        form.addRow("Probe protocol", self.probe_protocol)
 
         self.form = ConfigForm(info["config_schema"], exclude=SPECIAL)
         scroll = QScrollArea()
@@ -158,7 +173,7 @@ class LaunchDialog(QDialog):
         layout.addWidget(self.message)
         layout.addWidget(self.buttons)
         boxes = [*self.method_boxes.values(), *self.stage_boxes.values(), *self.task_boxes.values()]
-        for signal in (self.corpus.changed, self.form.changed, self.seeds.textChanged, self.name.textChanged,
+        for signal in (self.corpus.changed, self.form.changed, self.seeds.valueChanged, self.name.textChanged,
                        self.fractions.textChanged, *(box.toggled for box in boxes)):
             signal.connect(lambda *_: self.revalidate())
         self.corpus.changed.connect(self._on_corpus_changed)
@@ -197,11 +212,11 @@ class LaunchDialog(QDialog):
 
     def is_study(self) -> bool:
         stages = [s for s, box in self.stage_boxes.items() if box.isChecked()]
-        try:
-            seeds = _numbers(self.seeds.text(), int, "seeds")
-        except ValueError:
-            seeds = [0]
-        return len(self.methods()) > 1 or len(seeds) > 1 or stages != ["pretrain"]
+        return len(self.methods()) > 1 or self.seeds.value() > 1 or stages != ["pretrain"]
+
+    def seed_list(self) -> list[int]:
+        """The seeds every method trains with."""
+        return list(range(self.first_seed.value(), self.first_seed.value() + self.seeds.value()))
 
     def request(self) -> tuple[str, dict[str, Any]]:
         """(message type, fields) of what the dialog describes; raises ValueError when something is invalid."""
@@ -212,7 +227,7 @@ class LaunchDialog(QDialog):
         from engine.config import build
 
         values, _ = self.form.values()
-        seeds = _numbers(self.seeds.text(), int, "seeds")
+        seeds = self.seed_list()
         name = self.name.text().strip()
         preset = self.preset.currentText()
         defaults = build(preset).model_dump()
@@ -228,6 +243,8 @@ class LaunchDialog(QDialog):
                   "stages": [s for s, box in self.stage_boxes.items() if box.isChecked()],
                   "tasks": [t for t, box in self.task_boxes.items() if box.isChecked()],
                   "fractions": _numbers(self.fractions.text(), float, "fractions"), "draws": self.draws.value()}
+        if self.probe_protocol.currentText() != "ours":
+            fields["options"] = {"probe": {"protocol": self.probe_protocol.currentText()}}
         return "submit_study", ({**fields, "name": name} if name else fields)
 
     def revalidate(self) -> dict[str, str]:
@@ -243,7 +260,7 @@ class LaunchDialog(QDialog):
         errors.update({f"corpus {k}": v for k, v in corpus_errors.items()})
         if not self.methods():
             errors["methods"] = "check at least one method"
-        extra = {"seeds": self.seeds, "fractions": self.fractions, "name": self.name}
+        extra = {"fractions": self.fractions, "name": self.name}
         for field, edit in extra.items():
             reason = self._extra_error(field)
             edit.setStyleSheet(INVALID_STYLE if reason else "")
@@ -261,10 +278,7 @@ class LaunchDialog(QDialog):
         from engine.runindex import ID_PATTERN
 
         try:
-            if field == "seeds":
-                if any(s < 0 for s in _numbers(self.seeds.text(), int, "seeds")):
-                    return "seeds must be ≥ 0"
-            elif field == "fractions":
+            if field == "fractions":
                 if any(not 0 < f <= 100 for f in _numbers(self.fractions.text(), float, "fractions")):
                     return "fractions must be in (0, 100]"
             elif self.name.text().strip() and not re.match(ID_PATTERN, self.name.text().strip()):
@@ -275,7 +289,7 @@ class LaunchDialog(QDialog):
 
     def _show_state(self, errors: dict[str, str]) -> None:
         study = self.is_study()
-        runs = len(self.methods()) * (len(self.seeds.text().split(",")) if study else 1)
+        runs = len(self.methods()) * (self.seeds.value() if study else 1)
         self.submit_button.setText(f"Start study ({runs} run{'s' if runs != 1 else ''})" if study else "Start run")
         if errors:
             name, reason = next(iter(errors.items()))

@@ -1,6 +1,7 @@
 """Downstream scores of the selected runs: a per-tag ROC-AUC / PR-AUC table (heat-coloured,
 sortable, filterable), the bootstrap dot plot of the poster's Fig. 1, the limited-data curves
-of Fig. 2, and the paired "row beats column in x % of resamples" matrix; PNG and CSV export.
+of Fig. 2, the paired "row beats column in x % of resamples" matrix, and per method its mean and
+spread over seeds with "A beats B" over tracks, seeds and both; PNG and CSV export.
 """
 from __future__ import annotations
 
@@ -18,8 +19,10 @@ from PySide6.QtWidgets import (
 )
 
 from engine.metrics import PairedBootstrap
+from engine.seeds import MethodComparison
 from workbench import scores_model as sm
 from workbench.background import Background
+from workbench.panels.seed_matrix import SeedMatrix
 from workbench.runs import METHOD_COLOURS
 from workbench.selection import RunSelection
 
@@ -76,6 +79,7 @@ class ScoresPanel(QWidget):
         self.n_resamples = n_resamples
         self.runs: list[sm.RunScores] = []
         self.boot: PairedBootstrap | None = None
+        self.seeds: MethodComparison | None = None
         self._worker = Background(self)
         self._build()
         self.selection.changed.connect(self._on_selection_changed)
@@ -118,12 +122,14 @@ class ScoresPanel(QWidget):
         self.draw_dots = self.curves_plot.plot(pen=None, symbol="o", symbolSize=5, symbolPen=None)
         self.matrix = QTableWidget(0, 0)
         self.matrix.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
-        self.matrix_label = QLabel("Row beats column in x % of paired resamples")
+        self.matrix_label = QLabel("Row beats column in x % of paired resamples of the test tracks")
+        self.seed_matrix = SeedMatrix()
         right = QSplitter(Qt.Orientation.Vertical)
         matrix_box = QWidget()
         matrix_layout = QVBoxLayout(matrix_box)
         matrix_layout.addWidget(self.matrix_label)
         matrix_layout.addWidget(self.matrix)
+        matrix_layout.addWidget(self.seed_matrix)
         for widget in (self.dots_plot, self.curves_plot, matrix_box):
             right.addWidget(widget)
         split = QSplitter()
@@ -180,25 +186,31 @@ class ScoresPanel(QWidget):
             return
         parts = [f'<span style="color:{self._colour(r)}">■</span> <b>{r.name}</b> ROC-AUC {r.macro["roc_auc"]:.3f}, '
                  f'PR-AUC {r.macro["pr_auc"]:.3f}' for r in self.runs]
-        self.summary.setText("macro: " + "&nbsp;&nbsp; ".join(parts) + "".join(f"<br>{p}" for p in problems))
+        protocols = sorted({r.protocol for r in self.runs})
+        probe = (f"probe protocol: {protocols[0]}" if len(protocols) == 1 else
+                 f'<span style="color:#d62728">mixed probe protocols ({", ".join(protocols)}): differences mix '
+                 "the probe with the embedding</span>")
+        self.summary.setText("macro: " + "&nbsp;&nbsp; ".join(parts) + f"<br>{probe}"
+                             + "".join(f"<br>{p}" for p in problems))
 
     @staticmethod
     def _colour(run: sm.RunScores) -> str:
         return METHOD_COLOURS.get(run.method, "#444444")
 
     def _start_bootstrap(self) -> None:
-        self.boot = None
+        self.boot, self.seeds = None, None
         self._show_bootstrap()
         if not self.runs:
             return
         runs, metric, n = list(self.runs), self.current_metric(), self.n_resamples
         self.matrix_label.setText(f"Computing {n} paired resamples…")
-        self._worker.submit(lambda: sm.bootstrap(runs, metric, n), self._on_bootstrap, self.matrix_label.setText)
+        self._worker.submit(lambda: sm.bootstrap_with_seeds(runs, metric, n), self._on_bootstrap,
+                            self.matrix_label.setText)
 
-    def _on_bootstrap(self, boot: PairedBootstrap) -> None:
-        self.boot = boot
-        self.matrix_label.setText(f"Row beats column in x % of {len(boot.indices)} paired resamples "
-                                  f"({sm.METRIC_LABELS[boot.metric]}, macro)")
+    def _on_bootstrap(self, result: tuple[PairedBootstrap, MethodComparison]) -> None:
+        self.boot, self.seeds = result
+        self.matrix_label.setText(f"Runs: row beats column in x % of {len(self.boot.indices)} paired resamples of "
+                                  f"the test tracks (over tracks; {sm.METRIC_LABELS[self.boot.metric]}, macro)")
         self._show_bootstrap()
 
     # ------------------------------------------------------------------ figures
@@ -226,6 +238,10 @@ class ScoresPanel(QWidget):
         self.dots_plot.setXRange(-0.6, max(len(names), 1) - 0.4, padding=0)
         self.dots_plot.setLabel("left", f"{sm.METRIC_LABELS[self.current_metric()]} (macro)")
         self._show_matrix(names)
+        self._show_seeds()
+
+    def _show_seeds(self) -> None:
+        self.seed_matrix.show_comparison(self.seeds)
 
     def _show_matrix(self, names: list[str]) -> None:
         self.matrix.clear()
@@ -269,7 +285,7 @@ class ScoresPanel(QWidget):
 
     def export_csv(self, path: Path) -> None:
         """Save every number shown, one tidy row each (see scores_model.export_rows)."""
-        Path(path).write_text(sm.to_csv(sm.export_rows(self.runs, self.boot)))
+        Path(path).write_text(sm.to_csv(sm.export_rows(self.runs, self.boot, self.seeds)))
 
     def _on_export_png(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Export PNG", "scores.png", "PNG image (*.png)")

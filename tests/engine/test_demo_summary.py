@@ -1,0 +1,28 @@
+"""The demo study's README table: one row per method with its spread over seeds, and the method
+order with the share of comparisons over tracks and seeds each step holds in."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from engine.demo_study import TASKS, summary_table
+from engine.probe import ProbeConfig, run_probe
+from engine.report import write_report
+from tests.engine.fake_runs import make_run
+
+
+def test_summary_table_groups_seeds_and_states_the_order(tmp_path: Path) -> None:
+    runs = [make_run(tmp_path / f"{m}-s{s}", m, signal=sig, seed=s) for m, sig in (("contrastive", 3.0), ("random", 0.0))
+            for s in (0, 1)]
+    for run in runs:
+        for task in TASKS:
+            run_probe(run, task, fractions=(100,), draws=1, config=ProbeConfig.of("linear"))
+    for task in TASKS:
+        write_report(runs, task, tmp_path / "out" / task, n_resamples=50)
+    table = summary_table(tmp_path / "out")
+    lines = table.splitlines()
+    assert lines[0].startswith("| method | seeds | genre roc_auc |")
+    contrastive = next(line for line in lines if line.startswith("| contrastive | 2 |"))
+    assert " ± " in contrastive and "[" in contrastive
+    assert any(line.startswith("| random | 2 |") for line in lines)
+    order = [line for line in lines if line.startswith("- genre, PR-AUC: ")]
+    assert order and order[0].startswith("- genre, PR-AUC: contrastive > (100 %*) random")
