@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from engine import store
+from engine import precision, store
 from engine.metrics import tag_metrics
 from engine.probe_protocols import ProbeConfig, build_model, loss_function
 
@@ -112,21 +112,32 @@ class Split:
     labels: np.ndarray  # (Q, T) uint8
 
 
+def _autocast(dtype: torch.dtype):
+    """The probe's forward at the job's precision (engine.precision); losses and sigmoids stay float32."""
+    return torch.autocast("cpu", dtype=dtype, enabled=dtype != torch.float32)
+
+
 @torch.no_grad()
-def predict(model: nn.Module, split: Split, batch: int = 4096, track_score: str = "probabilities") -> np.ndarray:
+def predict(model: nn.Module, split: Split, batch: int = 4096, track_score: str = "probabilities",
+            dtype: torch.dtype = torch.float32) -> np.ndarray:
     """(Q, T) per-track mean of segment sigmoid probabilities, or (`embedding`) the probe's
     probabilities for each track's mean segment embedding."""
     model.eval()
+
+    def probabilities(x: torch.Tensor) -> np.ndarray:
+        with _autocast(dtype):
+            logits = model(x)
+        return torch.sigmoid(logits.float()).numpy()
     if track_score == "embedding":
         means = torch.from_numpy(track_mean(split.x.numpy(), split.segment_track, split.rows))
-        return np.concatenate([torch.sigmoid(model(chunk)).numpy() for chunk in means.split(batch)])
-    probs = np.concatenate([torch.sigmoid(model(chunk)).numpy() for chunk in split.x.split(batch)])
+        return np.concatenate([probabilities(chunk) for chunk in means.split(batch)])
+    probs = np.concatenate([probabilities(chunk) for chunk in split.x.split(batch)])
     return track_mean(probs, split.segment_track, split.rows)
 
 
-def _criterion(model: nn.Module, valid: Split, config: ProbeConfig) -> float:
+def _criterion(model: nn.Module, valid: Split, config: ProbeConfig, dtype: torch.dtype) -> float:
     """Validation macro score of the protocol; minus the BCE when no tag is evaluable on the validation tracks."""
-    pred = predict(model, valid, track_score=config.track_score)
+    pred = predict(model, valid, track_score=config.track_score, dtype=dtype)
     score = tag_metrics(valid.labels, pred).macro[config.criterion]
     if np.isfinite(score):
         return float(score)
@@ -135,7 +146,7 @@ def _criterion(model: nn.Module, valid: Split, config: ProbeConfig) -> float:
 
 
 def train_probe(train_x: torch.Tensor, train_y: torch.Tensor, valid: Split, config: ProbeConfig,
-                seed: int) -> tuple[nn.Module, dict]:
+                seed: int, dtype: torch.dtype = torch.float32) -> tuple[nn.Module, dict]:
     """Train on segments (S, D) with labels (S, T); returns the best model and a log."""
     with torch.random.fork_rng():
         torch.manual_seed(seed)
@@ -157,12 +168,14 @@ def train_probe(train_x: torch.Tensor, train_y: torch.Tensor, valid: Split, conf
                     order, cursor = torch.randperm(n), 0
                 idx = order[cursor: cursor + config.batch_size]
                 cursor += config.batch_size
-                loss = loss_fn(model(train_x[idx]), train_y[idx])
+                with _autocast(dtype):
+                    logits = model(train_x[idx])
+                loss = loss_fn(logits.float(), train_y[idx])
                 optimiser.zero_grad(set_to_none=True)
                 loss.backward()
                 optimiser.step()
                 step += 1
-            score = _criterion(model, valid, config)
+            score = _criterion(model, valid, config, dtype)
             if plateau is not None:
                 plateau.step(score)
             if score > best:
@@ -234,17 +247,19 @@ def run_probe(run_dir: Path, task: str, fractions: tuple[float, ...] = DEFAULT_F
     if draws < 1:
         raise ValueError(f"draws must be >= 1, got {draws}")
     data = ProbeData.load(run_dir, task, standardise=config.standardise)
+    choice = precision.resolve("auto", "cpu")  # before the thread change: the job's own measurement key
     previous = torch.get_num_threads()
     if threads is not None:
         torch.set_num_threads(threads)
     try:
-        return _run_draws(run_dir, task, data, fractions, draws, seed, config, progress)
+        return _run_draws(run_dir, task, data, fractions, draws, seed, config, progress, choice)
     finally:
         torch.set_num_threads(previous)
 
 
 def _run_draws(run_dir: Path, task: str, data: ProbeData, fractions: tuple[float, ...], draws: int, seed: int,
-               config: ProbeConfig, progress: Callable[[str], None] | None) -> dict[float, list[dict]]:
+               config: ProbeConfig, progress: Callable[[str], None] | None,
+               choice: precision.Precision) -> dict[float, list[dict]]:
     results: dict[float, list[dict]] = {}
     for percent in fractions:
         fraction = float(percent) / 100.0
@@ -253,12 +268,12 @@ def _run_draws(run_dir: Path, task: str, data: ProbeData, fractions: tuple[float
         for draw in range(draws_at(fraction, draws)):
             picked = draw_tracks(data.train.labels, fraction, seed, draw)
             x, y = data.training_set(picked)
-            model, log = train_probe(x, y, data.valid, config, seed=seed * 1000 + draw)
-            pred = predict(model, data.test, track_score=config.track_score)
+            model, log = train_probe(x, y, data.valid, config, seed=seed * 1000 + draw, dtype=choice.dtype)
+            pred = predict(model, data.test, track_score=config.track_score, dtype=choice.dtype)
             metrics = tag_metrics(data.test.labels, pred, data.tag_names).to_dict()
             info = {**asdict(config), **log, "seed": seed, "n_train_tracks": len(picked),
                     "n_train_segments": len(x), "checkpoint_step": data.attrs.get("checkpoint_step"),
-                    "prediction": config.prediction}
+                    "prediction": config.prediction, "precision": choice.name}
             store.write_probe(run_dir, task, fraction, draw, pred, data.test.rows, data.tag_names, metrics, info)
             results.setdefault(fraction, []).append(metrics)
             if progress is not None:

@@ -5,6 +5,7 @@ import argparse
 from pathlib import Path
 
 import numpy as np
+import torch
 import pytest
 
 from engine import store
@@ -97,6 +98,24 @@ def test_probe_stores_every_draw_with_predictions_and_metrics(runs: dict[str, Pa
     assert set(draw.metrics) >= {"roc_auc", "pr_auc", "macro", "micro", "skipped"}
     assert draw.info["protocol"] == "linear" and draw.info["seed"] == 1
     assert draw.info["n_train_tracks"] >= round(0.1 * 140)
+    assert draw.info["precision"] == "fp32"  # what precision=auto gives in the test environment
+
+
+def test_probe_trains_at_the_precision_auto_resolves_to(runs: dict[str, Path], monkeypatch) -> None:
+    """Where the one precision decision picks bf16, the probe's forward runs under bf16 autocast."""
+    from engine import precision
+
+    monkeypatch.setenv(precision.ENV, "bf16")
+    seen: list[torch.dtype] = []
+    original = torch.nn.Linear.forward
+    monkeypatch.setattr(torch.nn.Linear, "forward", lambda self, x: seen.append(torch.get_autocast_dtype("cpu")
+                                                                                 if torch.is_autocast_enabled("cpu")
+                                                                                 else torch.float32)
+                        or original(self, x))
+    result = run_probe(runs["separable"], "genre", fractions=(100,), draws=1, seed=2)
+    assert seen and set(seen) == {torch.bfloat16}
+    assert store.read_probes(runs["separable"], "genre")["genre"].at(1.0)[0].info["precision"] == "bf16"
+    assert result[1.0][0]["macro"]["roc_auc"] > 0.9
 
 
 def test_probe_is_reproducible(runs: dict[str, Path]) -> None:
