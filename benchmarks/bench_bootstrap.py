@@ -2,7 +2,7 @@
 
 Scores are continuous (no ties: the most distinct thresholds, the slowest case) and tag
 positive rates span 1–20 % like MTAT's top-50. One resample is checked against scikit-learn.
-Prints JSON and writes it to benchmarks/results/bench_bootstrap.json.
+Prints JSON and writes it to benchmarks/results/<machine kind>/bench_bootstrap.json.
 
     python benchmarks/bench_bootstrap.py [--tracks 4332] [--tags 50] [--resamples 1000] [--runs 2]
 """
@@ -33,7 +33,9 @@ def main() -> None:
     parser.add_argument("--tags", type=int, default=50)
     parser.add_argument("--resamples", type=int, default=1000)
     parser.add_argument("--runs", type=int, default=2)
-    parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "bench_bootstrap.json"))
+    from engine.speed_cache import machine_kind
+
+    parser.add_argument("--out", default=str(Path(__file__).parent / "results" / machine_kind() / "bench_bootstrap.json"))
     args = parser.parse_args()
 
     y, preds = make_data(args.tracks, args.tags, args.runs)

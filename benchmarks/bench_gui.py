@@ -3,7 +3,7 @@ event-loop latency while training events stream in at 10 Hz.
 
 Builds a synthetic run (random 1024-D track embeddings, a PCA-like map, every track pointing at
 one 16 kHz audio file) in a temporary directory, opens the embedding map panel on it, and
-prints the timings as JSON (also written to benchmarks/results/gui.json). Goal for click to
+prints the timings as JSON (also written to benchmarks/results/<machine kind>/gui.json). Goal for click to
 sound: < 150 ms. Without an audio device the sound goes to an ALSA file sink, so the time to
 open the PortAudio stream is still measured. Each figure has a same-run reference: a bare Qt
 window in a fresh interpreter, the same points in a plain pyqtgraph scatter, and the event loop
@@ -118,7 +118,9 @@ def main() -> None:
     parser.add_argument("--dim", type=int, default=1024)
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--latency-s", type=float, default=5.0, help="seconds of event-loop probing, each mode")
-    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "gui.json")
+    from engine.speed_cache import machine_kind
+
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / machine_kind() / "gui.json")
     args = parser.parse_args()
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     with tempfile.TemporaryDirectory() as tmp_name:
