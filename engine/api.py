@@ -115,21 +115,9 @@ def load_model(run_dir: Path, checkpoint: str = "last") -> tuple[nn.Module, str,
         return (LogMelStats().eval(), "logmel", 0, None,
                 int(round(float(baseline.get("segment_s", 4.0)) * SAMPLE_RATE)))
 
-    from engine import config as config_mod
-    from engine.checkpoints import load_checkpoint, resolve_checkpoint
-    from engine.ssl_model import build_backbone
+    from engine.embed import load_trained_backbone
 
-    if not (run_dir / "config.toml").exists():
-        raise ValueError(f"{run_dir}: not a run directory (no config.toml or baseline.json)")
-    cfg = config_mod.load(run_dir / "config.toml")
-    path = resolve_checkpoint(run_dir, str(checkpoint))
-    state = load_checkpoint(path)
-    backbone = build_backbone(cfg)
-    try:
-        backbone.load_state_dict({k[len("backbone."):]: v for k, v in state["model"].items()
-                                  if k.startswith("backbone.")})
-    except (KeyError, RuntimeError) as err:
-        raise ValueError(f"{path}: no backbone weights matching config.toml ({str(err).splitlines()[0]})") from None
+    backbone, cfg, state, _ = load_trained_backbone(run_dir, checkpoint)
     return backbone.eval(), cfg.method, int(state["step"]), cfg, backbone.config.segment_samples
 
 

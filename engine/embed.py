@@ -21,7 +21,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Literal
+from typing import TYPE_CHECKING, Any, Callable, Literal
 
 import numpy as np
 import torch
@@ -217,19 +217,9 @@ def load_encoder(run_dir: Path, checkpoint: str = "last", device: str = "cpu",
     return _load_run(run_dir, checkpoint, device, bf16)[:3]
 
 
-def _load_run(run_dir: Path, checkpoint: str, device: str,
-              bf16: bool) -> tuple[Encoder, int, dict, PrototypeHead | None]:
-    """`load_encoder` plus the clustering head of the same checkpoint (None for other runs)."""
-    from engine.frontend import LogMel
-
-    baseline = read_baseline(run_dir)
-    if baseline is not None:
-        if baseline.get("method") != "logmel":
-            raise ValueError(f"{Path(run_dir) / BASELINE_FILE}: unknown baseline method {baseline.get('method')!r}")
-        attrs = {"method": "logmel", "checkpoint_step": 0, "segment_seconds": float(baseline.get("segment_s", 4.0)),
-                 "corpus": baseline.get("corpus", "demo"), "seed": int(baseline.get("seed", 0))}
-        return logmel_stats(LogMel().to(device)), LOGMEL_DIM, attrs, None
-
+def load_trained_backbone(run_dir: Path, checkpoint: str) -> tuple[torch.nn.Module, Any, dict, Path]:
+    """The backbone of a trained run's `checkpoint` (last or a step) on the CPU, with its config, the
+    checkpoint's state and path; a ValueError names the file when it is not a run or does not match."""
     from engine import config as config_mod
     from engine.checkpoints import load_checkpoint, resolve_checkpoint
     from engine.ssl_model import build_backbone
@@ -245,6 +235,23 @@ def _load_run(run_dir: Path, checkpoint: str, device: str,
                                   if k.startswith("backbone.")})
     except (KeyError, RuntimeError) as err:
         raise ValueError(f"{path}: no backbone weights matching config.toml ({str(err).splitlines()[0]})") from None
+    return backbone, cfg, state, path
+
+
+def _load_run(run_dir: Path, checkpoint: str, device: str,
+              bf16: bool) -> tuple[Encoder, int, dict, PrototypeHead | None]:
+    """`load_encoder` plus the clustering head of the same checkpoint (None for other runs)."""
+    from engine.frontend import LogMel
+
+    baseline = read_baseline(run_dir)
+    if baseline is not None:
+        if baseline.get("method") != "logmel":
+            raise ValueError(f"{Path(run_dir) / BASELINE_FILE}: unknown baseline method {baseline.get('method')!r}")
+        attrs = {"method": "logmel", "checkpoint_step": 0, "segment_seconds": float(baseline.get("segment_s", 4.0)),
+                 "corpus": baseline.get("corpus", "demo"), "seed": int(baseline.get("seed", 0))}
+        return logmel_stats(LogMel().to(device)), LOGMEL_DIM, attrs, None
+
+    backbone, cfg, state, path = load_trained_backbone(run_dir, checkpoint)
     backbone.eval().to(device)
     attrs = {"method": cfg.method, "checkpoint_step": int(state["step"]), "segment_seconds": cfg.segment_s,
              "corpus": cfg.corpus, "seed": cfg.seed}
