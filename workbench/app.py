@@ -2,7 +2,9 @@
 
 The window drives the engine through an EngineClient: run status and progress come from its
 pushes, new runs and studies are submitted through it. Without an engine (`connect_engine=False`)
-it reads the runs directory from disk. Layout and the last runs directory are kept in QSettings.
+it reads the runs directory from disk. The window fits the screen it opens on (1280x800 and up), the
+runs tree is a narrow, collapsible side bar, and the newest study is selected on open so no panel
+starts empty. Geometry, splitter, columns, tab and the last runs directory are kept in QSettings.
 """
 from __future__ import annotations
 
@@ -12,14 +14,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QSettings, Qt, QTimer
+from PySide6.QtCore import QRect, QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QApplication, QDialog, QFileDialog, QHBoxLayout, QLabel, QMainWindow, QMessageBox, QPlainTextEdit, QPushButton,
-    QSplitter, QVBoxLayout, QWidget,
+    QSizePolicy, QSplitter, QVBoxLayout, QWidget,
 )
 
 from workbench.banner import EngineIndicator, ErrorBanner
+from workbench.geometry import MINIMUM_SIZE, RUNS_WIDTH, default_geometry, fitted
 from workbench.client import EngineClient
 from workbench.runs import default_runs_dir
 from workbench.runs_model import RunsModel
@@ -44,8 +47,9 @@ class MainWindow(QMainWindow):
     """Runs tree on the left, panels on the right; status bar with the engine indicator."""
 
     def __init__(self, runs_dir: Path, connect_engine: bool = False, settings: QSettings | None = None,
-                 refresh_ms: int = 2000) -> None:
+                 refresh_ms: int = 2000, estimate=None) -> None:
         super().__init__()
+        self.setMinimumSize(MINIMUM_SIZE)
         self.settings = settings if settings is not None else QSettings(ORG, APP)
         self.connect_engine = connect_engine
         self.selection = RunSelection(self)
@@ -53,7 +57,10 @@ class MainWindow(QMainWindow):
         self.model = RunsModel(self)
         self.sync = RunsSync(self.model, self.store, self.selection, self)
         self._select_after: list[str] = []
+        self._select_initial = True
+        self._runs_width = 0
         self._player: Any = None
+        self.estimate = estimate  # a first_run.DemoEstimate, or None
 
         self.banner = ErrorBanner()
         self.indicator = EngineIndicator()
@@ -65,26 +72,36 @@ class MainWindow(QMainWindow):
         self.new_button.clicked.connect(self.open_launch_dialog)
         self.tabs = PanelTabs(self._panel_context)
 
+        self.estimate_label = QLabel(wordWrap=True)
+        self.estimate_label.setObjectName("demoEstimate")
+        self.estimate_label.hide()
         buttons = QHBoxLayout()
         buttons.addWidget(self.demo_button)
         buttons.addWidget(self.new_button)
-        left = QWidget()
-        left_layout = QVBoxLayout(left)
+        self.runs_panel = QWidget()
+        left_layout = QVBoxLayout(self.runs_panel)
         left_layout.setContentsMargins(0, 0, 0, 0)
         left_layout.addLayout(buttons)
+        left_layout.addWidget(self.estimate_label)
         left_layout.addWidget(self.empty_label)
         left_layout.addWidget(self.runs_view, 1)
+        self.runs_panel.setMinimumWidth(RUNS_WIDTH[0] - 60)
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
-        self.splitter.addWidget(left)
+        self.splitter.addWidget(self.runs_panel)
         self.splitter.addWidget(self.tabs)
-        self.splitter.setSizes([620, 880])
+        self.splitter.setCollapsible(0, True)
+        self.splitter.setCollapsible(1, False)
+        self.splitter.setStretchFactor(0, 0)
+        self.splitter.setStretchFactor(1, 1)
         central = QWidget()
         layout = QVBoxLayout(central)
         layout.addWidget(self.banner)
         layout.addWidget(self.splitter, 1)
         self.setCentralWidget(central)
         self.runs_label = QLabel()
-        self.statusBar().addPermanentWidget(self.runs_label)
+        self.runs_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)  # a long path
+        self.runs_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        self.statusBar().addPermanentWidget(self.runs_label, 1)
         self.statusBar().addPermanentWidget(self.indicator)
         self._build_menus()
         self.sync.listed.connect(self._after_listing)
@@ -94,6 +111,8 @@ class MainWindow(QMainWindow):
         self._clock = QTimer(self, interval=1000, timeout=self.model.tick)
         self._clock.start()
         self._restore_layout()
+        if self.estimate is not None:
+            self.estimate.changed.connect(self.estimate_label.setText)
         self.set_runs_dir(runs_dir)
         self._refresh_timer.start()
         QTimer.singleShot(0, self.tabs.ensure_current)
@@ -128,6 +147,9 @@ class MainWindow(QMainWindow):
         for i, title in enumerate(self.tabs.tabs):
             self._action(view_menu, f"&{title}", lambda _=False, i=i: self.tabs.setCurrentIndex(i), f"Ctrl+{i + 1}")
         view_menu.addSeparator()
+        self.runs_action = self._action(view_menu, "Runs &list", self.toggle_runs_list, "Ctrl+B")
+        self.runs_action.setCheckable(True)
+        self.runs_action.setChecked(True)
         self._action(view_menu, "Training curves in &log scale", self._toggle_log, "Ctrl+L")
         engine_menu = bar.addMenu("&Engine")
         self._action(engine_menu, "&Restart engine", self._restart_engine)
@@ -145,9 +167,11 @@ class MainWindow(QMainWindow):
     def set_runs_dir(self, runs_dir: Path) -> None:
         """Show another runs directory (and attach to its engine)."""
         self.selection.set_runs([])
+        self._select_initial = True
         client = self.sync.attach(runs_dir, self.connect_engine)
         self.setWindowTitle(f"mvssl workbench — {runs_dir}")
         self.runs_label.setText(str(runs_dir))
+        self.runs_label.setToolTip(str(runs_dir))
         self.settings.setValue("runs_dir", str(runs_dir))
         for tab in self.tabs.tabs.values():
             if tab.panel is not None and hasattr(tab.panel, "set_runs_dir"):
@@ -161,6 +185,7 @@ class MainWindow(QMainWindow):
         else:
             self.indicator.set_state("offline", "the workbench was started without an engine")
         self.refresh()
+        self._on_has_study(self.sync.has_study)
 
     def refresh(self) -> None:
         self.sync.refresh()
@@ -170,9 +195,31 @@ class MainWindow(QMainWindow):
         if self._select_after and all(self.model.run(r) for r in self._select_after):
             self.runs_view.select_runs(self._select_after)
             self._select_after = []
+        elif self._select_initial and self.model.rowCount():
+            self._select_initial = False
+            if not self.selection.runs():
+                self.runs_view.select_newest()
 
     def _on_has_study(self, value: bool) -> None:
         self.demo_button.setVisible(not value)
+        self.estimate_label.setVisible(not value and self.estimate is not None)
+        if not value and self.estimate is not None:
+            self.estimate.start()
+
+    def toggle_runs_list(self) -> None:
+        """Collapse the runs tree to give the panels the whole width, or bring it back."""
+        sizes = self.splitter.sizes()
+        if sizes[0] > 0:
+            self._runs_width = sizes[0]
+            self.splitter.setSizes([0, sum(sizes)])
+        else:
+            width = self._runs_width or self._default_runs_width()
+            self.splitter.setSizes([width, max(1, sum(sizes) - width)])
+        self.runs_action.setChecked(self.splitter.sizes()[0] > 0)
+
+    def _default_runs_width(self) -> int:
+        least, share, most = RUNS_WIDTH
+        return max(least, min(most, int(self.width() * share / 1280)))
 
     # ---- commands ------------------------------------------------------------------------------------
     def _panel_context(self) -> dict[str, Any]:
@@ -218,6 +265,7 @@ class MainWindow(QMainWindow):
         type, reply = result
         if type == "submit_study":
             self._on_has_study(True)
+            self.tabs.setCurrentIndex(0)  # the live training curves
             self._select_after = [b["run"] for b in reply.get("study", {}).get("branches", [])]
         else:
             self._select_after = [reply.get("job", {}).get("run", "")]
@@ -273,26 +321,36 @@ class MainWindow(QMainWindow):
 
     # ---- settings ------------------------------------------------------------------------------------
     def _restore_layout(self) -> None:
+        screen = self.screen() or QApplication.primaryScreen()
+        available = screen.availableGeometry() if screen is not None else QRect(0, 0, 1280, 800)
         geometry = self.settings.value("geometry")
-        if geometry is not None:
-            self.restoreGeometry(geometry)
+        if geometry is None or not self.restoreGeometry(geometry):
+            self.setGeometry(default_geometry(available))
         else:
-            self.resize(1400, 850)
+            self.setGeometry(fitted(self.geometry(), available))  # the screen may be smaller than last time
         state = self.settings.value("window_state")
         if state is not None:
             self.restoreState(state)
         splitter = self.settings.value("splitter")
-        if splitter is not None:
-            self.splitter.restoreState(splitter)
+        if splitter is None or not self.splitter.restoreState(splitter):
+            width = self._default_runs_width()
+            self.splitter.setSizes([width, max(1, self.width() - width)])
+        self.runs_action.setChecked(self.splitter.sizes()[0] > 0 or splitter is None)
+        header = self.settings.value("runs_header")
+        if header is not None:
+            self.runs_view.header().restoreState(header)
         self.tabs.setCurrentIndex(int(self.settings.value("tab", 0) or 0))
 
     def closeEvent(self, event) -> None:  # noqa: N802 (Qt name)
         self.settings.setValue("geometry", self.saveGeometry())
         self.settings.setValue("window_state", self.saveState())
         self.settings.setValue("splitter", self.splitter.saveState())
+        self.settings.setValue("runs_header", self.runs_view.header().saveState())
         self.settings.setValue("tab", self.tabs.currentIndex())
         self.settings.setValue("runs_dir", str(self.runs_dir))
         self.settings.sync()
+        if self.estimate is not None:
+            self.estimate.stop()
         if self.client is not None:
             self.client.stop()  # the engine and its jobs keep running
         super().closeEvent(event)
@@ -309,11 +367,20 @@ def resolve_runs_dir(explicit: Path | None, settings: QSettings | None = None) -
 
 
 def main(runs_dir: Path | None = None) -> int:
+    from workbench import syslibs
+
+    missing = syslibs.missing_for_gui()
+    if missing:
+        print(syslibs.message(missing), file=sys.stderr)
+        return 1
+    from engine.config import METHODS
+    from workbench.first_run import DemoEstimate
+
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setOrganizationName(ORG)
     app.setApplicationName(APP)
     chosen = resolve_runs_dir(runs_dir)
     chosen.mkdir(parents=True, exist_ok=True)
-    window = MainWindow(chosen, connect_engine=True)
+    window = MainWindow(chosen, connect_engine=True, estimate=DemoEstimate(list(METHODS)))
     window.show()
     return app.exec()

@@ -168,14 +168,14 @@ class RunsModel(QAbstractItemModel):
         column = COLUMNS[index.column()]
         if role == Qt.ItemDataRole.DisplayRole:
             return {"Run": run.run_id, "Method": run.method, "Status": run.status_text,
-                    "Progress": f"{run.step}/{run.total_steps}", "Elapsed": format_duration(run.elapsed_s),
+                    "Progress": run.progress_text, "Elapsed": format_duration(run.elapsed_s),
                     "ETA": format_duration(run.eta_s)}[column]
-        if role == Qt.ItemDataRole.DecorationRole and column == "Method":
+        if role == Qt.ItemDataRole.DecorationRole and column in ("Run", "Method"):
             return QColor(colour_of(run.method))
         if role == Qt.ItemDataRole.ToolTipRole:
-            return run.message or str(run.path)
+            return f"{run.run_id} ({run.method})\n{run.message or run.path}"
         if role == PROGRESS_ROLE:
-            return run.progress
+            return run.progress if run.trains else None
         if role == PATH_ROLE:
             return run.path
         return None
