@@ -4,8 +4,8 @@ from __future__ import annotations
 from PySide6.QtCore import QRect, QSize
 
 MINIMUM_SIZE = QSize(960, 600)  # fits a 1280x800 screen with room for a panel and a dock
-DEFAULT_SIZE = QSize(1600, 1000)  # on screens larger than this; smaller ones get 92 % of their area
-RUNS_WIDTH = (260, 300, 420)  # the runs tree: least, default share of 1280 px, most by default
+DEFAULT_SIZE = QSize(2400, 1500)  # the most on first open; smaller screens get 92 % of their area
+RUNS_WIDTH = (300, 400, 460)  # the runs tree: least, default share of 1280 px, most by default
 
 
 def fitted(wanted: QRect, available: QRect) -> QRect:

@@ -167,7 +167,7 @@ class RunsModel(QAbstractItemModel):
             return self._group_data(index, role)
         column = COLUMNS[index.column()]
         if role == Qt.ItemDataRole.DisplayRole:
-            return {"Run": run.run_id, "Method": run.method, "Status": run.status_text,
+            return {"Run": short_id(run), "Method": run.method, "Status": run.status_text,
                     "Progress": run.progress_text, "Elapsed": format_duration(run.elapsed_s),
                     "ETA": format_duration(run.eta_s)}[column]
         if role == Qt.ItemDataRole.DecorationRole and column in ("Run", "Method"):
@@ -203,6 +203,12 @@ class RunsModel(QAbstractItemModel):
             font.setBold(True)
             return font
         return None
+
+
+def short_id(run: RunSummary) -> str:
+    """A run's id under its study's row: without the study's name in front (the full id is in the tooltip)."""
+    prefix = f"{run.study}-"
+    return run.run_id[len(prefix):] if run.study and run.run_id.startswith(prefix) else run.run_id
 
 
 def _summary_state(runs: list[RunSummary]) -> str:

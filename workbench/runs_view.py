@@ -40,7 +40,7 @@ class ProgressDelegate(QStyledItemDelegate):
         QApplication.style().drawControl(QStyle.ControlElement.CE_ProgressBar, bar, painter)
 
 
-WIDTHS = {"Method": 100, "Status": 72, "Progress": 92, "Elapsed": 62, "ETA": 62}
+WIDTHS = {"Method": 100, "Status": 60, "Progress": 84, "Elapsed": 60, "ETA": 58}
 HIDDEN = ("Method", "Elapsed")
 
 
@@ -56,6 +56,7 @@ class RunsView(QTreeView):
         self.setSelectionBehavior(QTreeView.SelectionBehavior.SelectRows)
         self.setUniformRowHeights(True)
         self.setAlternatingRowColors(True)
+        self.setIndentation(14)
         self.setItemDelegateForColumn(COLUMNS.index("Progress"), ProgressDelegate(self))
         header = self.header()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)

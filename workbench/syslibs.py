@@ -24,8 +24,8 @@ GUI_LIBS = {
 AUDIO_LIBS = {"portaudio": "libportaudio2", "asound": "libasound2"}
 LINUX_LIBS = {**GUI_LIBS, **AUDIO_LIBS}
 
-# The README's first lines say the same.
-APT_LINE = "sudo apt-get install " + " ".join(dict.fromkeys(LINUX_LIBS.values()))
+# The README's first lines say the same (python3-venv: `make run` builds a virtual environment).
+APT_LINE = "sudo apt-get install python3-venv " + " ".join(dict.fromkeys(LINUX_LIBS.values()))
 DNF_LINE = ("sudo dnf install xcb-util-cursor xcb-util-wm xcb-util-image xcb-util-keysyms xcb-util-renderutil "
             "libxkbcommon-x11 mesa-libEGL mesa-libGL fontconfig dbus-libs portaudio alsa-lib")
 BREW_LINE = "brew install portaudio"

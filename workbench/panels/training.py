@@ -1,7 +1,8 @@
 """Live training curves of the selected runs: total loss, each loss component, schedules and throughput.
 
 Runs are overlaid in their method colours (a second run of the same method is dashed), named in a legend
-line above the plots, never on them. The plots reflow their columns with the width. Curves are
+line above the plots, never on them. The plots (losses first, then schedules and throughput) reflow
+their columns with the width and scroll when they do not fit. Curves are
 created when a run is selected and then only get `setData`, with automatic peak downsampling and
 clip-to-view so long runs stay smooth; the data lives in a SeriesStore fed with batched events.
 """
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from workbench.plots import PlotGrid, new_plot
 from workbench.runs import colour_of, read_run
@@ -50,15 +51,13 @@ class TrainingPanel(QWidget):
         self.hint = QLabel("Select runs in the list to see their training curves.")
         self.legend = QLabel(wordWrap=True)
         self.legend.setTextFormat(Qt.TextFormat.RichText)
-        self.losses = PlotGrid(max_columns=COMPONENT_COLUMNS)
-        self.schedules = PlotGrid(max_columns=COMPONENT_COLUMNS)
+        self.grid = PlotGrid(max_columns=COMPONENT_COLUMNS)  # losses first, then schedules and throughput
         self.loss_plot = _new_plot("total loss", "loss")
         self.plots: dict[str, pg.PlotItem] = {LOSS: self.loss_plot}
         for key, title in SCHEDULES.items():
             plot = _new_plot(title, UNITS.get(key, ""))
             plot.setXLink(self.loss_plot)
             self.plots[key] = plot
-        self.schedules.set_items([self.plots[key] for key in SCHEDULES])
         self.components: list[str] = []  # component keys in plot order
         self.curves: dict[tuple[str, str], pg.PlotDataItem] = {}  # (run, key) -> curve
         self.runs: list[tuple[str, str]] = []  # (run id, method) of the selection
@@ -67,15 +66,10 @@ class TrainingPanel(QWidget):
         top = QHBoxLayout()
         top.addWidget(self.log_box)
         top.addWidget(self.hint, 1)
-        self.splitter = QSplitter(Qt.Orientation.Vertical)
-        self.splitter.addWidget(self.losses)
-        self.splitter.addWidget(self.schedules)
-        self.splitter.setStretchFactor(0, 3)
-        self.splitter.setStretchFactor(1, 2)
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(self.legend)
-        layout.addWidget(self.splitter, 1)
+        layout.addWidget(self.grid, 1)
 
         selection.changed.connect(self._on_selection_changed)
         callback = self._on_store_changed
@@ -102,7 +96,8 @@ class TrainingPanel(QWidget):
         for run, method in self.runs:
             same_method = [r for r, m in self.runs if m == method]
             dash = DASH_TEXT[same_method.index(run) % len(DASH_TEXT)]
-            entries.append(f'<span style="color:{colour_of(method)}">{dash}</span>&nbsp;{run}')
+            name = run.replace("-", "\u2011")  # non-breaking hyphens: a name never wraps inside
+            entries.append(f'<span style="color:{colour_of(method)}">{dash}</span>&nbsp;{name}')
         self.legend.setText("&nbsp;&nbsp;&nbsp; ".join(entries))
         self.legend.setVisible(bool(entries))
 
@@ -110,7 +105,8 @@ class TrainingPanel(QWidget):
         """Total loss first, then one plot per loss component of the selected runs."""
         for key in [k for k in self.plots if k not in SCHEDULES and k != LOSS and k not in self.components]:
             del self.plots[key]
-        self.losses.set_items([self.loss_plot] + [self.plots[key] for key in self.components])
+        self.grid.set_items([self.loss_plot] + [self.plots[key] for key in self.components]
+                            + [self.plots[key] for key in SCHEDULES])
 
     def _component_plot(self, key: str) -> pg.PlotItem:
         if key not in self.plots:
