@@ -14,15 +14,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QRect, QSettings, Qt, QTimer
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtWidgets import (
     QApplication, QDialog, QFileDialog, QHBoxLayout, QLabel, QMainWindow, QMessageBox, QPlainTextEdit, QPushButton,
     QSizePolicy, QSplitter, QVBoxLayout, QWidget,
 )
 
 from workbench.banner import EngineIndicator, ErrorBanner
-from workbench.geometry import MINIMUM_SIZE, RUNS_WIDTH, default_geometry, fitted
+from workbench.geometry import MINIMUM_SIZE, RUNS_WIDTH, restore_layout, save_layout, toggle_side
+from workbench.menus import build_menus
 from workbench.client import EngineClient
 from workbench.runs import default_runs_dir
 from workbench.runs_model import RunsModel
@@ -58,7 +58,6 @@ class MainWindow(QMainWindow):
         self.sync = RunsSync(self.model, self.store, self.selection, self)
         self._select_after: list[str] = []
         self._select_initial = True
-        self._runs_width = 0
         self._player: Any = None
         self.estimate = estimate  # a first_run.DemoEstimate, or None
 
@@ -103,7 +102,7 @@ class MainWindow(QMainWindow):
         self.runs_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         self.statusBar().addPermanentWidget(self.runs_label, 1)
         self.statusBar().addPermanentWidget(self.indicator)
-        self._build_menus()
+        build_menus(self)
         self.sync.listed.connect(self._after_listing)
         self.sync.has_study_changed.connect(self._on_has_study)
 
@@ -116,44 +115,6 @@ class MainWindow(QMainWindow):
         self.set_runs_dir(runs_dir)
         self._refresh_timer.start()
         QTimer.singleShot(0, self.tabs.ensure_current)
-
-    # ---- menus ---------------------------------------------------------------------------------------
-    def _action(self, menu, text: str, slot, shortcut=None) -> QAction:
-        action = QAction(text, self)
-        if shortcut is not None:
-            action.setShortcut(QKeySequence(shortcut))
-        action.triggered.connect(slot)
-        menu.addAction(action)
-        return action
-
-    def _build_menus(self) -> None:
-        bar = self.menuBar()
-        file_menu = bar.addMenu("&File")
-        self._action(file_menu, "&New run or study…", self.open_launch_dialog, QKeySequence.StandardKey.New)
-        self.demo_action = self._action(file_menu, "Start the &demo study", self.start_demo_study, "Ctrl+Shift+D")
-        file_menu.addSeparator()
-        self._action(file_menu, "&Open runs directory…", self._on_open_runs_dir, QKeySequence.StandardKey.Open)
-        self._action(file_menu, "&Reload", self.refresh, QKeySequence.StandardKey.Refresh)
-        file_menu.addSeparator()
-        self._action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
-        run_menu = bar.addMenu("&Run")
-        self._action(run_menu, "&Cancel", lambda: self._on_run_command("cancel"), "Ctrl+Shift+C")
-        self._action(run_menu, "&Resume", lambda: self._on_run_command("resume"), "Ctrl+Shift+R")
-        delete = self._action(run_menu, "&Delete…", lambda: self._on_run_command("delete"),
-                              QKeySequence.StandardKey.Delete)
-        delete.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)  # Delete in a panel's field deletes no run
-        self.runs_view.addAction(delete)
-        view_menu = bar.addMenu("&View")
-        for i, title in enumerate(self.tabs.tabs):
-            self._action(view_menu, f"&{title}", lambda _=False, i=i: self.tabs.setCurrentIndex(i), f"Ctrl+{i + 1}")
-        view_menu.addSeparator()
-        self.runs_action = self._action(view_menu, "Runs &list", self.toggle_runs_list, "Ctrl+B")
-        self.runs_action.setCheckable(True)
-        self.runs_action.setChecked(True)
-        self._action(view_menu, "Training curves in &log scale", self._toggle_log, "Ctrl+L")
-        engine_menu = bar.addMenu("&Engine")
-        self._action(engine_menu, "&Restart engine", self._restart_engine)
-        self._action(engine_menu, "Show engine &log", self._show_engine_log)
 
     # ---- runs directory and engine -------------------------------------------------------------------
     @property
@@ -208,18 +169,8 @@ class MainWindow(QMainWindow):
 
     def toggle_runs_list(self) -> None:
         """Collapse the runs tree to give the panels the whole width, or bring it back."""
-        sizes = self.splitter.sizes()
-        if sizes[0] > 0:
-            self._runs_width = sizes[0]
-            self.splitter.setSizes([0, sum(sizes)])
-        else:
-            width = self._runs_width or self._default_runs_width()
-            self.splitter.setSizes([width, max(1, sum(sizes) - width)])
+        toggle_side(self.splitter, self)
         self.runs_action.setChecked(self.splitter.sizes()[0] > 0)
-
-    def _default_runs_width(self) -> int:
-        least, share, most = RUNS_WIDTH
-        return max(least, min(most, int(self.width() * share / 1280)))
 
     # ---- commands ------------------------------------------------------------------------------------
     def _panel_context(self) -> dict[str, Any]:
@@ -321,31 +272,12 @@ class MainWindow(QMainWindow):
 
     # ---- settings ------------------------------------------------------------------------------------
     def _restore_layout(self) -> None:
-        screen = self.screen() or QApplication.primaryScreen()
-        available = screen.availableGeometry() if screen is not None else QRect(0, 0, 1280, 800)
-        geometry = self.settings.value("geometry")
-        if geometry is None or not self.restoreGeometry(geometry):
-            self.setGeometry(default_geometry(available))
-        else:
-            self.setGeometry(fitted(self.geometry(), available))  # the screen may be smaller than last time
-        state = self.settings.value("window_state")
-        if state is not None:
-            self.restoreState(state)
-        splitter = self.settings.value("splitter")
-        if splitter is None or not self.splitter.restoreState(splitter):
-            width = self._default_runs_width()
-            self.splitter.setSizes([width, max(1, self.width() - width)])
-        self.runs_action.setChecked(self.splitter.sizes()[0] > 0 or splitter is None)
-        header = self.settings.value("runs_header")
-        if header is not None:
-            self.runs_view.header().restoreState(header)
+        restore_layout(self, self.settings)
+        self.runs_action.setChecked(self.splitter.sizes()[0] > 0)
         self.tabs.setCurrentIndex(int(self.settings.value("tab", 0) or 0))
 
     def closeEvent(self, event) -> None:  # noqa: N802 (Qt name)
-        self.settings.setValue("geometry", self.saveGeometry())
-        self.settings.setValue("window_state", self.saveState())
-        self.settings.setValue("splitter", self.splitter.saveState())
-        self.settings.setValue("runs_header", self.runs_view.header().saveState())
+        save_layout(self, self.settings)
         self.settings.setValue("tab", self.tabs.currentIndex())
         self.settings.setValue("runs_dir", str(self.runs_dir))
         self.settings.sync()
