@@ -54,7 +54,15 @@ def shoot(runs_dir: Path, out: Path, settle_s: float = 4.0, live: Path | None = 
             path = out / f"{spec.title.lower()}-{size}.png"
             window.grab().save(str(path))
             written.append(path)
-        if dialog:
+        if live is not None:
+            window.close()
+            window = _window(live, Path(tmp), connect=True)
+            window.tabs.setCurrentIndex(0)
+            _settle(app, 3 * settle_s)  # connect, list, replay the events
+            path = out / f"running-{size}.png"
+            window.grab().save(str(path))
+            written.append(path)
+        if dialog:  # from the engine's window when there is one: its hello fills the form
             launch = window.open_launch_dialog()
             _settle(app, settle_s / 2)
             path = out / f"new-run-{size}.png"
@@ -62,14 +70,6 @@ def shoot(runs_dir: Path, out: Path, settle_s: float = 4.0, live: Path | None = 
             written.append(path)
             launch.reject()
         window.close()
-        if live is not None:
-            window = _window(live, Path(tmp), connect=True)
-            window.tabs.setCurrentIndex(0)
-            _settle(app, 3 * settle_s)  # connect, list, replay the events
-            path = out / f"running-{size}.png"
-            window.grab().save(str(path))
-            written.append(path)
-            window.close()
     return written
 
 

@@ -34,7 +34,7 @@ class CollapseColumn(QWidget):
         self.run_box = QComboBox()
         self.alarm_label = QLabel(wordWrap=True)
         self.alarm_label.hide()
-        self.plots = PlotGrid(min_width=300, min_height=190, max_columns=2, background="w")
+        self.plots = PlotGrid(min_width=260, min_height=190, max_columns=2, background="w")
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.run_box)
