@@ -45,8 +45,9 @@ def _wait(client, study_id: str, until: callable) -> dict:
     raise TimeoutError(f"study {study_id} did not get there in {TIMEOUT_S:.0f} s")
 
 
-def make_small_study(runs_dir: Path) -> Path:
-    """The finished small study in `runs_dir` (made once) with its log-mel baseline; returns `runs_dir`."""
+def make_small_study(runs_dir: Path, umap: bool = True, max_jobs: int = 2) -> Path:
+    """The finished small study in `runs_dir` (made once) with its log-mel baseline; returns `runs_dir`.
+    `umap=False` maps with PCA only (UMAP's compilation is most of a cold project job)."""
     from engine.client import EngineClient, ensure_engine, stop_engine
     from engine.embed import embed_logmel
     from engine.probe import ProbeConfig, run_probe
@@ -54,13 +55,14 @@ def make_small_study(runs_dir: Path) -> Path:
 
     runs_dir = Path(runs_dir)
     corpus = _corpus(runs_dir.parent / f"{runs_dir.name}-corpus")
-    ensure_engine(runs_dir)
+    ensure_engine(runs_dir, extra_args=["--max-jobs", str(max_jobs)])
     try:
         with EngineClient.for_runs_dir(runs_dir, timeout=120) as client:
             known = {s["id"] for s in client.request("list_studies")["studies"]}
             if STUDY not in known:
                 client.request("submit_study", name=STUDY, methods=METHODS, corpus=f"folder:{corpus}",
-                               config=CONFIG, tasks=[TASK], fractions=FRACTIONS, draws=2)
+                               config=CONFIG, tasks=[TASK], fractions=FRACTIONS, draws=2,
+                               options={} if umap else {"project": {"methods": "pca"}})
             study = _wait(client, STUDY, lambda s: s["state"] not in ("queued", "running"))
             if study["state"] != "done":
                 raise RuntimeError(f"the small study ended {study['state']}: {study}")

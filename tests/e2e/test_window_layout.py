@@ -19,10 +19,11 @@ SCREENS = ("1280x800", "1920x1080")
 
 @pytest.fixture(scope="module")
 def study(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_small_study(tmp_path_factory.mktemp("layout") / "runs")
+    return make_small_study(tmp_path_factory.mktemp("layout") / "runs", umap=False)
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # the first one makes the study: a few CPU minutes, more on a shared machine
 @pytest.mark.parametrize("screen", SCREENS)
 def test_every_panel_fits_and_reads_at(screen: str, study: Path) -> None:
     assert shutil.which("xvfb-run"), "xvfb-run is needed (apt-get install xvfb xauth, as .ci/run does)"

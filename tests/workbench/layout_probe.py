@@ -1,6 +1,7 @@
 """Measure the real main window under an X server (Xvfb): for every panel, whether the window lies within
 the screen, whether a visible plot or table is clipped by a parent (a scroll area that can scroll to it is
-fine), whether a plot is squeezed too small to read, whether two tick labels of one axis intersect, and
+fine), whether a plot is squeezed too small to read, whether two tick labels of one axis intersect or one
+is cut off by the edge of its view, and
 whether a legend lies on a plot's data area. The geometry comes from the widgets and from the scene
 bounding rects of the plot items and of each axis's tick-label draw specs (what the axis paints).
 
@@ -95,6 +96,10 @@ def plot_problems(view: pg.GraphicsView, where: str) -> list[str]:
             if not axis.isVisible():
                 continue
             labels = tick_labels(axis)
+            for rect, text in labels:
+                shown = QRectF(view.mapFromScene(rect).boundingRect())
+                if not viewport.adjusted(-1, -1, 1, 1).contains(shown):
+                    problems.append(f"{name}: {side} tick label '{text}' is cut off by the edge of its view")
             for i, (a, text_a) in enumerate(labels):
                 for b, text_b in labels[i + 1:]:
                     if a.intersects(b):

@@ -225,6 +225,8 @@ class ScoresPanel(QWidget):
         if any(max(metrics.horizontalAdvance(line) for line in label.split("\n")) > per_group for label in labels):
             labels = [abbreviated(label, methods.get(n, n)) for label, n in zip(labels, names)]
         axis.setTicks([[(i, label) for i, label in enumerate(labels)], []])
+        lines = max((label.count("\n") + 1 for label in labels), default=1)
+        axis.setHeight(int(metrics.lineSpacing() * lines + 14))  # room for two-line names
 
     def _show_matrix(self, names: list[str]) -> None:
         self.matrix.clear()
