@@ -51,6 +51,10 @@ def shoot(runs_dir: Path, out: Path, settle_s: float = 4.0, live: Path | None = 
         for index, spec in enumerate(PANELS):
             window.tabs.setCurrentIndex(index)
             _settle(app, settle_s)
+            panel = window.tabs.tabs[spec.title].panel
+            if spec.title == "Map" and getattr(panel, "data", None) is not None:
+                panel.select_track(0)  # a clicked track and its neighbours
+                _settle(app, settle_s / 4)
             path = out / f"{spec.title.lower()}-{size}.png"
             window.grab().save(str(path))
             written.append(path)

@@ -129,7 +129,9 @@ class TrainingPanel(QWidget):
             if key in NOT_PLOTTED:
                 continue
             x, y = self.store.get(run, "train", key)
-            self._curve(run, key).setData(x, y)
+            curve = self._curve(run, key)
+            curve.setData(x, y)
+            curve.setSymbol("o" if len(x) == 1 else None)  # a first logged step shows before it is a line
         if not self.store.has(run):  # cleared: the events are replayed from the start
             for (r, _), curve in self.curves.items():
                 if r == run:
@@ -143,7 +145,8 @@ class TrainingPanel(QWidget):
             same_method = [r for r, m in self.runs if m == method]
             pen = pg.mkPen(colour_of(method), width=2 if key == LOSS else 1.5,
                            style=DASHES[same_method.index(run) % len(DASHES)])
-            curve = pg.PlotDataItem(pen=pen)
+            curve = pg.PlotDataItem(pen=pen, symbol=None, symbolSize=6, symbolPen=None,
+                                    symbolBrush=colour_of(method))
             plot.addItem(curve)
             curve.setDownsampling(auto=True, method="peak")
             curve.opts["autoDownsampleFactor"] = 1.0  # peak keeps min and max per pixel: 2 points are exact
