@@ -190,6 +190,10 @@ class MainWindow(QMainWindow):
         connected = self.client is not None and self.client.connected
         dialog = LaunchDialog(self.client.info if connected else None, self._send if self.client else None, self)
         dialog.accepted.connect(lambda: self._on_submitted(dialog.result_))
+        screen = self.screen() or QApplication.primaryScreen()
+        if screen is not None:  # its hyper-parameters scroll: it can shrink to a small screen
+            room = screen.availableGeometry()
+            dialog.resize(dialog.size().boundedTo(room.size() * 0.92))
         dialog.open()
         return dialog
 

@@ -153,6 +153,10 @@ def probe(runs_dir: Path, settle_s: float = 3.0) -> list[str]:
             window.tabs.setCurrentIndex(index)
             settle(app, settle_s)
             problems += window_problems(window, spec.title)
+        dialog = window.open_launch_dialog()
+        settle(app, settle_s / 3)
+        problems += window_problems(dialog, "New run dialog")
+        dialog.reject()
         window.close()
     return problems
 
