@@ -14,7 +14,6 @@ from PySide6.QtCore import QObject, QProcess, Signal
 
 from workbench.runs import UNTRAINED
 
-DEMO_STEPS = 300  # the demo preset's steps (engine.config)
 DEMO_CORPUS_SEGMENTS = 300 * 30 // 4  # 300 tracks of 30 s, in 4 s segments
 EMBED_STEP_FRACTION = 1 / 3  # a forward pass costs about a third of a training step (forward + backward)
 # Diagnose, project and probe jobs beside pre-training and embedding, as a share of the training time:
@@ -22,9 +21,17 @@ EMBED_STEP_FRACTION = 1 / 3  # a forward pass costs about a third of a training 
 OTHER_JOBS_SHARE = 0.73
 
 
-def demo_seconds(measurement: dict[str, Any], methods: list[str], steps: int = DEMO_STEPS) -> float:
+def demo_steps() -> int:
+    """Training steps of the demo preset (engine.config, torch-free)."""
+    from engine.config import build
+
+    return build("demo").steps
+
+
+def demo_seconds(measurement: dict[str, Any], methods: list[str], steps: int | None = None) -> float:
     """Seconds the demo study takes: steps × trained methods × step time, embedding every run's corpus,
     and the share of the other evaluation jobs."""
+    steps = demo_steps() if steps is None else steps
     step_s = float(measurement["step_s"])
     trained = [m for m in methods if m not in UNTRAINED]
     training = steps * len(trained) * step_s
@@ -39,7 +46,7 @@ def describe(measurement: dict[str, Any], methods: list[str], now: float | None 
     age = ((now or time.time()) - float(measurement.get("measured_at") or 0)) / 86400
     when = "today" if age < 1 else f"{int(age)} day{'s' if int(age) != 1 else ''} ago"
     trained = len([m for m in methods if m not in UNTRAINED])
-    return (f"About {minutes} min on this machine: {trained} methods × {DEMO_STEPS} steps at "
+    return (f"About {minutes} min on this machine: {trained} methods × {demo_steps()} steps at "
             f"{float(measurement['step_s']):.2f} s per step ({measurement.get('precision', '?')}, measured {when}), "
             f"then embedding, diagnostics, maps and probes.")
 

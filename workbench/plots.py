@@ -78,10 +78,9 @@ def short_names(names: list[str], methods: list[str]) -> list[str]:
 
 def abbreviated(label: str, method: str) -> str:
     """The shortest form of a run label (method abbreviation, keeping a second line such as the seed)."""
-    lines = label.split("\n")
-    extra = lines[-1] if len(lines) > 1 and lines[-1] not in METHOD_LABELS.get(method, ("",))[0] else ""
-    short = METHOD_LABELS.get(method, (method, method[:5]))[1]
-    return f"{short}\n{extra}" if extra else short
+    full, short = METHOD_LABELS.get(method, (method, method[:5]))
+    extra = label.split("\n")[len(full.split("\n")):]
+    return "\n".join([short, *extra])
 
 
 def one_line(label: str) -> str:

@@ -176,3 +176,14 @@ def test_window_opens_within_the_screen(screen: tuple[int, int]) -> None:
     assert first.center() == available.center() or abs(first.center().x() - available.center().x()) <= 1
     remembered = QRect(3000, 1500, 2500, 1400)  # a window last seen on a larger screen
     assert available.contains(fitted(remembered, available))
+
+
+def test_the_runs_tree_is_narrow_and_collapses(window: MainWindow) -> None:
+    window.resize(1280, 760)
+    window.show()
+    left, right = window.splitter.sizes()
+    assert 250 <= left <= 0.35 * (left + right)  # a side bar, the panels get the rest
+    window.toggle_runs_list()
+    assert window.splitter.sizes()[0] == 0 and not window.runs_action.isChecked()
+    window.toggle_runs_list()
+    assert window.splitter.sizes()[0] == left and window.runs_action.isChecked()

@@ -22,7 +22,7 @@ def test_estimate_scales_with_the_measured_step_time() -> None:
     trained = len([m for m in methods if m not in ("random", "logmel")])
     base = fr.demo_seconds(MEASURED, methods)
     assert fr.demo_seconds({**MEASURED, "step_s": 1.0}, methods) == pytest.approx(2 * base)
-    training = fr.DEMO_STEPS * trained * 0.5
+    training = fr.demo_steps() * trained * 0.5
     assert training * (1 + fr.OTHER_JOBS_SHARE) < base < training * (1 + fr.OTHER_JOBS_SHARE) * 1.2
     assert fr.demo_seconds(MEASURED, ["random"]) < 60  # the control trains nothing
     text = fr.describe(MEASURED, methods)
