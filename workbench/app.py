@@ -21,9 +21,9 @@ from PySide6.QtWidgets import (
 )
 
 from workbench.banner import EngineIndicator, ErrorBanner
+from workbench.client import EngineClient
 from workbench.geometry import MINIMUM_SIZE, RUNS_WIDTH, restore_layout, save_layout, toggle_side
 from workbench.menus import build_menus
-from workbench.client import EngineClient
 from workbench.runs import default_runs_dir
 from workbench.runs_model import RunsModel
 from workbench.runs_view import RunsView
