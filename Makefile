@@ -12,7 +12,9 @@ export PYTHONDONTWRITEBYTECODE := 1
 
 .PHONY: run test venv hear-venv demo-corpus demo bench gpu-check screenshots lint clean
 
-run: $(STAMP)
+run:
+	@$(PYTHON) -m workbench.syslibs
+	@$(MAKE) --no-print-directory $(STAMP)
 	$(PY) -m engine.cli corpus make-demo --if-missing
 	$(PY) -m engine.cli gui
 
@@ -39,9 +41,16 @@ $(HEAR_STAMP): .ci/hear-requirements.txt
 demo: $(STAMP)
 	$(PY) -m engine.cli demo --runs-dir runs/demo --out reports/demo
 
+# A small finished study (every method, a few steps) and a study training now, shot at both screen sizes.
 screenshots: $(STAMP)
-	test -d runs/demo || $(MAKE) demo
-	xvfb-run -a -s "-screen 0 1600x1000x24" $(PY) -m workbench.screenshots --runs-dir runs/demo --out assets/screenshots && rm -f assets/screenshots/.screenshots.ini
+	$(PY) -m tests.e2e.small_study runs/small
+	rm -rf runs/live && $(PY) -m tests.e2e.small_study runs/live --running
+	for size in 1280x800 1920x1080; do \
+	  xvfb-run -a -s "-screen 0 $${size}x24" $(PY) -m workbench.screenshots --runs-dir runs/small --live runs/live \
+	    --dialog --out assets/screenshots || exit 1; \
+	done
+	$(PY) -m engine.cli runs cancel --study live --runs-dir runs/live
+	$(PY) -m engine.cli engine stop --runs-dir runs/live
 
 bench: $(STAMP)
 	$(PY) -m engine.cli corpus make-demo --if-missing

@@ -11,7 +11,7 @@ from typing import Callable
 Handler = Callable[[argparse.Namespace], int]
 
 # Topic modules that add their own sub-commands (each light to import).
-COMMAND_MODULES: list[str] = ["engine.commands.diagnose", "engine.commands.evaluate", "engine.commands.embed", "engine.commands.engine_cmds", "engine.commands.demo", "engine.commands.export", "engine.commands.official_import"]
+COMMAND_MODULES: list[str] = ["engine.commands.diagnose", "engine.commands.evaluate", "engine.commands.embed", "engine.commands.engine_cmds", "engine.commands.demo", "engine.commands.export", "engine.commands.official_import", "engine.commands.speed"]
 
 
 def _cmd_corpus_make_demo(args: argparse.Namespace) -> int:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,8 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 # precision=auto measures this CPU; tests (and the job processes they start) must not depend on what it
 # finds, so auto resolves to fp32 here. Tests of the choice itself unset this and fake the measurement.
 os.environ["MVSSL_CPU_PRECISION"] = "fp32"
+# speed measurements that tests make (or fake) never reach the user's cache
+os.environ["MVSSL_CACHE_DIR"] = tempfile.mkdtemp(prefix="mvssl-test-cache-")
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,9 @@
 
 The window drives the engine through an EngineClient: run status and progress come from its
 pushes, new runs and studies are submitted through it. Without an engine (`connect_engine=False`)
-it reads the runs directory from disk. Layout and the last runs directory are kept in QSettings.
+it reads the runs directory from disk. The window fits the screen it opens on (1280x800 and up), the
+runs tree is a narrow, collapsible side bar, and the newest study is selected on open so no panel
+starts empty. Geometry, splitter, columns, tab and the last runs directory are kept in QSettings.
 """
 from __future__ import annotations
 
@@ -13,14 +15,15 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QSettings, Qt, QTimer
-from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QApplication, QDialog, QFileDialog, QHBoxLayout, QLabel, QMainWindow, QMessageBox, QPlainTextEdit, QPushButton,
-    QSplitter, QVBoxLayout, QWidget,
+    QSizePolicy, QSplitter, QVBoxLayout, QWidget,
 )
 
 from workbench.banner import EngineIndicator, ErrorBanner
 from workbench.client import EngineClient
+from workbench.geometry import MINIMUM_SIZE, RUNS_WIDTH, restore_layout, save_layout, toggle_side
+from workbench.menus import build_menus
 from workbench.runs import default_runs_dir
 from workbench.runs_model import RunsModel
 from workbench.runs_view import RunsView
@@ -48,8 +51,9 @@ class MainWindow(QMainWindow):
     """Runs tree on the left, panels on the right; status bar with the engine indicator."""
 
     def __init__(self, runs_dir: Path, connect_engine: bool = False, settings: QSettings | None = None,
-                 refresh_ms: int = 2000) -> None:
+                 refresh_ms: int = 2000, estimate=None) -> None:
         super().__init__()
+        self.setMinimumSize(MINIMUM_SIZE)
         self.settings = settings if settings is not None else QSettings(ORG, APP)
         self.connect_engine = connect_engine
         self.selection = RunSelection(self)
@@ -57,7 +61,9 @@ class MainWindow(QMainWindow):
         self.model = RunsModel(self)
         self.sync = RunsSync(self.model, self.store, self.selection, self)
         self._select_after: list[str] = []
+        self._select_initial = True
         self._player: Any = None
+        self.estimate = estimate  # a first_run.DemoEstimate, or None
 
         self.banner = ErrorBanner()
         self.indicator = EngineIndicator()
@@ -69,28 +75,38 @@ class MainWindow(QMainWindow):
         self.new_button.clicked.connect(self.open_launch_dialog)
         self.tabs = PanelTabs(self._panel_context)
 
+        self.estimate_label = QLabel(wordWrap=True)
+        self.estimate_label.setObjectName("demoEstimate")
+        self.estimate_label.hide()
         buttons = QHBoxLayout()
         buttons.addWidget(self.demo_button)
         buttons.addWidget(self.new_button)
-        left = QWidget()
-        left_layout = QVBoxLayout(left)
+        self.runs_panel = QWidget()
+        left_layout = QVBoxLayout(self.runs_panel)
         left_layout.setContentsMargins(0, 0, 0, 0)
         left_layout.addLayout(buttons)
+        left_layout.addWidget(self.estimate_label)
         left_layout.addWidget(self.empty_label)
         left_layout.addWidget(self.runs_view, 1)
+        self.runs_panel.setMinimumWidth(RUNS_WIDTH[0] - 60)
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
-        self.splitter.addWidget(left)
+        self.splitter.addWidget(self.runs_panel)
         self.splitter.addWidget(self.tabs)
-        self.splitter.setSizes([620, 880])
+        self.splitter.setCollapsible(0, True)
+        self.splitter.setCollapsible(1, False)
+        self.splitter.setStretchFactor(0, 0)
+        self.splitter.setStretchFactor(1, 1)
         central = QWidget()
         layout = QVBoxLayout(central)
         layout.addWidget(self.banner)
         layout.addWidget(self.splitter, 1)
         self.setCentralWidget(central)
         self.runs_label = QLabel()
-        self.statusBar().addPermanentWidget(self.runs_label)
+        self.runs_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)  # a long path
+        self.runs_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        self.statusBar().addPermanentWidget(self.runs_label, 1)
         self.statusBar().addPermanentWidget(self.indicator)
-        self._build_menus()
+        build_menus(self)
         self.sync.listed.connect(self._after_listing)
         self.sync.has_study_changed.connect(self._on_has_study)
 
@@ -98,44 +114,11 @@ class MainWindow(QMainWindow):
         self._clock = QTimer(self, interval=1000, timeout=self.model.tick)
         self._clock.start()
         self._restore_layout()
+        if self.estimate is not None:
+            self.estimate.changed.connect(self.estimate_label.setText)
         self.set_runs_dir(runs_dir)
         self._refresh_timer.start()
         QTimer.singleShot(0, self.tabs.ensure_current)
-
-    # ---- menus ---------------------------------------------------------------------------------------
-    def _action(self, menu, text: str, slot, shortcut=None) -> QAction:
-        action = QAction(text, self)
-        if shortcut is not None:
-            action.setShortcut(QKeySequence(shortcut))
-        action.triggered.connect(slot)
-        menu.addAction(action)
-        return action
-
-    def _build_menus(self) -> None:
-        bar = self.menuBar()
-        file_menu = bar.addMenu("&File")
-        self._action(file_menu, "&New run or study…", self.open_launch_dialog, QKeySequence.StandardKey.New)
-        self.demo_action = self._action(file_menu, "Start the &demo study", self.start_demo_study, "Ctrl+Shift+D")
-        file_menu.addSeparator()
-        self._action(file_menu, "&Open runs directory…", self._on_open_runs_dir, QKeySequence.StandardKey.Open)
-        self._action(file_menu, "&Reload", self.refresh, QKeySequence.StandardKey.Refresh)
-        file_menu.addSeparator()
-        self._action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
-        run_menu = bar.addMenu("&Run")
-        self._action(run_menu, "&Cancel", lambda: self._on_run_command("cancel"), "Ctrl+Shift+C")
-        self._action(run_menu, "&Resume", lambda: self._on_run_command("resume"), "Ctrl+Shift+R")
-        delete = self._action(run_menu, "&Delete…", lambda: self._on_run_command("delete"),
-                              QKeySequence.StandardKey.Delete)
-        delete.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)  # Delete in a panel's field deletes no run
-        self.runs_view.addAction(delete)
-        view_menu = bar.addMenu("&View")
-        for i, title in enumerate(self.tabs.tabs):
-            self._action(view_menu, f"&{title}", lambda _=False, i=i: self.tabs.setCurrentIndex(i), f"Ctrl+{i + 1}")
-        view_menu.addSeparator()
-        self._action(view_menu, "Training curves in &log scale", self._toggle_log, "Ctrl+L")
-        engine_menu = bar.addMenu("&Engine")
-        self._action(engine_menu, "&Restart engine", self._restart_engine)
-        self._action(engine_menu, "Show engine &log", self._show_engine_log)
 
     # ---- runs directory and engine -------------------------------------------------------------------
     @property
@@ -149,9 +132,11 @@ class MainWindow(QMainWindow):
     def set_runs_dir(self, runs_dir: Path) -> None:
         """Show another runs directory (and attach to its engine)."""
         self.selection.set_runs([])
+        self._select_initial = True
         client = self.sync.attach(runs_dir, self.connect_engine)
         self.setWindowTitle(f"mvssl workbench — {runs_dir}")
         self.runs_label.setText(str(runs_dir))
+        self.runs_label.setToolTip(str(runs_dir))
         self.settings.setValue("runs_dir", str(runs_dir))
         for tab in self.tabs.tabs.values():
             if tab.panel is not None and hasattr(tab.panel, "set_runs_dir"):
@@ -165,6 +150,7 @@ class MainWindow(QMainWindow):
         else:
             self.indicator.set_state("offline", "the workbench was started without an engine")
         self.refresh()
+        self._on_has_study(self.sync.has_study)
 
     def refresh(self) -> None:
         self.sync.refresh()
@@ -174,9 +160,21 @@ class MainWindow(QMainWindow):
         if self._select_after and all(self.model.run(r) for r in self._select_after):
             self.runs_view.select_runs(self._select_after)
             self._select_after = []
+        elif self._select_initial and self.model.rowCount():
+            self._select_initial = False
+            if not self.selection.runs():
+                self.runs_view.select_newest()
 
     def _on_has_study(self, value: bool) -> None:
         self.demo_button.setVisible(not value)
+        self.estimate_label.setVisible(not value and self.estimate is not None)
+        if not value and self.estimate is not None:
+            self.estimate.start()
+
+    def toggle_runs_list(self) -> None:
+        """Collapse the runs tree to give the panels the whole width, or bring it back."""
+        toggle_side(self.splitter, self)
+        self.runs_action.setChecked(self.splitter.sizes()[0] > 0)
 
     # ---- commands ------------------------------------------------------------------------------------
     def _panel_context(self) -> dict[str, Any]:
@@ -196,6 +194,10 @@ class MainWindow(QMainWindow):
         connected = self.client is not None and self.client.connected
         dialog = LaunchDialog(self.client.info if connected else None, self._send if self.client else None, self)
         dialog.accepted.connect(lambda: self._on_submitted(dialog.result_))
+        screen = self.screen() or QApplication.primaryScreen()
+        if screen is not None:  # its hyper-parameters scroll: it can shrink to a small screen
+            room = screen.availableGeometry()
+            dialog.resize(dialog.size().boundedTo(room.size() * 0.92))
         dialog.open()
         return dialog
 
@@ -222,6 +224,7 @@ class MainWindow(QMainWindow):
         type, reply = result
         if type == "submit_study":
             self._on_has_study(True)
+            self.tabs.setCurrentIndex(0)  # the live training curves
             self._select_after = [b["run"] for b in reply.get("study", {}).get("branches", [])]
         else:
             self._select_after = [reply.get("job", {}).get("run", "")]
@@ -277,26 +280,17 @@ class MainWindow(QMainWindow):
 
     # ---- settings ------------------------------------------------------------------------------------
     def _restore_layout(self) -> None:
-        geometry = self.settings.value("geometry")
-        if geometry is not None:
-            self.restoreGeometry(geometry)
-        else:
-            self.resize(1400, 850)
-        state = self.settings.value("window_state")
-        if state is not None:
-            self.restoreState(state)
-        splitter = self.settings.value("splitter")
-        if splitter is not None:
-            self.splitter.restoreState(splitter)
+        restore_layout(self, self.settings)
+        self.runs_action.setChecked(self.splitter.sizes()[0] > 0)
         self.tabs.setCurrentIndex(int(self.settings.value("tab", 0) or 0))
 
     def closeEvent(self, event) -> None:  # noqa: N802 (Qt name)
-        self.settings.setValue("geometry", self.saveGeometry())
-        self.settings.setValue("window_state", self.saveState())
-        self.settings.setValue("splitter", self.splitter.saveState())
+        save_layout(self, self.settings)
         self.settings.setValue("tab", self.tabs.currentIndex())
         self.settings.setValue("runs_dir", str(self.runs_dir))
         self.settings.sync()
+        if self.estimate is not None:
+            self.estimate.stop()
         if self.client is not None:
             self.client.stop()  # the engine and its jobs keep running
         super().closeEvent(event)
@@ -313,11 +307,20 @@ def resolve_runs_dir(explicit: Path | None, settings: QSettings | None = None) -
 
 
 def main(runs_dir: Path | None = None) -> int:
+    from workbench import syslibs
+
+    missing = syslibs.missing_for_gui()
+    if missing:
+        print(syslibs.message(missing), file=sys.stderr)
+        return 1
+    from engine.config import METHODS
+    from workbench.first_run import DemoEstimate
+
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setOrganizationName(ORG)
     app.setApplicationName(APP)
     chosen = resolve_runs_dir(runs_dir)
     chosen.mkdir(parents=True, exist_ok=True)
-    window = MainWindow(chosen, connect_engine=True)
+    window = MainWindow(chosen, connect_engine=True, estimate=DemoEstimate(list(METHODS)))
     window.show()
     return app.exec()

@@ -13,10 +13,11 @@ from engine.colours import METHOD_COLOURS, colour_of
 from engine.enginedir import default_runs_dir
 from engine.runindex import precision_text
 
-__all__ = ["METHOD_COLOURS", "STATES", "RunSummary", "colour_of", "default_runs_dir", "format_duration",
+__all__ = ["METHOD_COLOURS", "STATES", "UNTRAINED", "RunSummary", "colour_of", "default_runs_dir", "format_duration",
            "from_engine", "group_by_study", "has_study", "read_run", "scan_runs", "with_job", "with_status"]
 
 STATES = ("queued", "running", "done", "failed", "cancelled", "diverged", "interrupted", "unknown")
+UNTRAINED = frozenset({"random", "logmel"})  # baselines with no training steps (their step counts mean nothing)
 NO_STUDY = ""  # the group of runs started on their own
 
 
@@ -38,8 +39,19 @@ class RunSummary:
     precision: str = ""  # what precision=auto resolved to and why (config.toml [resolved]); "" before training
 
     @property
+    def trains(self) -> bool:
+        """Whether the run has training steps at all (the random control and log-mel baseline have none)."""
+        return self.total_steps > 0 and self.method not in UNTRAINED
+
+    @property
     def progress(self) -> float:
-        return min(1.0, self.step / self.total_steps) if self.total_steps > 0 else 0.0
+        if not self.trains:
+            return 1.0 if self.state == "done" else 0.0
+        return min(1.0, self.step / self.total_steps)
+
+    @property
+    def progress_text(self) -> str:
+        return f"{self.step}/{self.total_steps}" if self.trains else "no training"
 
     @property
     def elapsed_s(self) -> float | None:
@@ -51,8 +63,8 @@ class RunSummary:
     @property
     def eta_s(self) -> float | None:
         elapsed = self.elapsed_s
-        if self.state != "running" or elapsed is None or self.step <= 0:
-            return None
+        if self.state != "running" or not self.trains or elapsed is None or not 0 < self.step < self.total_steps:
+            return None  # unknown: no rate measured yet, or training is over and other jobs run
         return elapsed * (self.total_steps - self.step) / self.step
 
     @property

@@ -167,16 +167,16 @@ class RunsModel(QAbstractItemModel):
             return self._group_data(index, role)
         column = COLUMNS[index.column()]
         if role == Qt.ItemDataRole.DisplayRole:
-            return {"Run": run.run_id, "Method": run.method, "Status": run.status_text,
-                    "Progress": f"{run.step}/{run.total_steps}", "Elapsed": format_duration(run.elapsed_s),
+            return {"Run": short_id(run), "Method": run.method, "Status": run.status_text,
+                    "Progress": run.progress_text, "Elapsed": format_duration(run.elapsed_s),
                     "ETA": format_duration(run.eta_s)}[column]
-        if role == Qt.ItemDataRole.DecorationRole and column == "Method":
+        if role == Qt.ItemDataRole.DecorationRole and column in ("Run", "Method"):
             return QColor(colour_of(run.method))
         if role == Qt.ItemDataRole.ToolTipRole:
-            tip = run.message or str(run.path)
+            tip = f"{run.run_id} ({run.method})\n{run.message or run.path}"
             return f"{tip}\nprecision: {run.precision}" if run.precision else tip
         if role == PROGRESS_ROLE:
-            return run.progress
+            return run.progress if run.trains else None
         if role == PATH_ROLE:
             return run.path
         return None
@@ -204,6 +204,12 @@ class RunsModel(QAbstractItemModel):
             font.setBold(True)
             return font
         return None
+
+
+def short_id(run: RunSummary) -> str:
+    """A run's id under its study's row: without the study's name in front (the full id is in the tooltip)."""
+    prefix = f"{run.study}-"
+    return run.run_id[len(prefix):] if run.study and run.run_id.startswith(prefix) else run.run_id
 
 
 def _summary_state(runs: list[RunSummary]) -> str:

@@ -1,17 +1,21 @@
 """The runs tree: studies and their runs with method colour, status, a progress bar, elapsed time and ETA.
 
-Selecting rows sets the RunSelection the panels follow (a study row stands for all its runs).
+Selecting rows sets the RunSelection the panels follow (a study row stands for all its runs). It is
+narrow by default (the method shows as the colour square beside the run; Method and Elapsed are
+columns to switch on from the header's context menu).
 """
 from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QItemSelection, QItemSelectionModel, QModelIndex
+from PySide6.QtCore import QItemSelection, QItemSelectionModel, QModelIndex, Qt
+from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (
     QApplication, QHeaderView, QStyle, QStyledItemDelegate, QStyleOptionProgressBar, QStyleOptionViewItem,
     QTreeView, QWidget,
 )
 
+from workbench.runs import NO_STUDY
 from workbench.runs_model import COLUMNS, PROGRESS_ROLE, RunsModel
 from workbench.selection import RunSelection
 
@@ -36,6 +40,10 @@ class ProgressDelegate(QStyledItemDelegate):
         QApplication.style().drawControl(QStyle.ControlElement.CE_ProgressBar, bar, painter)
 
 
+WIDTHS = {"Method": 100, "Status": 60, "Progress": 84, "Elapsed": 60, "ETA": 58}
+HIDDEN = ("Method", "Elapsed")
+
+
 class RunsView(QTreeView):
     """Tree of runs grouped by study; keeps selection and expanded studies across model resets."""
 
@@ -48,11 +56,22 @@ class RunsView(QTreeView):
         self.setSelectionBehavior(QTreeView.SelectionBehavior.SelectRows)
         self.setUniformRowHeights(True)
         self.setAlternatingRowColors(True)
+        self.setIndentation(14)
         self.setItemDelegateForColumn(COLUMNS.index("Progress"), ProgressDelegate(self))
         header = self.header()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        for column, width in zip(COLUMNS, (190, 110, 110, 110, 70, 70)):
+        header.setStretchLastSection(False)
+        header.setSectionResizeMode(COLUMNS.index("Run"), QHeaderView.ResizeMode.Stretch)
+        header.setMinimumSectionSize(40)
+        for column, width in WIDTHS.items():
             header.resizeSection(COLUMNS.index(column), width)
+        for column in HIDDEN:
+            header.setSectionHidden(COLUMNS.index(column), True)
+        header.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
+        for i, column in enumerate(COLUMNS[1:], start=1):
+            action = QAction(column, header, checkable=True, checked=not header.isSectionHidden(i))
+            action.toggled.connect(lambda on, i=i: header.setSectionHidden(i, not on))
+            header.addAction(action)
         self._saved_selection: list[str] = []
         self._collapsed: set[str] = set()
         model.modelAboutToBeReset.connect(self._on_about_to_reset)
@@ -87,6 +106,31 @@ class RunsView(QTreeView):
                 selection.select(index, index)
         flags = QItemSelectionModel.SelectionFlag.ClearAndSelect | QItemSelectionModel.SelectionFlag.Rows
         self.selectionModel().select(selection, flags)
+
+    def select_study(self, study: str) -> None:
+        """Select a study's row (it stands for all its runs)."""
+        index = self.runs_model.group_index(study)
+        if index.isValid():
+            flags = QItemSelectionModel.SelectionFlag.ClearAndSelect | QItemSelectionModel.SelectionFlag.Rows
+            self.selectionModel().select(index, flags)
+            self.selectionModel().setCurrentIndex(index, QItemSelectionModel.SelectionFlag.NoUpdate)
+
+    def select_newest(self) -> None:
+        """Select the most recent study (all its runs), else the most recent run."""
+        model = self.runs_model
+
+        def started(run) -> float:
+            return run.started_at or run.updated_at or 0.0
+        studies = []
+        for row in range(model.rowCount()):
+            group = model.index(row, 0)
+            runs = model.runs_of(group)
+            if model.study_at(group) != NO_STUDY and runs:
+                studies.append((max(started(r) for r in runs), model.study_at(group)))
+        if studies:
+            self.select_study(max(studies)[1])
+        elif model.runs():
+            self.select_runs([max(model.runs(), key=started).run_id])
 
     def _on_selection_changed(self, *_: object) -> None:
         self.selection.set_runs(self.selected_runs())

@@ -10,6 +10,7 @@ method with different seeds are then grouped (engine.seeds): mean and spread ove
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import math
 import tomllib
@@ -100,13 +101,16 @@ class ScoreTable:
     tags: list[str]
     columns: list[tuple[str, str]]  # (run name, metric)
     values: np.ndarray  # (n_tags, n_columns)
+    runs: list[str] = dataclasses.field(default_factory=list)  # run names in column order
+    methods: list[str] = dataclasses.field(default_factory=list)  # their methods
 
 
 def score_table(runs: list[RunScores]) -> ScoreTable:
     tags = list(dict.fromkeys(t for r in runs for t in r.tag_names))
     columns = [(r.name, m) for r in runs for m in METRICS]
     values = np.array([[r.per_tag[m].get(t, math.nan) for r in runs for m in METRICS] for t in tags], np.float64)
-    return ScoreTable(tags, columns, values.reshape(len(tags), len(columns)))
+    return ScoreTable(tags, columns, values.reshape(len(tags), len(columns)), [r.name for r in runs],
+                      [r.method for r in runs])
 
 
 def paired_inputs(runs: list[RunScores]) -> tuple[np.ndarray, dict[str, np.ndarray]]:

@@ -133,3 +133,24 @@ def test_a_measurement_on_a_busy_machine_is_used_once_then_taken_again(cache, mo
 def test_widely_spread_steps_are_provisional_too(cache) -> None:
     assert precision.measure(timer_of(fp32=1.0, bf16=0.5, spread=2.0))["provisional"]
     assert not precision.measure(timer_of(fp32=1.0, bf16=0.5, spread=1.1))["provisional"]
+
+
+def test_mvssl_speed_measures_caches_and_reports(tmp_path, monkeypatch) -> None:
+    import subprocess
+    import sys
+
+    env = {**__import__("os").environ, "MVSSL_CACHE_DIR": str(tmp_path)}
+    fixed = subprocess.run([sys.executable, "-m", "engine.cli", "speed"], env=env, capture_output=True, text=True)
+    assert fixed.returncode == 0 and "nothing measured" in fixed.stderr and not (tmp_path / "speed").exists()
+    env.pop(precision.ENV)
+    out = subprocess.run([sys.executable, "-m", "engine.cli", "speed", "--json"], env=env, capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    first, _, rest = out.stdout.partition("\n")
+    measured = json.loads(rest)
+    assert f"precision=auto picks {measured['chosen']}" in first
+    assert measured["step_s"]["fp32"] > 0 and measured["step_s"]["bf16"] > 0
+    [cached] = (tmp_path / "speed").glob("*.json")
+    assert json.loads(cached.read_text())["measured_at"] == measured["measured_at"]
+    monkeypatch.setenv("MVSSL_CACHE_DIR", str(tmp_path))
+    assert speed_cache.latest_measurement()["step_s"] == pytest.approx(measured["demo_step_s"][measured["chosen"]])

@@ -12,6 +12,7 @@ from PySide6.QtCore import QSettings
 from engine.config import METHODS
 from engine.protocol import SubmitStudy
 from workbench.app import MainWindow, demo_study_request, resolve_runs_dir
+from workbench.geometry import MINIMUM_SIZE
 from workbench.runs import RunSummary
 from workbench.runs_model import COLUMNS, PROGRESS_ROLE, RunsModel
 
@@ -129,7 +130,10 @@ def test_layout_and_runs_dir_are_remembered(qtbot, tmp_path: Path, settings: QSe
     monkeypatch.delenv("MVSSL_RUNS_DIR", raising=False)
     first = MainWindow(tmp_path / "runs", settings=settings)
     qtbot.addWidget(first)
-    first.resize(777, 555)
+    first.resize(1111, 666)
+    first.show()
+    first.splitter.setSizes([333, 778])
+    first.runs_view.header().setSectionHidden(COLUMNS.index("Method"), False)
     first.tabs.setCurrentIndex(2)
     first.close()
     assert resolve_runs_dir(None, settings) == tmp_path / "runs"
@@ -138,7 +142,11 @@ def test_layout_and_runs_dir_are_remembered(qtbot, tmp_path: Path, settings: QSe
     assert resolve_runs_dir(None, settings) == tmp_path / "from-env"
     second = MainWindow(tmp_path / "runs", settings=settings)
     qtbot.addWidget(second)
-    assert (second.width(), second.height()) == (777, 555)
+    assert second.height() == 666  # the width is shrunk towards the 800 px offscreen screen, down to the minimum
+    assert second.width() == max(MINIMUM_SIZE.width(), second.screen().availableGeometry().width())
+    second.show()
+    assert second.splitter.sizes()[0] == 333
+    assert not second.runs_view.header().isSectionHidden(COLUMNS.index("Method"))
     assert second.tabs.currentIndex() == 2
 
 
@@ -172,3 +180,28 @@ def test_an_imported_official_run_is_listed_beside_the_users_runs(window: MainWi
     window.runs_view.select_run("official-contrastive")
     for title in window.tabs.tabs:  # no panel fails on a run without training events
         window.tabs.panel(title)
+
+
+@pytest.mark.parametrize("screen", [(1280, 800), (1366, 768), (1920, 1080), (3840, 2160)])
+def test_window_opens_within_the_screen(screen: tuple[int, int]) -> None:
+    from PySide6.QtCore import QRect
+
+    from workbench.geometry import default_geometry, fitted
+
+    available = QRect(0, 0, *screen)
+    first = default_geometry(available)
+    assert available.contains(first) and first.width() >= MINIMUM_SIZE.width() - 1
+    assert first.center() == available.center() or abs(first.center().x() - available.center().x()) <= 1
+    remembered = QRect(3000, 1500, 2500, 1400)  # a window last seen on a larger screen
+    assert available.contains(fitted(remembered, available))
+
+
+def test_the_runs_tree_is_narrow_and_collapses(window: MainWindow) -> None:
+    window.resize(1280, 760)
+    window.show()
+    left, right = window.splitter.sizes()
+    assert 250 <= left <= 0.35 * (left + right)  # a side bar, the panels get the rest
+    window.toggle_runs_list()
+    assert window.splitter.sizes()[0] == 0 and not window.runs_action.isChecked()
+    window.toggle_runs_list()
+    assert window.splitter.sizes()[0] == left and window.runs_action.isChecked()

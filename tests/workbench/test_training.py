@@ -103,3 +103,15 @@ def test_a_reset_run_is_redrawn_from_scratch(setup) -> None:
     assert panel.curve("r1", "loss").getOriginalDataset() == (None, None)  # emptied
     store.add("r1", _events(4))
     assert list(panel.curve("r1", "loss").getOriginalDataset()[0]) == [1, 2, 3, 4]
+
+
+def test_legend_is_a_line_above_the_plots_and_a_first_step_shows(setup) -> None:
+    store, selection, panel, root = setup
+    selection.set_runs([_run(root, "s-vicreg-s0", "vicreg"), _run(root, "s-byol-s0", "byol")])
+    assert panel.loss_plot.legend is None  # nothing drawn over the curves
+    assert "s\u2011vicreg\u2011s0" in panel.legend.text() and METHOD_COLOURS["byol"] in panel.legend.text()
+    store.add("s-vicreg-s0", _events(1, inv=1.0, var=0.5, cov=0.1))
+    assert panel.curve("s-vicreg-s0", "loss").opts["symbol"] == "o"  # one point: a dot, not an empty line
+    store.add("s-vicreg-s0", _events(1, start=2, inv=1.0, var=0.5, cov=0.1))
+    assert panel.curve("s-vicreg-s0", "loss").opts["symbol"] is None
+    assert all(panel.plots[key].getAxis("bottom").labelText == "step" for key in ("loss", "lr", "inv"))

@@ -15,6 +15,7 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QComboBox, QLabel, QSplitter, QVBoxLayout, QWidget
 
 from workbench.collapse_model import RunCollapse, default_pair
+from workbench.plots import PlotGrid, coloured_title, new_plot
 from workbench.runs import METHOD_COLOURS, scan_runs
 from workbench.selection import RunSelection
 
@@ -33,47 +34,42 @@ class CollapseColumn(QWidget):
         self.run_box = QComboBox()
         self.alarm_label = QLabel(wordWrap=True)
         self.alarm_label.hide()
-        self.plots = pg.GraphicsLayoutWidget()
-        self.plots.setBackground("w")
+        self.plots = PlotGrid(min_width=260, min_height=190, max_columns=2, background="w")
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.run_box)
         layout.addWidget(self.alarm_label)
         layout.addWidget(self.plots, 1)
-        add = self.plots.addPlot
-        self.spectrum_plot = add(row=0, col=0, title="covariance spectrum per checkpoint",
-                                 labels={"bottom": "rank", "left": "eigenvalue"})
+        self.spectrum_plot = new_plot("covariance spectrum", x="rank", y="eigenvalue")
         self.spectrum_plot.setLogMode(y=True)
         self.spectrum_curves: list[pg.PlotDataItem] = []
-        self.rankme_plot = add(row=0, col=1, title="RankMe", labels={"bottom": "step"})
-        self.rankme_curve = self.rankme_plot.plot(pen=pg.mkPen("#1f77b4", width=2), name="training snapshots")
+        self.rankme_plot = new_plot(coloured_title([("RankMe: snapshots", "#1f77b4"),
+                                                    ("checkpoints", "#ff7f0e")]), x="step", y="RankMe")
+        self.rankme_curve = self.rankme_plot.plot(pen=pg.mkPen("#1f77b4", width=2))
         self.rankme_points = self.rankme_plot.plot(pen=None, symbol="o", symbolSize=7, symbolBrush="#ff7f0e")
-        self.std_plot = add(row=1, col=0, title="per-dimension std (L2-normalised)", labels={"left": "dimensions"})
+        self.std_plot = new_plot("std per dimension", x="std of L2-normalised embedding", y="dimensions")
         self.std_hist = self.std_plot.plot(stepMode="center", fillLevel=0, brush="#1f77b480", pen="#1f77b4")
         self.std_healthy = pg.InfiniteLine(angle=90, pen=DASH, label="1/√D", labelOpts={"position": 0.9})
         self.std_plot.addItem(self.std_healthy)
-        self.geometry_plot = add(row=1, col=1, title="alignment / uniformity", labels={"bottom": "checkpoint step"})
-        self.geometry_plot.addLegend(offset=(5, 5))
-        self.alignment_curve = self.geometry_plot.plot(pen="#2ca02c", symbol="o", symbolSize=6, name="alignment")
-        self.uniformity_curve = self.geometry_plot.plot(pen="#9467bd", symbol="s", symbolSize=6, name="uniformity")
-        self.usage_plot = add(row=2, col=0, title="prototype usage", labels={"bottom": "prototype (by use)",
-                                                                             "left": "samples"})
+        self.geometry_plot = new_plot(coloured_title([("alignment", "#2ca02c"), ("uniformity", "#9467bd")], " / "),
+                                      x="checkpoint step", y="lower is better")
+        self.alignment_curve = self.geometry_plot.plot(pen="#2ca02c", symbol="o", symbolSize=6, symbolBrush="#2ca02c")
+        self.uniformity_curve = self.geometry_plot.plot(pen="#9467bd", symbol="s", symbolSize=6,
+                                                        symbolBrush="#9467bd")
+        self.usage_plot = new_plot("prototype usage", x="prototype (by use)", y="samples")
         self.usage_bars = pg.BarGraphItem(x=[], height=[], width=0.8, brush="#d62728")
         self.usage_plot.addItem(self.usage_bars)
-        self.effective_plot = add(row=2, col=1, title="effective prototypes", labels={"bottom": "step"})
+        self.effective_plot = new_plot("effective prototypes", x="step", y="prototypes")
         self.effective_plot.setLogMode(y=True)
         self.effective_curve = self.effective_plot.plot(pen=pg.mkPen("#d62728", width=2))
-        self.entropy_plot = add(row=3, col=0, colspan=2, title="teacher entropy and KL (nats)",
-                                labels={"bottom": "step"})
-        self.entropy_plot.addLegend(offset=(-5, 5))  # top right, clear of the ln K label
-        self.entropy_curve = self.entropy_plot.plot(pen=pg.mkPen("#8c564b", width=2), name="teacher entropy")
-        self.kl_curve = self.entropy_plot.plot(pen=pg.mkPen("#17becf", width=2), name="KL(teacher ‖ student)")
+        self.entropy_plot = new_plot(coloured_title([("teacher entropy", "#8c564b"), ("KL(teacher‖student)", "#17becf")]), x="step", y="nats")
+        self.entropy_curve = self.entropy_plot.plot(pen=pg.mkPen("#8c564b", width=2))
+        self.kl_curve = self.entropy_plot.plot(pen=pg.mkPen("#17becf", width=2))
         self.max_entropy_line = pg.InfiniteLine(angle=0, pen=DASH, label="ln K", labelOpts={"position": 0.03})
         self.entropy_plot.addItem(self.max_entropy_line)
         self.clustering_plots = (self.usage_plot, self.effective_plot, self.entropy_plot)
-        for plot in (self.spectrum_plot, self.rankme_plot, self.std_plot, self.geometry_plot, *self.clustering_plots):
-            for side in ("left", "bottom"):
-                plot.getAxis(side).enableAutoSIPrefix(False)
+        self.plots.set_items([self.spectrum_plot, self.rankme_plot, self.std_plot, self.geometry_plot,
+                              self.usage_plot, self.effective_plot, (self.entropy_plot, 2)])
 
     def set_run(self, run: Path | None) -> None:
         self.model = RunCollapse(run) if run is not None else None
@@ -101,6 +97,7 @@ class CollapseColumn(QWidget):
         self.uniformity_curve.setData(uniform.steps, uniform.values)
         for plot in self.clustering_plots:
             plot.setVisible(m.is_clustering)
+        self.plots.reflow()
         if m.is_clustering:
             self._show_clustering(m)
 
@@ -141,7 +138,7 @@ class CollapseColumn(QWidget):
         usage = m.usage()
         counts = usage[1] if usage is not None else np.zeros(0)
         self.usage_bars.setOpts(x=np.arange(len(counts)), height=counts, width=0.8)
-        self.usage_plot.setTitle(f"prototype usage at step {usage[0]}: {len(counts)} used" if usage else
+        self.usage_plot.setTitle(f"prototypes at step {usage[0]}: {len(counts)} used" if usage else
                                  "prototype usage")
         effective = m.curve("collapse", "effective_prototypes")
         self.effective_curve.setData(effective.steps, effective.values)

@@ -1,18 +1,19 @@
 """Downstream scores of the selected runs: a per-tag ROC-AUC / PR-AUC table (heat-coloured,
-sortable, filterable), the bootstrap dot plot of the poster's Fig. 1, the limited-data curves
-of Fig. 2, the paired "row beats column in x % of resamples" matrix, and per method its mean and
+sortable, filterable), the bootstrap dot plot of the poster's Fig. 1 (dots and a mean marker per run,
+each group named under its dots), the limited-data curves of Fig. 2 (one line per run over the measured
+fractions), the paired "row beats column in x % of resamples" matrix, and per method its mean and
 spread over seeds with "A beats B" over tracks, seeds and both; PNG and CSV export.
+The coloured line of run names above the figures is their legend; nothing is drawn over the data.
 """
 from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QSortFilterProxyModel, Qt
-from PySide6.QtGui import QColor, QStandardItem, QStandardItemModel
+from PySide6.QtGui import QColor, QFontMetrics
 from PySide6.QtWidgets import (
     QComboBox, QFileDialog, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QPushButton, QSplitter, QTableView,
     QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget,
@@ -22,52 +23,16 @@ from engine.metrics import PairedBootstrap
 from engine.seeds import MethodComparison
 from workbench import scores_model as sm
 from workbench.background import Background
+from workbench.panels.scores_table import SORT_ROLE, ScoresTableModel, heat
 from workbench.panels.seed_matrix import SeedMatrix
+from workbench.plots import abbreviated, legible_axes, one_line, short_names
 from workbench.runs import METHOD_COLOURS
 from workbench.selection import RunSelection
 
-HEAT = pg.ColorMap([0.0, 0.5, 1.0], ["#ffffcc", "#fd8d3c", "#bd0026"])  # low → high within a metric
-SORT_ROLE = Qt.ItemDataRole.UserRole
-
-
-def heat(value: float, lo: float, hi: float) -> QColor:
-    return HEAT.map(0.5 if hi <= lo else (value - lo) / (hi - lo), mode="qcolor")
-
-
-class ScoresTableModel(QStandardItemModel):
-    """Tags × (run, metric): text, the raw value for sorting (SORT_ROLE), a heat colour per metric range.
-
-    Items hold their data, so no Python `data()` runs on every paint.
-    """
-
-    def __init__(self, parent: Any = None) -> None:
-        super().__init__(parent)
-        self.table = sm.ScoreTable([], [], np.zeros((0, 0)))
-
-    def set_table(self, table: sm.ScoreTable) -> None:
-        self.table = table
-        self.clear()
-        self.setHorizontalHeaderLabels(["tag"] + [f"{run}\n{sm.METRIC_LABELS[m]}" for run, m in table.columns])
-        ranges = {}
-        for metric in {m for _, m in table.columns}:
-            values = table.values[:, [i for i, (_, m) in enumerate(table.columns) if m == metric]]
-            finite = values[np.isfinite(values)]
-            ranges[metric] = (float(finite.min()), float(finite.max())) if len(finite) else (0.0, 1.0)
-        for tag, row in zip(table.tags, table.values):
-            tag_item = QStandardItem(tag)
-            tag_item.setData(tag, SORT_ROLE)
-            items = [tag_item]
-            for (_, metric), value in zip(table.columns, row):
-                item = QStandardItem(f"{value:.3f}" if math.isfinite(value) else "–")
-                item.setData(float(value) if math.isfinite(value) else -1.0, SORT_ROLE)
-                if math.isfinite(value):
-                    item.setBackground(heat(value, *ranges[metric]))
-                else:
-                    item.setToolTip("no score: the run lacks this tag or its test set has no positive / negative for it")
-                items.append(item)
-            for item in items:
-                item.setEditable(False)
-            self.appendRow(items)
+def _short_form(label: str, method: str) -> str:
+    """" (BT)": the abbreviation Fig. 1 may show for a run, when it differs from its name."""
+    short = one_line(abbreviated(label, method))
+    return f" ({short})" if short != one_line(label) else ""
 
 
 class ScoresPanel(QWidget):
@@ -96,6 +61,7 @@ class ScoresPanel(QWidget):
                        csv_button):
             bar.addWidget(widget)
         self.summary = QLabel(wordWrap=True)
+        self.summary.setTextFormat(Qt.TextFormat.RichText)
         self.model = ScoresTableModel(self)
         self.proxy = QSortFilterProxyModel(self)
         self.proxy.setSourceModel(self.model)
@@ -106,35 +72,46 @@ class ScoresPanel(QWidget):
         self.table.setModel(self.proxy)
         self.table.setSortingEnabled(True)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.dots_plot = pg.PlotWidget(title="bootstrap of the test set (Fig. 1)", background="w")
+        self.dots_plot = pg.PlotWidget(title="bootstrap of the test set (Fig. 1)", background="w",
+                                       axisItems=legible_axes())
         self.dots = pg.ScatterPlotItem(size=4, pen=None)
         self.means = pg.ScatterPlotItem(size=14, symbol="d", pen=pg.mkPen("k", width=1.5))
         self.intervals = pg.ErrorBarItem(x=np.zeros(0), y=np.zeros(0), height=np.zeros(0), beam=0.25, pen="k")
         for item in (self.dots, self.intervals, self.means):
             self.dots_plot.addItem(item)
+        self.dots_plot.getViewBox().sigResized.connect(self._name_groups)
+        self.dots_plot.setMouseEnabled(x=False, y=True)
         self.curves_plot = pg.PlotWidget(title="limited training data (Fig. 2)", background="w",
-                                       labels={"bottom": "% of training tracks"})
+                                         axisItems=legible_axes(), labels={"bottom": "% of training tracks (log scale)"})
         self.curves_plot.setLogMode(x=True)
         for plot in (self.dots_plot, self.curves_plot):
             plot.getAxis("left").enableAutoSIPrefix(False)
-        self.curves_plot.addLegend(offset=(5, 5))
         self.curves: list[pg.PlotDataItem] = []
         self.draw_dots = self.curves_plot.plot(pen=None, symbol="o", symbolSize=5, symbolPen=None)
         self.matrix = QTableWidget(0, 0)
         self.matrix.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
-        self.matrix_label = QLabel("Row beats column in x % of paired resamples of the test tracks")
+        self.matrix.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.matrix_label = QLabel("Row beats column in x % of paired resamples", wordWrap=True)
         self.seed_matrix = SeedMatrix()
-        right = QSplitter(Qt.Orientation.Vertical)
         matrix_box = QWidget()
         matrix_layout = QVBoxLayout(matrix_box)
+        matrix_layout.setContentsMargins(0, 0, 0, 0)
         matrix_layout.addWidget(self.matrix_label)
         matrix_layout.addWidget(self.matrix)
         matrix_layout.addWidget(self.seed_matrix)
-        for widget in (self.dots_plot, self.curves_plot, matrix_box):
-            right.addWidget(widget)
-        split = QSplitter()
-        split.addWidget(self.table)
-        split.addWidget(right)
+        self.figures = QSplitter()
+        self.figures.addWidget(self.dots_plot)
+        self.figures.addWidget(self.curves_plot)
+        tables = QSplitter()
+        tables.addWidget(self.table)
+        tables.addWidget(matrix_box)
+        split = QSplitter(Qt.Orientation.Vertical)
+        split.addWidget(self.figures)
+        split.addWidget(tables)
+        split.setStretchFactor(0, 3)
+        split.setStretchFactor(1, 2)
+        for splitter in (self.figures, tables, split):
+            splitter.setChildrenCollapsible(False)
         layout = QVBoxLayout(self)
         layout.addLayout(bar)
         layout.addWidget(self.summary)
@@ -184,8 +161,10 @@ class ScoresPanel(QWidget):
         if not self.runs:
             self.summary.setText("No probe scores in the selected runs yet (run a probe job).")
             return
-        parts = [f'<span style="color:{self._colour(r)}">■</span> <b>{r.name}</b> ROC-AUC {r.macro["roc_auc"]:.3f}, '
-                 f'PR-AUC {r.macro["pr_auc"]:.3f}' for r in self.runs]
+        labels = short_names([r.name for r in self.runs], [r.method for r in self.runs])
+        parts = [f'<span style="color:{self._colour(r)}">■</span>&nbsp;<b title="{r.name}">{one_line(label)}</b>'
+                 f'{_short_form(label, r.method)} ROC-AUC {r.macro["roc_auc"]:.3f}, PR-AUC {r.macro["pr_auc"]:.3f}'
+                 for r, label in zip(self.runs, labels)]
         protocols = sorted({r.protocol for r in self.runs})
         probe = (f"probe protocol: {protocols[0]}" if len(protocols) == 1 else
                  f'<span style="color:#d62728">mixed probe protocols ({", ".join(protocols)}): differences mix '
@@ -234,7 +213,8 @@ class ScoresPanel(QWidget):
         x = np.arange(len(names), dtype=float)[keep]
         self.means.setData(x=x, y=means[keep], brush=[pg.mkBrush(colours[n]) for n, k in zip(names, keep) if k])
         self.intervals.setData(x=x, y=(low[keep] + high[keep]) / 2, height=high[keep] - low[keep])
-        self.dots_plot.getAxis("bottom").setTicks([[(i, n) for i, n in enumerate(names)]])
+        self._group_names = names
+        self._name_groups()
         self.dots_plot.setXRange(-0.6, max(len(names), 1) - 0.4, padding=0)
         self.dots_plot.setLabel("left", f"{sm.METRIC_LABELS[self.current_metric()]} (macro)")
         self._show_matrix(names)
@@ -243,12 +223,36 @@ class ScoresPanel(QWidget):
     def _show_seeds(self) -> None:
         self.seed_matrix.show_comparison(self.seeds)
 
+    def _labels(self, names: list[str]) -> list[str]:
+        methods = {r.name: r.method for r in self.runs}
+        return short_names(names, [methods.get(n, n) for n in names])
+
+    def _name_groups(self, *_: object) -> None:
+        """Fig. 1's x ticks: each group's short name under its dots, abbreviated when the full names would
+        not fit side by side at the current width."""
+        names = getattr(self, "_group_names", [])
+        methods = {r.name: r.method for r in self.runs}
+        labels = self._labels(names)
+        axis = self.dots_plot.getAxis("bottom")
+        width = self.dots_plot.getViewBox().width()
+        per_group = width / max(1, len(names)) - 8
+        metrics = QFontMetrics(axis.style["tickFont"] or axis.font())
+        if any(max(metrics.horizontalAdvance(line) for line in label.split("\n")) > per_group for label in labels):
+            labels = [abbreviated(label, methods.get(n, n)) for label, n in zip(labels, names)]
+        axis.setTicks([[(i, label) for i, label in enumerate(labels)], []])
+        lines = max((label.count("\n") + 1 for label in labels), default=1)
+        axis.setHeight(int(metrics.lineSpacing() * lines + 14))  # room for two-line names
+
     def _show_matrix(self, names: list[str]) -> None:
         self.matrix.clear()
         self.matrix.setRowCount(len(names))
         self.matrix.setColumnCount(len(names))
-        self.matrix.setHorizontalHeaderLabels(names)
-        self.matrix.setVerticalHeaderLabels(names)
+        labels = [one_line(label) for label in self._labels(names)]
+        self.matrix.setHorizontalHeaderLabels(labels)
+        self.matrix.setVerticalHeaderLabels(labels)
+        for i, name in enumerate(names):
+            self.matrix.horizontalHeaderItem(i).setToolTip(name)
+            self.matrix.verticalHeaderItem(i).setToolTip(name)
         for i, a in enumerate(names):
             for j, b in enumerate(names):
                 item = QTableWidgetItem("–" if a == b else f"{100 * self.boot.beats[(a, b)]:.1f} %")
@@ -262,20 +266,20 @@ class ScoresPanel(QWidget):
         metric = self.current_metric()
         while len(self.curves) < len(self.runs):
             self.curves.append(self.curves_plot.plot(symbol="o", symbolSize=8))
-        legend = self.curves_plot.plotItem.legend
-        legend.clear()
-        points, brushes = [], []
+        points, brushes, fractions = [], [], set()
         for curve, run in zip(self.curves, self.runs):
             percent, means, draws = sm.limited_data(run, metric)
             colour = self._colour(run)
             curve.setData(percent, means, pen=pg.mkPen(colour, width=2), symbolBrush=colour)
-            legend.addItem(curve, run.name)
+            fractions |= {p for p, _ in draws} | set(percent.tolist())
             points += draws
             brushes += [pg.mkBrush(QColor(colour).lighter(140))] * len(draws)
         for curve in self.curves[len(self.runs):]:
             curve.setData([], [])
         self.draw_dots.setData([p[0] for p in points], [p[1] for p in points], symbolBrush=brushes)
         self.curves_plot.setLabel("left", f"{sm.METRIC_LABELS[metric]} (macro, mean of draws)")
+        ticks = [(math.log10(p), f"{p:g}") for p in sorted(fractions) if p > 0]
+        self.curves_plot.getAxis("bottom").setTicks([ticks, []] if ticks else None)
 
     # ------------------------------------------------------------------ export
     def export_png(self, path: Path) -> None:

@@ -1,6 +1,8 @@
 """Live training curves of the selected runs: total loss, each loss component, schedules and throughput.
 
-Runs are overlaid in their method colours (a second run of the same method is dashed). Curves are
+Runs are overlaid in their method colours (a second run of the same method is dashed), named in a legend
+line above the plots, never on them. The plots (losses first, then schedules and throughput) reflow
+their columns with the width and scroll when they do not fit. Curves are
 created when a run is selected and then only get `setData`, with automatic peak downsampling and
 clip-to-view so long runs stay smooth; the data lives in a SeriesStore fed with batched events.
 """
@@ -10,24 +12,27 @@ from pathlib import Path
 
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
+from workbench.plots import PlotGrid, new_plot
 from workbench.runs import colour_of, read_run
 from workbench.selection import RunSelection
 from workbench.series import SeriesStore
 
 LOSS = "loss"
 SCHEDULES: dict[str, str] = {"lr": "learning rate", "wd": "weight decay", "momentum": "EMA momentum",
-                             "teacher_temp": "teacher temperature", "views_per_s": "views / s",
+                             "teacher_temp": "teacher temperature", "views_per_s": "throughput",
                              "grad_norm": "gradient norm"}
+UNITS = {"views_per_s": "views / s", "grad_norm": "L2 norm", "teacher_temp": "τ"}
 NOT_PLOTTED = frozenset({"epoch", "data_wait"})
 LOG_PLOTS = frozenset({"grad_norm"})  # besides the loss and its components
 COMPONENT_COLUMNS = 3
 DASHES = (Qt.PenStyle.SolidLine, Qt.PenStyle.DashLine, Qt.PenStyle.DotLine, Qt.PenStyle.DashDotLine)
+DASH_TEXT = ("━━", "╍╍", "┅┅", "━╍")  # the legend's picture of each dash style
 
 
-def _new_plot(title: str) -> pg.PlotItem:
-    plot = pg.PlotItem(title=title)
+def _new_plot(title: str, y: str = "") -> pg.PlotItem:
+    plot = new_plot(title, x="step", y=y)
     plot.setDownsampling(auto=True, mode="peak")
     plot.setClipToView(True)
     plot.showGrid(x=True, y=True, alpha=0.2)
@@ -44,15 +49,14 @@ class TrainingPanel(QWidget):
         self.log_box = QCheckBox("Log scale (losses)")
         self.log_box.toggled.connect(self._on_log_toggled)
         self.hint = QLabel("Select runs in the list to see their training curves.")
-        self.losses = pg.GraphicsLayoutWidget()
-        self.schedules = pg.GraphicsLayoutWidget()
-        self.loss_plot = _new_plot("total loss")
-        self.loss_plot.addLegend(offset=(-10, 10))
+        self.legend = QLabel(wordWrap=True)
+        self.legend.setTextFormat(Qt.TextFormat.RichText)
+        self.grid = PlotGrid(max_columns=COMPONENT_COLUMNS)  # losses first, then schedules and throughput
+        self.loss_plot = _new_plot("total loss", "loss")
         self.plots: dict[str, pg.PlotItem] = {LOSS: self.loss_plot}
-        for i, (key, title) in enumerate(SCHEDULES.items()):
-            plot = _new_plot(title)
+        for key, title in SCHEDULES.items():
+            plot = _new_plot(title, UNITS.get(key, ""))
             plot.setXLink(self.loss_plot)
-            self.schedules.addItem(plot, row=i // 3, col=i % 3)
             self.plots[key] = plot
         self.components: list[str] = []  # component keys in plot order
         self.curves: dict[tuple[str, str], pg.PlotDataItem] = {}  # (run, key) -> curve
@@ -62,13 +66,10 @@ class TrainingPanel(QWidget):
         top = QHBoxLayout()
         top.addWidget(self.log_box)
         top.addWidget(self.hint, 1)
-        splitter = QSplitter(Qt.Orientation.Vertical)
-        splitter.addWidget(self.losses)
-        splitter.addWidget(self.schedules)
-        splitter.setSizes([600, 300])
         layout = QVBoxLayout(self)
         layout.addLayout(top)
-        layout.addWidget(splitter, 1)
+        layout.addWidget(self.legend)
+        layout.addWidget(self.grid, 1)
 
         selection.changed.connect(self._on_selection_changed)
         callback = self._on_store_changed
@@ -85,17 +86,27 @@ class TrainingPanel(QWidget):
         self.components = []
         self._layout_losses()
         self.hint.setVisible(not self.runs)
+        self._show_legend()
         for run, _ in self.runs:
             self._update_run(run)
 
+    def _show_legend(self) -> None:
+        """One entry per selected run: its line (colour and dash) and its name."""
+        entries = []
+        for run, method in self.runs:
+            same_method = [r for r, m in self.runs if m == method]
+            dash = DASH_TEXT[same_method.index(run) % len(DASH_TEXT)]
+            name = run.replace("-", "\u2011")  # non-breaking hyphens: a name never wraps inside
+            entries.append(f'<span style="color:{colour_of(method)}">{dash}</span>&nbsp;{name}')
+        self.legend.setText("&nbsp;&nbsp;&nbsp; ".join(entries))
+        self.legend.setVisible(bool(entries))
+
     def _layout_losses(self) -> None:
         """Total loss first, then one plot per loss component of the selected runs."""
-        self.losses.clear()
-        self.losses.addItem(self.loss_plot, row=0, col=0)
         for key in [k for k in self.plots if k not in SCHEDULES and k != LOSS and k not in self.components]:
             del self.plots[key]
-        for i, key in enumerate(self.components, start=1):
-            self.losses.addItem(self.plots[key], row=i // COMPONENT_COLUMNS, col=i % COMPONENT_COLUMNS)
+        self.grid.set_items([self.loss_plot] + [self.plots[key] for key in self.components]
+                            + [self.plots[key] for key in SCHEDULES])
 
     def _component_plot(self, key: str) -> pg.PlotItem:
         if key not in self.plots:
@@ -104,8 +115,7 @@ class TrainingPanel(QWidget):
             plot.setLogMode(x=False, y=self.log_box.isChecked())
             self.plots[key] = plot
             self.components.append(key)
-            i = len(self.components)
-            self.losses.addItem(plot, row=i // COMPONENT_COLUMNS, col=i % COMPONENT_COLUMNS)
+            self._layout_losses()
         return self.plots[key]
 
     # ---- data ----------------------------------------------------------------------------------------
@@ -119,7 +129,9 @@ class TrainingPanel(QWidget):
             if key in NOT_PLOTTED:
                 continue
             x, y = self.store.get(run, "train", key)
-            self._curve(run, key).setData(x, y)
+            curve = self._curve(run, key)
+            curve.setData(x, y)
+            curve.setSymbol("o" if len(x) == 1 else None)  # a first logged step shows before it is a line
         if not self.store.has(run):  # cleared: the events are replayed from the start
             for (r, _), curve in self.curves.items():
                 if r == run:
@@ -133,7 +145,8 @@ class TrainingPanel(QWidget):
             same_method = [r for r, m in self.runs if m == method]
             pen = pg.mkPen(colour_of(method), width=2 if key == LOSS else 1.5,
                            style=DASHES[same_method.index(run) % len(DASHES)])
-            curve = pg.PlotDataItem(pen=pen, name=run if key == LOSS else None)
+            curve = pg.PlotDataItem(pen=pen, symbol=None, symbolSize=6, symbolPen=None,
+                                    symbolBrush=colour_of(method))
             plot.addItem(curve)
             curve.setDownsampling(auto=True, method="peak")
             curve.opts["autoDownsampleFactor"] = 1.0  # peak keeps min and max per pixel: 2 points are exact
