@@ -26,3 +26,19 @@ def test_summary_table_groups_seeds_and_states_the_order(tmp_path: Path) -> None
     assert any(line.startswith("| random | 2 |") for line in lines)
     order = [line for line in lines if line.startswith("- genre, PR-AUC: ")]
     assert order and order[0].startswith("- genre, PR-AUC: contrastive > (100 %*) random")
+
+
+def test_demo_reports_put_the_linear_log_mel_probe_beside_the_trained_runs(tmp_path: Path) -> None:
+    """The demo probes its log-mel baseline linearly and the trained runs with ours: the report takes both."""
+    import json
+
+    from engine.demo_study import reports
+
+    runs = [make_run(tmp_path / "contrastive-s0", "contrastive", signal=3.0), make_run(tmp_path / "logmel", "logmel")]
+    for run, protocol in zip(runs, ("ours", "linear")):
+        for task in TASKS:
+            run_probe(run, task, fractions=(100,), draws=1, config=ProbeConfig.of(protocol))
+    written = reports(tmp_path, tmp_path / "out", runs)
+    assert set(written) == set(TASKS)
+    results = json.loads((tmp_path / "out" / TASKS[0] / "results.json").read_text())
+    assert sorted(json.dumps(results).count(p) > 0 for p in ('"ours"', '"linear"')) == [True, True]
