@@ -72,7 +72,7 @@ def make_small_study(runs_dir: Path, umap: bool = True, max_jobs: int = 2) -> Pa
     if not (logmel / EMBEDDINGS_FILE).exists():
         embed_logmel(logmel, corpus=f"folder:{corpus}", progress=False, workers=0)
     if TASK not in list_probe_tasks(logmel):
-        run_probe(logmel, TASK, fractions=tuple(FRACTIONS), draws=2, config=ProbeConfig(kind="linear"))
+        run_probe(logmel, TASK, fractions=tuple(FRACTIONS), draws=2, config=ProbeConfig.of("linear"))
     return runs_dir
 
 

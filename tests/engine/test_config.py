@@ -69,10 +69,10 @@ def test_parse_set() -> None:
 def test_method_defaults_sit_between_preset_and_explicit_values() -> None:
     collapse = config.build("demo", overrides={"method": "clustering-collapse"})
     assert (collapse.teacher_temp_start, collapse.teacher_temp_end, collapse.ema_start, collapse.ema_end) == \
-        (0.04, 0.04, 0.9, 0.9)
+        (0.04, 0.04, 0.95, 0.95)
     assert config.build("demo", overrides={"method": "clustering"}).teacher_temp_start == 0.02
     assert config.build("demo", overrides={"method": "clustering-collapse", "ema_start": "0.9"}).ema_start == 0.9
-    assert config.build("demo", base={"method": "clustering-collapse"}).ema_end == 0.9
+    assert config.build("demo", base={"method": "clustering-collapse"}).ema_end == 0.95
 
 
 def test_demo_clustering_is_tuned_only_for_the_demo_preset() -> None:

@@ -160,7 +160,7 @@ def test_single_run_keeps_the_method_defaults(dialog: LaunchDialog) -> None:
     config = RunConfig.model_validate(fields["config"])
     assert type == "submit" and config.steps == 40
     assert config == build("demo", overrides={"method": "clustering-collapse", "steps": 40, "corpus": "demo"})
-    assert (config.ema_start, config.teacher_temp_start) == (0.9, 0.04)
+    assert (config.ema_start, config.teacher_temp_start) == (0.95, 0.04)
 
 
 def test_method_boxes_say_which_defaults_a_method_brings(dialog: LaunchDialog) -> None:
@@ -170,7 +170,7 @@ def test_method_boxes_say_which_defaults_a_method_brings(dialog: LaunchDialog) -
     assert dialog.method_boxes["contrastive"].toolTip() == ""
     dialog.preset.setCurrentText("paper")
     assert dialog.method_boxes["clustering"].toolTip() == ""
-    assert "ema_end = 0.9" in dialog.method_boxes["clustering-collapse"].toolTip()
+    assert "ema_end = 0.95" in dialog.method_boxes["clustering-collapse"].toolTip()
 
 
 def test_field_specs_read_optional_and_enum_fields() -> None:
