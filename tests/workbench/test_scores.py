@@ -200,7 +200,10 @@ def test_runs_of_one_method_with_several_seeds_are_grouped(qtbot, tmp_path: Path
     assert shares["both"] > 0.9
     assert "over 2 seeds" in view.seed_matrix.label.text() and "over tracks" in view.seed_matrix.label.text()
     assert "over tracks" in view.matrix_label.text()
+    assert not view.seed_matrix.isHidden()
     view.export_csv(tmp_path / "s.csv")
     rows = list(csv.DictReader((tmp_path / "s.csv").open()))
     both = {(r["run"], r["versus"]): float(r["value"]) for r in rows if r["section"] == "method_beats_over_both"}
     assert both[("contrastive", "vicreg")] == pytest.approx(shares["both"])
+    selection.set_runs([runs[0], runs[2]])  # one seed per method: nothing to show across seeds
+    qtbot.waitUntil(lambda: view.seed_matrix.isHidden(), timeout=10000)

@@ -23,9 +23,12 @@ class SeedMatrix(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.label)
         layout.addWidget(self.table)
+        self.table.setMinimumHeight(110)  # when shown, never squeezed to a sliver by the tables beside it
+        self.hide()  # shown only once some method has several seeds
 
     def show_comparison(self, seeds: MethodComparison | None) -> None:
         methods = list(seeds.groups) if seeds is not None else []
+        self.setVisible(any(len(seeds.spread[m].values) > 1 for m in methods))
         lines = []
         for m in methods:
             spread, tracks = seeds.spread[m], seeds.tracks[m]
