@@ -213,7 +213,7 @@ def _drop_torn_line(index: Path) -> None:
 
 def _build_locked(tracks: list[Track], folder: Path, progress: bool,
                   report: Callable[[str], None] | None, workers: int) -> BuildResult:
-    from multiprocessing import Pool
+    import multiprocessing
 
     from tqdm import tqdm
 
@@ -231,7 +231,9 @@ def _build_locked(tracks: list[Track], folder: Path, progress: bool,
     end = ends.get(shard, 0)
     failed: list[str] = []
     # workers ignore Ctrl-C: the build stops in this process, which ends them
-    pool = (Pool(min(workers, len(todo)), initializer=signal.signal, initargs=(signal.SIGINT, signal.SIG_IGN))
+    # spawned, not forked: a fork of a process that already runs threads (torch's, a GUI's) can deadlock
+    pool = (multiprocessing.get_context("spawn").Pool(min(workers, len(todo)), initializer=signal.signal,
+                                                      initargs=(signal.SIGINT, signal.SIG_IGN))
             if workers > 1 and len(todo) > 1 else None)
     decoded = pool.imap(_decode_track, todo) if pool else map(_decode_track, todo)
     try:
