@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from engine.metrics import METRICS, paired_bootstrap
+from engine.evaluation.metrics import METRICS, paired_bootstrap
 
 
 def make_data(tracks: int, tags: int, runs: int, seed: int = 0) -> tuple[np.ndarray, dict[str, np.ndarray]]:
@@ -33,7 +33,7 @@ def main() -> None:
     parser.add_argument("--tags", type=int, default=50)
     parser.add_argument("--resamples", type=int, default=1000)
     parser.add_argument("--runs", type=int, default=2)
-    from engine.speed_cache import machine_kind
+    from engine.training.speed_cache import machine_kind
 
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / machine_kind() / "bench_bootstrap.json"))
     args = parser.parse_args()

@@ -2,7 +2,7 @@
 
 Each measurement runs in a child process with its own inductor cache directory, twice: cold
 (nothing cached, what the first compiled run on a machine pays) and warm (the cache the cold child
-left, what later runs with the same shapes pay). A child times engine.train.TrainStep on
+left, what later runs with the same shapes pay). A child times engine.training.loop.TrainStep on
 contrastive, eager and compiled, in alternating blocks after the compiled model's first step.
 Skipped with --quick: a cold compile alone takes minutes.
 

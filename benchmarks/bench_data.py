@@ -1,7 +1,7 @@
 """Data speed: views/s of the training data pipeline against what the trainer consumes, and the data-wait
 share of a short real `mvssl train` run.
 
-The pipeline is the trainer's own (engine/train.py): MultiViewDataset (decode, crop, resample,
+The pipeline is the trainer's own (engine/training/loop.py): MultiViewDataset (decode, crop, resample,
 augment) behind the step-indexed sampler, in a DataLoader with the preset's workers and prefetch.
 Its rate is taken after the first batch (worker start-up), with the consumer idle, so it is the
 pipeline's capacity; in training the workers share the CPU with the step. The data-wait share is
@@ -24,9 +24,9 @@ from torch.utils.data import DataLoader
 
 from benchmarks.common import row, tiny_corpus
 from engine import config as config_mod
-from engine.corpora.sources import load_source
-from engine.train import StepBatches, _EpochIndexed
-from engine.views import MultiViewDataset, ViewConfig
+from engine.data.corpora.sources import load_source
+from engine.training.loop import StepBatches, _EpochIndexed
+from engine.data.views import MultiViewDataset, ViewConfig
 
 SECTION = "data"
 ROOT = Path(__file__).resolve().parents[1]

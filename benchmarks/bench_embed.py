@@ -1,4 +1,4 @@
-"""Embedding speed: clips/s of `engine.embed.embed` (decode, cut, frontend, frozen backbone, HDF5 writes) on
+"""Embedding speed: clips/s of `engine.evaluation.embed.embed` (decode, cut, frontend, frozen backbone, HDF5 writes) on
 demo-corpus tracks against the pure forward of the same encoder on in-memory clips at the same batch
 ("peak"), and how embed time grows with the number of tracks (1x, 4x, 16x).
 
@@ -16,11 +16,11 @@ import torch
 
 from benchmarks.common import demo_subset, median, row, times, tiny_corpus
 from engine import config as config_mod
-from engine import store
-from engine.embed import SegmentPlan, TrackSegments, embed, fast_bf16, load_encoder, track_table
-from engine.corpora.sources import load_source
-from engine.runindex import prepare_run
-from engine.train import train
+from engine.rundir import store
+from engine.evaluation.embed import SegmentPlan, TrackSegments, embed, fast_bf16, load_encoder, track_table
+from engine.data.corpora.sources import load_source
+from engine.rundir.summary import prepare_run
+from engine.training.loop import train
 
 SECTION = "embedding"
 

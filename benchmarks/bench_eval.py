@@ -1,6 +1,6 @@
 """Evaluation speed at MTAT scale on generated data: probe training, paired bootstrap, UMAP, cosine k-NN.
 
-- Probe (engine/probe.py train_probe, predict, tag_metrics, one thread as `run_probe` sets it): a
+- Probe (engine/evaluation/probe.py train_probe, predict, tag_metrics, one thread as `run_probe` sets it): a
   fixed number of epochs on generated segment embeddings, timed per epoch; the full MTAT size
   (15,244 / 1,529 / 4,332 tracks x 25 segments x 1024-D, 50 tags) is the 16x point of the scaling
   series. Baseline: the same epoch's FLOPs at the single-thread fp32 matmul peak of this run.
@@ -24,8 +24,8 @@ import torch
 
 from benchmarks.bench_bootstrap import make_data
 from benchmarks.common import matmul_peak_gflops, median, row, times
-from engine.metrics import paired_bootstrap, tag_metrics
-from engine.probe import ProbeConfig, Split, predict, train_probe
+from engine.evaluation.metrics import paired_bootstrap, tag_metrics
+from engine.evaluation.probe import ProbeConfig, Split, predict, train_probe
 
 SECTION = "evaluation"
 MTAT = {"train": 15_244, "valid": 1_529, "test": 4_332}
@@ -135,7 +135,7 @@ def clustered(n: int, dim: int, seed: int = 0) -> np.ndarray:
 
 def umap_row(n: int, dim: int) -> tuple[dict, dict]:
     """The second UMAP fit of the same data in this process (warm) against the first (numba JIT included)."""
-    from engine.projection import umap_2d
+    from engine.evaluation.projection import umap_2d
 
     x = clustered(n, dim)
     t0 = time.perf_counter()
@@ -153,7 +153,7 @@ def umap_row(n: int, dim: int) -> tuple[dict, dict]:
 def knn_rows(n: int, dim: int, queries: int) -> tuple[list[dict], dict]:
     from sklearn.neighbors import NearestNeighbors
 
-    from engine.projection import NeighbourIndex, _normalise
+    from engine.evaluation.projection import NeighbourIndex, _normalise
     from workbench.map_model import neighbours
 
     x = clustered(n, dim)

@@ -45,7 +45,7 @@ def choose_audio(tmp: Path) -> str:
 
 
 def make_run(root: Path, n: int, dim: int) -> Path:
-    from engine import store
+    from engine.rundir import store
 
     rng = np.random.default_rng(0)
     audio = root / "tone.wav"
@@ -118,7 +118,7 @@ def main() -> None:
     parser.add_argument("--dim", type=int, default=1024)
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--latency-s", type=float, default=5.0, help="seconds of event-loop probing, each mode")
-    from engine.speed_cache import machine_kind
+    from engine.training.speed_cache import machine_kind
 
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / machine_kind() / "gui.json")
     args = parser.parse_args()

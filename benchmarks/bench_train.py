@@ -1,6 +1,6 @@
 """Training speed: our trainer's step against a plain eager fp32 loop over the same model, per method.
 
-Ours is the trainer's own step, engine.train.TrainStep on engine.ssl_model.SSLModel: all views in
+Ours is the trainer's own step, engine.training.loop.TrainStep on engine.model.ssl_model.SSLModel: all views in
 one forward (one log-mel shared by student and teacher), channels_last, autocast as
 `resolve_runtime` picks it (bf16 on CPU), fused AdamW on the parameter groups of the trainer,
 gradient clipping, EMA/center update. The plain loop is the way the paper's code runs: the same
@@ -21,10 +21,10 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from benchmarks.common import matmul_peak_gflops, median, row
 from engine import config as config_mod
-from engine.backbone import Backbone
-from engine.pretext import ema_update
-from engine.ssl_model import SSLModel
-from engine.train import Runtime, TrainStep, build_model, resolve_runtime, scheduled_at
+from engine.model.backbone import Backbone
+from engine.methods import ema_update
+from engine.model.ssl_model import SSLModel
+from engine.training.loop import Runtime, TrainStep, build_model, resolve_runtime, scheduled_at
 
 METHODS = ("contrastive", "byol", "clustering", "barlow_twins", "vicreg")
 SECTION = "training"
@@ -43,7 +43,7 @@ def make_batches(cfg: config_mod.RunConfig, count: int = 2, seed: int = 0) -> li
 
 
 class OurStep:
-    """The trainer's own step (engine.train.TrainStep) at the schedule values of the run's middle step,
+    """The trainer's own step (engine.training.loop.TrainStep) at the schedule values of the run's middle step,
     at the precision `precision=auto` resolves to here (or at `dtype`)."""
 
     def __init__(self, cfg: config_mod.RunConfig, dtype: torch.dtype | None = None) -> None:
@@ -159,7 +159,7 @@ def measure_method(method: str, batch: int, warmup: int, timed: int, peaks: dict
 def precision_rows(batch: int, warmup: int, timed: int, progress: Callable[[str], None]) -> list[dict[str, Any]]:
     """Is auto's choice right here? Its step against the other CPU precision's, contrastive at `batch`,
     interleaved in this run; and the short cached measurement auto decided from."""
-    from engine import precision
+    from engine.training import precision
 
     cfg = make_config("contrastive", batch)
     batches = make_batches(cfg)

@@ -63,7 +63,9 @@ def machine() -> dict[str, Any]:
     import numpy
     import torch
 
-    from engine import precision, speed_cache
+    from engine.training import precision
+
+    from engine.training import speed_cache
 
     info = speed_cache.cpu_info()
     load = os.getloadavg() if hasattr(os, "getloadavg") else None
@@ -90,7 +92,7 @@ def demo_subset(root, tracks: int) -> str:
     import csv
     from pathlib import Path
 
-    from engine.corpora.demo import ensure_demo
+    from engine.data.corpora.demo import ensure_demo
 
     demo, root = ensure_demo(progress=False), Path(root)
     (root / "audio").mkdir(parents=True, exist_ok=True)

@@ -1,7 +1,7 @@
 """Per-worker views/s of the trainer's DataLoader item path by audio format, and all cores against a GPU step.
 
 Generated tracks of 29 s (MTAT's clip length) as 16 kHz mono MP3 (MTAT's format), FLAC at 16 kHz, FLAC at
-22.05 kHz (resampled on read) and the decoded audio cache built from the MP3s (engine/audio_cache.py), each
+22.05 kHz (resampled on read) and the decoded audio cache built from the MP3s (engine/data/audio_cache.py), each
 read by the trainer's own pipeline (MultiViewDataset behind StepBatches) in one DataLoader worker with the
 consumer idle. Track lengths are probed first, so every format pays the steady-state cost of a crop.
 """
@@ -18,11 +18,11 @@ import soundfile as sf
 from torch.utils.data import DataLoader
 
 from benchmarks.common import row
-from engine import audio_cache
+from engine.data import audio_cache
 from engine import config as config_mod
-from engine.corpora.sources import load_source
-from engine.train import StepBatches, _EpochIndexed
-from engine.views import MultiViewDataset, ViewConfig
+from engine.data.corpora.sources import load_source
+from engine.training.loop import StepBatches, _EpochIndexed
+from engine.data.views import MultiViewDataset, ViewConfig
 
 SECTION = "data"
 CLIP_S = 29.0

@@ -25,7 +25,7 @@ from sklearn.model_selection import StratifiedShuffleSplit
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from engine.corpora.demo import GENRES, INSTRUMENTS, MOODS, make_demo
+from engine.data.corpora.demo import GENRES, INSTRUMENTS, MOODS, make_demo
 
 SR, CROP, CROPS = 16_000, 4 * 16_000, 5
 MEL = torchaudio.transforms.MelSpectrogram(SR, n_fft=1024, hop_length=512, n_mels=128, f_max=SR / 2,

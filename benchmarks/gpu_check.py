@@ -1,6 +1,6 @@
 """`make gpu-check`: what a lent GPU does with this project, in a few minutes, as JSON.
 
-1. Each pretext method: `steps` training steps of the trainer's own step (engine.train.TrainStep) at the
+1. Each pretext method: `steps` training steps of the trainer's own step (engine.training.loop.TrainStep) at the
    precision `precision=auto` resolves to on the device; views/s, and MFU against a bf16 matmul peak
    measured in the same run (FLOPs of one step from torch.utils.flop_counter).
 2. The training data pipeline (decode, crop, resample) with every core as a worker, in views/s, against
@@ -57,7 +57,7 @@ def train_method(method: str, device: torch.device, batch: int, steps: int, warm
     from torch.utils.flop_counter import FlopCounterMode
 
     from engine import config as config_mod
-    from engine.train import TrainStep, build_model, resolve_runtime, scheduled_at
+    from engine.training.loop import TrainStep, build_model, resolve_runtime, scheduled_at
 
     cfg = config_mod.build("demo", overrides={"method": method, "batch_size": batch, "device": device.type})
     rt = resolve_runtime(cfg)
@@ -87,9 +87,9 @@ def data_pipeline(tracks: int, seconds: float, workers: int, batches: int, batch
     import soundfile as sf
     from torch.utils.data import DataLoader
 
-    from engine.corpora.sources import load_source
-    from engine.train import StepBatches, _EpochIndexed
-    from engine.views import MultiViewDataset, ViewConfig
+    from engine.data.corpora.sources import load_source
+    from engine.training.loop import StepBatches, _EpochIndexed
+    from engine.data.views import MultiViewDataset, ViewConfig
 
     with tempfile.TemporaryDirectory(prefix="gpu-check-audio-") as root:
         rng = np.random.default_rng(0)
@@ -117,8 +117,8 @@ def data_pipeline(tracks: int, seconds: float, workers: int, batches: int, batch
 def embedding(device: torch.device, batch: int, repeats: int) -> dict[str, Any]:
     """Clips/s of the frozen backbone (front end included) on 4 s clips at the auto precision."""
     from engine import config as config_mod
-    from engine import precision
-    from engine.ssl_model import SSLModel
+    from engine.training import precision
+    from engine.model.ssl_model import SSLModel
 
     cfg = config_mod.build("demo", overrides={"device": device.type})
     backbone = SSLModel(cfg).backbone.eval().to(device)
@@ -159,7 +159,7 @@ def _ddp_child(device: str) -> int:
     import torch.distributed as tdist
 
     from engine import config as config_mod
-    from engine.train import TrainStep, build_model, resolve_runtime, scheduled_at
+    from engine.training.loop import TrainStep, build_model, resolve_runtime, scheduled_at
 
     cfg = config_mod.build("demo", overrides={"method": "contrastive", "batch_size": 4, "device": device})
     rt = resolve_runtime(cfg)  # with WORLD_SIZE > 1 this initialises the process group itself

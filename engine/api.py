@@ -21,10 +21,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from engine import store
-from engine.audio import SAMPLE_RATE, load, resample, to_mono
+from engine.rundir import store
+from engine.data.audio import SAMPLE_RATE, load, resample, to_mono
 from engine.config import RunConfig
-from engine.portable.model import scene_segments
+from engine.model.portable.model import scene_segments
 
 BATCH = 32  # segments per forward pass
 
@@ -34,7 +34,7 @@ class LogMelStats(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        from engine.frontend import LogMel
+        from engine.model.frontend import LogMel
 
         self.frontend = LogMel()
 
@@ -105,7 +105,7 @@ class Run:
 
 def load_model(run_dir: Path, checkpoint: str = "last") -> tuple[nn.Module, str, int, RunConfig | None, int]:
     """(model in eval mode, method, checkpoint step, config or None, segment samples) of a run directory."""
-    from engine.embed import read_baseline
+    from engine.evaluation.embed import read_baseline
 
     run_dir = Path(run_dir)
     baseline = read_baseline(run_dir)
@@ -115,7 +115,7 @@ def load_model(run_dir: Path, checkpoint: str = "last") -> tuple[nn.Module, str,
         return (LogMelStats().eval(), "logmel", 0, None,
                 int(round(float(baseline.get("segment_s", 4.0)) * SAMPLE_RATE)))
 
-    from engine.embed import load_trained_backbone
+    from engine.evaluation.embed import load_trained_backbone
 
     backbone, cfg, state, _ = load_trained_backbone(run_dir, checkpoint)
     return backbone.eval(), cfg.method, int(state["step"]), cfg, backbone.config.segment_samples

@@ -17,7 +17,7 @@ METHODS: tuple[str, ...] = (
 Method = Literal["contrastive", "byol", "clustering", "clustering-collapse", "barlow_twins", "vicreg", "random"]
 PRESETS: tuple[str, ...] = ("demo", "paper")
 RESOLVED = "resolved"  # config.toml table of what `auto` values resolved to where the run ran (not input)
-PROBE_PROTOCOLS: tuple[str, ...] = ("ours", "paper", "marble", "linear")  # engine.probe_protocols
+PROBE_PROTOCOLS: tuple[str, ...] = ("ours", "paper", "marble", "linear")  # engine.evaluation.probe_protocols
 OFFICIAL_F_MAX = 11025.0  # Hz: the official mel f_max, above the 8 kHz Nyquist frequency at 16 kHz
 Divisor = Literal["B", "B-1"]  # normaliser of a batch correlation matrix: batch size, or batch size - 1
 
@@ -210,6 +210,13 @@ def save(config: RunConfig, path: Path, resolved: dict[str, Any] | None = None) 
     tmp = path.with_suffix(".toml.tmp")
     tmp.write_text(to_toml(config, resolved))
     tmp.replace(path)
+
+
+def prepare_run(config: RunConfig, run_dir: Path, study: str | None = None) -> None:
+    """Create a queued run directory with this config (no torch needed: the GUI's engine does it too)."""
+    from engine.rundir.summary import create_run
+
+    create_run(Path(run_dir), to_toml(config), config.method, config.steps, study)
 
 
 def record_resolved(path: Path, **values: Any) -> None:

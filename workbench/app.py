@@ -40,7 +40,7 @@ EMPTY_TEXT = ("No runs yet. <b>Start the demo study</b> to pre-train and compare
 def demo_study_request(methods: list[str], now: float | None = None) -> dict[str, Any]:
     """The `submit_study` fields of the demo: every method the engine offers, demo corpus, demo preset,
     the demo's seeds per method."""
-    from engine.seeds import DEMO_SEEDS, seed_values
+    from engine.evaluation.seeds import DEMO_SEEDS, seed_values
 
     name = time.strftime("demo-%Y%m%d-%H%M%S", time.localtime(now))
     return {"methods": list(methods), "corpus": "demo", "preset": "demo", "name": name,

@@ -5,7 +5,7 @@
     client.request("list_runs", on_reply=lambda result: ...)
     client.subscribe("r1")                   # events arrive batched on `client.events`
 
-The engine runs in its own process (`python -m engine.server`), so nothing here imports torch.
+The engine runs in its own process (`python -m engine.service.server`), so nothing here imports torch.
 When the connection drops the client restarts the engine if none holds its lock, reconnects with
 backoff and resubscribes every run from the last offset it received.
 """
@@ -22,8 +22,8 @@ from typing import Any, Callable
 from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtNetwork import QLocalSocket
 
-from engine import protocol
-from engine.enginedir import engine_paths, lock_holder, make_private_dir
+from engine.service import protocol
+from engine.service.enginedir import engine_paths, lock_holder, make_private_dir
 
 OnReply = Callable[[dict[str, Any]], None]
 OnError = Callable[[str], None]
@@ -196,7 +196,7 @@ class EngineClient(QObject):
         self._retry_ms = min(self._retry_ms * 2, 2000)
 
     def _start_engine(self) -> None:
-        from engine.client import start_engine
+        from engine.service.client import start_engine
 
         self._restart_after = time.monotonic() + self._restart_backoff
         self._restart_backoff = min(self._restart_backoff * 2, 30.0)

@@ -3,7 +3,7 @@ per-checkpoint diagnostics from analysis.h5, and the collapse alarm.
 
 The verdicts come from the engine: collapse events and diagnostics carry `clustering_state`,
 diagnostics carry `embedding_state`. Collapse events carry RankMe and std but no embedding
-verdict, so snapshots are judged here with engine.embedding_state (torch-free).
+verdict, so snapshots are judged here with engine.collapse.verdicts (torch-free).
 """
 from __future__ import annotations
 
@@ -15,14 +15,14 @@ from typing import Any, Literal, NamedTuple
 
 import numpy as np
 
-from engine import store
-from engine.embedding_state import classify_embedding
-from engine.events import read_events
+from engine.rundir import store
+from engine.collapse.verdicts import classify_embedding
+from engine.rundir.events import read_events
 from workbench.runs import read_run
 
 AlarmKind = Literal["dominant", "uniform", "dimensional", "full"]
 
-SNAPSHOT_VIEWS = 64  # views of a training snapshot (engine.snapshots: up to 32 tracks x 2); n only matters < 8 or > 200
+SNAPSHOT_VIEWS = 64  # views of a training snapshot (engine.training.snapshots: up to 32 tracks x 2); n only matters < 8 or > 200
 COLLAPSED = ("dominant", "uniform", "dimensional", "full")
 PAIR_METHODS = ("clustering", "clustering-collapse")
 

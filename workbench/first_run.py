@@ -1,6 +1,6 @@
 """How long the demo study takes on this machine, from its measured training step time.
 
-The measurement comes from `engine.speed_cache` (written by `mvssl speed`); when there is none yet,
+The measurement comes from `engine.training.speed_cache` (written by `mvssl speed`); when there is none yet,
 `mvssl speed` runs in the background (a QProcess, never on the GUI thread) and the estimate appears
 when it is done.
 """
@@ -52,7 +52,7 @@ def describe(measurement: dict[str, Any], methods: list[str], now: float | None 
 
 
 def _latest() -> dict[str, Any] | None:
-    from engine.speed_cache import latest_measurement
+    from engine.training.speed_cache import latest_measurement
 
     return latest_measurement()
 

@@ -1,6 +1,6 @@
 """What the embedding map shows, with no Qt: tracks, maps, colourings, hover lookup, neighbours.
 
-Everything comes from the run's store (engine.store); the 2-D maps (PCA preview, UMAP) and the
+Everything comes from the run's store (engine.rundir.store); the 2-D maps (PCA preview, UMAP) and the
 clustering prototype of each track (clustering runs) are computed by the engine and only read here.
 Neighbours are cosine similarities in the full embedding space, on rows normalised once at load so
 a click costs one matrix-vector product.
@@ -14,7 +14,7 @@ from typing import Literal, NamedTuple
 import numpy as np
 from scipy.spatial import cKDTree
 
-from engine import store
+from engine.rundir import store
 
 PROJECTION_ORDER = ("umap", "pca")  # the best stored map is shown first
 GROUP_SEPARATORS = (":", "---")  # tag-name prefixes that form groups: "genre:rock", "genre---rock"

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from engine.colours import METHOD_COLOURS, colour_of
-from engine.enginedir import default_runs_dir
-from engine.runindex import precision_text
+from engine.evaluation.colours import METHOD_COLOURS, colour_of
+from engine.service.enginedir import default_runs_dir
+from engine.rundir.summary import precision_text
 
 __all__ = ["METHOD_COLOURS", "STATES", "UNTRAINED", "RunSummary", "colour_of", "default_runs_dir", "format_duration",
            "from_engine", "group_by_study", "has_study", "read_run", "scan_runs", "with_job", "with_status"]

@@ -3,8 +3,8 @@ paired bootstrap of the poster's Fig. 1, the limited-data curves of Fig. 2, and 
 
 Per-tag and macro values are the metrics the engine stored with each probe draw (mean over the
 draws of the largest training fraction). The bootstrap re-scores the stored per-track test
-predictions with engine.metrics.paired_bootstrap on the test tracks all runs share; runs of one
-method with different seeds are then grouped (engine.seeds): mean and spread over the seeds, and
+predictions with engine.evaluation.metrics.paired_bootstrap on the test tracks all runs share; runs of one
+method with different seeds are then grouped (engine.evaluation.seeds): mean and spread over the seeds, and
 "A beats B" over tracks, over seeds and over both.
 """
 from __future__ import annotations
@@ -20,9 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from engine import store
-from engine.metrics import METRICS, PairedBootstrap, paired_bootstrap, tag_metrics
-from engine.seeds import OVER, MethodComparison, compare_methods
+from engine.rundir import store
+from engine.evaluation.metrics import METRICS, PairedBootstrap, paired_bootstrap, tag_metrics
+from engine.evaluation.seeds import OVER, MethodComparison, compare_methods
 from workbench.runs import read_run
 
 METRIC_LABELS = {"roc_auc": "ROC-AUC", "pr_auc": "PR-AUC"}
@@ -44,7 +44,7 @@ class RunScores:
     macro: dict[str, float]  # metric -> value
     draws: dict[float, dict[str, list[float]]]  # fraction -> metric -> macro value of each draw
     seed: int | None = None  # training seed from config.toml
-    protocol: str = "ours"  # probe protocol of the task (engine.probe_protocols)
+    protocol: str = "ours"  # probe protocol of the task (engine.evaluation.probe_protocols)
 
     @property
     def name(self) -> str:

@@ -125,7 +125,7 @@ class RunsSync(QObject):
 
     def _tail_files(self) -> None:
         """Without an engine: read what the selected runs' events.jsonl gained since the last look."""
-        from engine.events import read_events
+        from engine.rundir.events import read_events
 
         for path in self.selection.runs():
             offset = self._file_offsets.get(path.name, 0)

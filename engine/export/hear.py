@@ -1,7 +1,7 @@
 """`mvssl export --format hear`: a pip-installable package implementing the HEAR 2021 API around a run's
 frozen model (trained, `random` or log-mel baseline).
 
-The package holds `engine/portable/hear_api.py` as its `__init__.py` and `engine/portable/model.py` as its
+The package holds `engine/model/portable/hear_api.py` as its `__init__.py` and `engine/model/portable/model.py` as its
 `model.py`, both copied unchanged, and `weights.pt` (a state dict plus the model's JSON config, loadable
 with `torch.load(weights_only=True)`); it needs torch and numpy only. Before the folder is moved into
 place, the written package is imported and must reproduce the run's model on a test segment.
@@ -21,9 +21,9 @@ import numpy as np
 import torch
 
 from engine.api import load_model
-from engine.audio import SAMPLE_RATE
+from engine.data.audio import SAMPLE_RATE
 
-PORTABLE = Path(__file__).resolve().parents[1] / "portable"
+PORTABLE = Path(__file__).resolve().parents[1] / "model" / "portable"
 TOLERANCE = 1e-4  # max abs difference between the package's and the run's embedding of a test segment
 
 
@@ -39,7 +39,7 @@ def _check_name(name: str) -> str:
 
 
 def embedder_state(model: torch.nn.Module, method: str, segment_samples: int) -> tuple[dict, dict]:
-    """(config, state dict) of `engine.portable.model.Embedder` equal to the run's model."""
+    """(config, state dict) of `engine.model.portable.model.Embedder` equal to the run's model."""
     backbone = None if method == "logmel" else model
     frontend = model.frontend
     c = frontend.config

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine import store
+from engine.rundir import store
 
 TSV_FILES = ("vectors.tsv", "metadata.tsv")
 PARQUET_FILE = "embeddings.parquet"

@@ -21,9 +21,9 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from engine.audio import resample
-from engine.corpora import jamendo, mtat
-from engine.corpora.demo import make_track
+from engine.data.audio import resample
+from engine.data.corpora import jamendo, mtat
+from engine.data.corpora.demo import make_track
 
 # The columns of MTAT's annotations_final.csv between clip_id and mp3_path, in the file's order.
 MTAT_TAG_COLUMNS = (

@@ -27,7 +27,7 @@ TIMEOUT_S = 1800.0
 
 
 def _corpus(root: Path) -> Path:
-    from engine.corpora.demo import make_demo
+    from engine.data.corpora.demo import make_demo
 
     folder = root / ".corpus"
     if not (folder / "tags.csv").exists():
@@ -48,10 +48,10 @@ def _wait(client, study_id: str, until: callable) -> dict:
 def make_small_study(runs_dir: Path, umap: bool = True, max_jobs: int = 2) -> Path:
     """The finished small study in `runs_dir` (made once) with its log-mel baseline; returns `runs_dir`.
     `umap=False` maps with PCA only (UMAP's compilation is most of a cold project job)."""
-    from engine.client import EngineClient, ensure_engine, stop_engine
-    from engine.embed import embed_logmel
-    from engine.probe import ProbeConfig, run_probe
-    from engine.store import EMBEDDINGS_FILE, list_probe_tasks
+    from engine.service.client import EngineClient, ensure_engine, stop_engine
+    from engine.evaluation.embed import embed_logmel
+    from engine.evaluation.probe import ProbeConfig, run_probe
+    from engine.rundir.store import EMBEDDINGS_FILE, list_probe_tasks
 
     runs_dir = Path(runs_dir)
     corpus = _corpus(runs_dir.parent / f"{runs_dir.name}-corpus")
@@ -78,7 +78,7 @@ def make_small_study(runs_dir: Path, umap: bool = True, max_jobs: int = 2) -> Pa
 
 def start_live_study(runs_dir: Path, methods: list[str] | None = None) -> str:
     """Submit a longer study to the engine of `runs_dir` and return once every run has trained a few steps."""
-    from engine.client import EngineClient, ensure_engine
+    from engine.service.client import EngineClient, ensure_engine
 
     runs_dir = Path(runs_dir)
     corpus = _corpus(runs_dir.parent / f"{runs_dir.name}-corpus")

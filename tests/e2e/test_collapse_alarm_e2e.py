@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from engine import store
-from engine.corpora.demo import make_demo
+from engine.rundir import store
+from engine.data.corpora.demo import make_demo
 from tests.e2e.test_engine_e2e import TIMEOUT, _start_engine, _stop
-from tests.engine.test_server import wait_push
+from tests.engine.service.test_server import wait_push
 from workbench import collapse_model as cm
 from workbench.panels.collapse import ALARM_STYLE, HEALTHY_STYLE, CollapsePanel
 from workbench.selection import RunSelection

@@ -13,13 +13,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine import cli, store
+from engine import cli
+
+from engine.rundir import store
 from engine.api import load_run
-from engine.audio import load
-from engine.corpora.sources import MISSING
+from engine.data.audio import load
+from engine.data.corpora.sources import MISSING
 from tests.e2e.layouts import Layout, make_jamendo, make_mtat
 from tests.e2e.test_engine_e2e import _start_engine, _stop
-from tests.engine.test_server import wait_push
+from tests.engine.service.test_server import wait_push
 
 COUNTS = {"train": 16, "valid": 6, "test": 8}
 CONFIG = dict(steps=4, batch_size=4, num_workers=0, log_every=2, checkpoint_every=4, precision="fp32",

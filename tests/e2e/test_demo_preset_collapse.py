@@ -17,9 +17,9 @@ import h5py
 import pytest
 import torch
 
-from engine.diagnostics import rankme
-from engine.events import read_events
-from engine.runfiles import read_status
+from engine.collapse.diagnostics import rankme
+from engine.rundir.events import read_events
+from engine.rundir.files import read_status
 
 LAST_SNAPSHOTS = 10  # the last 100 steps of the run
 # The collapsed run's track RankMe against default clustering's: 0.086 in bf16 (Intel Xeon, 2026-11-27),

@@ -15,12 +15,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine import procs, store
-from engine.checkpoints import load_checkpoint, step_checkpoints
-from engine.client import EngineClient, EngineUnavailable
-from engine.events import iter_events
-from engine.runfiles import read_status
-from tests.engine.test_server import wait_push
+from engine.service import procs
+
+from engine.rundir import store
+from engine.model.checkpoints import load_checkpoint, step_checkpoints
+from engine.service.client import EngineClient, EngineUnavailable
+from engine.rundir.events import iter_events
+from engine.rundir.files import read_status
+from tests.engine.service.test_server import wait_push
 
 TIMEOUT = 300.0  # generous: the machine is shared
 STEPS = 8
@@ -40,7 +42,7 @@ def _start_engine(runs: Path) -> tuple[subprocess.Popen, EngineClient]:
     """The engine as `mvssl engine` runs it, in its own session; and a connected client."""
     runs.mkdir(parents=True, exist_ok=True)
     with open(runs.parent / "engine-output.log", "ab") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "engine.server", "--runs-dir", str(runs)],
+        proc = subprocess.Popen([sys.executable, "-m", "engine.service.server", "--runs-dir", str(runs)],
                                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.monotonic() + TIMEOUT
     while time.monotonic() < deadline:
@@ -54,7 +56,7 @@ def _start_engine(runs: Path) -> tuple[subprocess.Popen, EngineClient]:
 
 @pytest.mark.slow
 def test_study_survives_the_engine_killed_mid_training(tmp_path: Path) -> None:
-    from engine.corpora.demo import make_demo
+    from engine.data.corpora.demo import make_demo
 
     corpus = make_demo(tmp_path / "corpus", tracks=16, seconds=12.0, workers=1, progress=False)
     runs = tmp_path / "runs"

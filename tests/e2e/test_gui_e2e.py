@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QSettings
 
-from engine.client import EngineClient, EngineError, EngineUnavailable, stop_engine
-from engine.corpora.demo import make_demo
+from engine.service.client import EngineClient, EngineError, EngineUnavailable, stop_engine
+from engine.data.corpora.demo import make_demo
 from workbench.app import MainWindow
 from tests.workbench.test_player import play_into_alsa_file
 from workbench.player import read_segment

@@ -15,7 +15,7 @@ from tests.e2e.test_engine_e2e import _start_engine, _stop
 
 @pytest.mark.slow
 def test_study_with_two_seeds_per_method_and_its_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from engine.corpora.demo import make_demo
+    from engine.data.corpora.demo import make_demo
 
     corpus = make_demo(tmp_path / "corpus", tracks=60, seed=2, seconds=6.0, workers=1, progress=False)
     runs = tmp_path / "runs"

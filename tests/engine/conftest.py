@@ -11,7 +11,7 @@ from engine import config
 @pytest.fixture(scope="session")
 def tiny_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """16 demo tracks of 12 s, as a folder source."""
-    from engine.corpora.demo import make_demo
+    from engine.data.corpora.demo import make_demo
 
     out = tmp_path_factory.mktemp("tiny-demo")
     return make_demo(out, tracks=16, seed=0, seconds=12.0, workers=1, progress=False)

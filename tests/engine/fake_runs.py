@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine import store
+from engine.rundir import store
 
 TAG_NAMES = ["genre:a", "genre:b", "genre:c", "instrument:x", "instrument:y", "mood:m"]
 

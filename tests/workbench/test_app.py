@@ -10,7 +10,7 @@ import pytest
 from PySide6.QtCore import QSettings
 
 from engine.config import METHODS
-from engine.protocol import SubmitStudy
+from engine.service.protocol import SubmitStudy
 from workbench.app import MainWindow, demo_study_request, resolve_runs_dir
 from workbench.geometry import MINIMUM_SIZE
 from workbench.runs import RunSummary
@@ -166,8 +166,8 @@ def test_panel_tabs_follow_the_selection(window: MainWindow, qtbot, tmp_path: Pa
 
 def test_an_imported_official_run_is_listed_beside_the_users_runs(window: MainWindow, qtbot, tmp_path: Path,
                                                                    shared_dir: Path) -> None:
-    from engine.official import import_official
-    from tests.engine.test_official_import import official_backbone, write_official_checkpoint
+    from engine.training.official import import_official
+    from tests.engine.training.test_official_import import official_backbone, write_official_checkpoint
 
     _status(tmp_path / "runs" / "mine", state="done", method="byol", step=2, total_steps=2)
     write_official_checkpoint(shared_dir, tmp_path / "contrastive.pt", official_backbone())

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.client import stop_engine
+from engine.service.client import stop_engine
 from workbench.client import EngineClient
 
 

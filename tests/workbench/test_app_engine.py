@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import QSettings
 
-from engine.client import stop_engine
+from engine.service.client import stop_engine
 from workbench.app import MainWindow
 from workbench.runs_model import COLUMNS
 

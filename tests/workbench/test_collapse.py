@@ -10,9 +10,9 @@ import numpy as np
 import PySide6
 import pytest
 
-from engine import store
-from engine.events import EventWriter
-from engine.runfiles import write_status
+from engine.rundir import store
+from engine.rundir.events import EventWriter
+from engine.rundir.files import write_status
 from workbench import collapse_model as cm
 from workbench.panels.collapse import ALARM_STYLE, CollapsePanel
 from workbench.selection import RunSelection
@@ -63,7 +63,7 @@ def panel_for(qtbot):
 
 
 def test_snapshots_are_judged_with_the_engine_verdict() -> None:
-    diagnostics = pytest.importorskip("engine.diagnostics")  # needs torch: a test-side check only
+    diagnostics = pytest.importorskip("engine.collapse.diagnostics")  # needs torch: a test-side check only
     assert cm.classify_embedding is diagnostics.classify_embedding  # one verdict, one set of thresholds
 
 

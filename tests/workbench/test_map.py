@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QPointF, Qt
 
-from engine import store
+from engine.rundir import store
 from workbench import map_model as mm
 from workbench.panels.embedding_map import (
     OTHER_PROTOTYPES, PALETTE, PROTOTYPE_COLOURS, TAG_COLOURS, EmbeddingMapPanel,

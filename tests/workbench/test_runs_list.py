@@ -75,7 +75,7 @@ def test_run_details_show_the_precision_auto_resolved_to(qtbot, tmp_path: Path) 
     run = _make_run(tmp_path / "runs", "p1", {"state": "done", "step": 3, "total_steps": 3, "method": "byol"}, config)
     assert read_run(run).precision == "fp32 (bf16 slow)"
     assert read_run(_make_run(tmp_path, "fresh", None, 'method = "byol"\n')).precision == ""
-    from engine.runindex import run_summary
+    from engine.rundir.summary import run_summary
     from workbench.runs import from_engine
 
     assert from_engine(run_summary(run), tmp_path / "runs").precision == "fp32 (bf16 slow)"

@@ -1,5 +1,5 @@
 """Scores panel: the per-tag table from the stored probe metrics (sorted, filtered, heat-coloured),
-Fig. 1 and the win matrix from engine.metrics.paired_bootstrap, Fig. 2, and the exports."""
+Fig. 1 and the win matrix from engine.evaluation.metrics.paired_bootstrap, Fig. 2, and the exports."""
 from __future__ import annotations
 
 import csv
@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 
-from engine import store
-from engine.metrics import paired_bootstrap, tag_metrics
-from engine.runfiles import write_status
+from engine.rundir import store
+from engine.evaluation.metrics import paired_bootstrap, tag_metrics
+from engine.rundir.files import write_status
 from workbench import scores_model as sm
 from workbench.panels.scores import SORT_ROLE, ScoresPanel
 from workbench.selection import RunSelection

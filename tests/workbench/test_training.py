@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 
-from engine.colours import METHOD_COLOURS
+from engine.evaluation.colours import METHOD_COLOURS
 from workbench.panels.training import TrainingPanel
 from workbench.selection import RunSelection
 from workbench.series import SeriesStore

@@ -1,6 +1,6 @@
 """Corpus choice of the launch dialog: demo, a folder, MagnaTagATune or MTG-Jamendo, paths checked as typed.
 
-The result is a corpus SOURCE string as the engine parses it (`engine.corpora.sources`).
+The result is a corpus SOURCE string as the engine parses it (`engine.data.corpora.sources`).
 """
 from __future__ import annotations
 
@@ -74,14 +74,14 @@ def _file_error(text: str, optional: bool = True) -> str | None:
 
 
 def _mtat_split_error(text: str) -> str | None:
-    from engine.corpora import mtat
+    from engine.data.corpora import mtat
 
     missing = [name for name in (*mtat.LIST_FILES.values(), mtat.TAGS_FILE) if not (Path(text) / name).is_file()]
     return f"split files not found here: {', '.join(missing)}" if missing else None
 
 
 def _jamendo_split_error(text: str) -> str | None:
-    from engine.corpora import jamendo
+    from engine.data.corpora import jamendo
 
     try:
         jamendo.find_dirs(Path(text))

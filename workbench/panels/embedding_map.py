@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
     QTableWidgetItem, QToolButton, QVBoxLayout, QWidget,
 )
 
-from engine.store import EMBEDDINGS_FILE, ANALYSIS_FILE, StoreError
+from engine.rundir.store import EMBEDDINGS_FILE, ANALYSIS_FILE, StoreError
 from workbench import map_model as mm
 from workbench.background import Background
 from workbench.panels.map_plot import MapPlot

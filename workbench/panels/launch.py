@@ -25,7 +25,8 @@ Send = Callable[[str, dict[str, Any], Callable[[dict], None], Callable[[str], No
 
 def offline_info() -> dict[str, Any]:
     """What the engine's hello would say, from the engine's own (torch-free) modules."""
-    from engine import config, protocol
+    from engine import config
+    from engine.service import protocol
 
     return {"methods": list(config.METHODS), "presets": list(config.PRESETS), "stages": list(protocol.JOB_KINDS),
             "tasks": list(protocol.DEMO_TASKS), "probe_tasks": list(protocol.PROBE_TASKS),
@@ -275,7 +276,7 @@ class LaunchDialog(QDialog):
         return errors
 
     def _extra_error(self, field: str) -> str | None:
-        from engine.runindex import ID_PATTERN
+        from engine.rundir.summary import ID_PATTERN
 
         try:
             if field == "fractions":

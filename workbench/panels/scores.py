@@ -19,8 +19,8 @@ from PySide6.QtWidgets import (
     QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget,
 )
 
-from engine.metrics import PairedBootstrap
-from engine.seeds import MethodComparison
+from engine.evaluation.metrics import PairedBootstrap
+from engine.evaluation.seeds import MethodComparison
 from workbench import scores_model as sm
 from workbench.background import Background
 from workbench.panels.scores_table import SORT_ROLE, ScoresTableModel, heat

@@ -6,7 +6,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
 
-from engine.seeds import OVER, MethodComparison
+from engine.evaluation.seeds import OVER, MethodComparison
 
 HEAT = pg.ColorMap([0.0, 0.5, 1.0], ["#ffffcc", "#fd8d3c", "#bd0026"])
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.embed import embed, embed_logmel
-from engine.train import prepare_run_dir, train
+from engine.evaluation.embed import embed, embed_logmel
+from engine.training.loop import prepare_run_dir, train
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from engine import store
+from engine.rundir import store
 from engine.api import load_run
 
 README = Path(__file__).resolve().parents[3] / "README.md"
@@ -65,7 +65,7 @@ def test_embed_audio_matches_the_store_and_nearest_excludes_the_query(method, ex
 
 
 def test_stereo_44k_input_is_mixed_down_and_resampled_like_the_engine(export_runs) -> None:
-    from engine.audio import resample
+    from engine.data.audio import resample
 
     run = load_run(export_runs["random"])
     mono = np.random.default_rng(0).uniform(-0.3, 0.3, 44100 * 5).astype(np.float32)

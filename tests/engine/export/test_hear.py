@@ -13,7 +13,9 @@ import pytest
 import soundfile as sf
 import torch
 
-from engine import cli, store
+from engine import cli
+
+from engine.rundir import store
 from engine.api import load_model
 from engine.export.hear import export_hear
 
@@ -91,7 +93,7 @@ def test_a_fractional_timestamp_hop_rounds_each_window_start_without_drift(packa
 
 def test_package_ships_the_portable_source_unchanged_and_weights_load_weights_only(packages) -> None:
     folder = packages["contrastive"] / "mvssl_contrastive"
-    portable = PROJECT_ROOT / "engine" / "portable"
+    portable = PROJECT_ROOT / "engine" / "model" / "portable"
     assert (folder / "model.py").read_text() == (portable / "model.py").read_text()
     assert (folder / "__init__.py").read_text() == (portable / "hear_api.py").read_text()
     source = (folder / "model.py").read_text() + (folder / "__init__.py").read_text()

@@ -7,7 +7,9 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-from engine import cli, store
+from engine import cli
+
+from engine.rundir import store
 
 
 def test_tsv_pair_has_one_row_per_track_in_store_order(export_runs, tmp_path) -> None:

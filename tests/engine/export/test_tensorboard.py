@@ -9,8 +9,8 @@ import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from engine import cli
-from engine.events import iter_events
-from engine.export.tensorboard import scalars
+from engine.rundir.events import iter_events
+from engine.training.tensorboard import scalars
 
 
 def read_scalars(folder: Path) -> dict[str, list[tuple[int, float]]]:
@@ -74,12 +74,12 @@ def test_a_resumed_run_has_each_step_once_in_tensorboard(tmp_path, tiny_config) 
     import sys
     import time
 
-    from engine.checkpoints import step_checkpoints
-    from engine.train import prepare_run_dir, train
+    from engine.model.checkpoints import step_checkpoints
+    from engine.training.loop import prepare_run_dir, train
 
     run = tmp_path / "killed"
     prepare_run_dir(tiny_config(steps=8, checkpoint_every=3, tensorboard=True), run)
-    proc = subprocess.Popen([sys.executable, "-m", "engine.jobs", "train", str(run)],
+    proc = subprocess.Popen([sys.executable, "-m", "engine.service.jobs", "train", str(run)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
     while time.time() < deadline and 3 not in step_checkpoints(run):

@@ -1,0 +1,160 @@
+"""Collapse diagnostics of embeddings: tiny no-grad functions, each documenting its healthy and collapsed values.
+
+Embeddings are (N, D): N samples (views or tracks), D features. Three synthetic reference cases
+(tests/engine/collapse/test_diagnostics.py) fix the regions quoted below: *healthy* = isotropic
+Gaussian, *dimensional collapse* = rank 3 plus tiny noise, *full collapse* = one vector plus
+tiny noise. The clustering-specific diagnostics live in `diagnostics_clustering`.
+"""
+from __future__ import annotations
+
+import math
+from typing import Literal, NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from engine.collapse.clustering import classify_clustering
+from engine.collapse.verdicts import EmbeddingState, classify_embedding
+
+__all__ = [
+    "EmbeddingState", "TagPrecision", "alignment", "alpha_req", "classify_clustering", "classify_embedding",
+    "covariance_spectrum", "knn_tag_precision", "rankme", "singular_values", "std_of_l2_normalized", "uniformity",
+]
+
+
+@torch.no_grad()
+def std_of_l2_normalized(z: Tensor) -> float:
+    """Mean per-dimension std of L2-normalised embeddings (N, D).
+
+    Healthy ≈ 1/√D (0.031 for D = 1024); 0 = every embedding points the same way (full collapse).
+    Blind to dimensional collapse onto a subspace that is not axis-aligned (≈ 0.9/√D at rank 3).
+    """
+    return float(F.normalize(z.float(), dim=-1).std(dim=0).mean())
+
+
+@torch.no_grad()
+def singular_values(z: Tensor, center: bool = True) -> Tensor:
+    """Singular values (min(N, D),) of the embedding matrix (N, D), centred by default, descending."""
+    z = z.float()
+    return torch.linalg.svdvals(z - z.mean(dim=0, keepdim=True) if center else z)
+
+
+@torch.no_grad()
+def covariance_spectrum(z: Tensor) -> Tensor:
+    """Eigenvalues (min(N, D),) of the embedding covariance (N, D), descending: the spectrum to plot on a log axis.
+
+    Healthy: a slow decay over many dimensions; dimensional collapse: a cliff after the used
+    rank (rank 3: λ_4/λ_1 < 1e-4). Full collapse leaves only the noise, so the shape is
+    that of the noise: read `std_of_l2_normalized` for it.
+    """
+    n = z.shape[0]
+    return singular_values(z, center=True).pow(2) / max(n - 1, 1)
+
+
+@torch.no_grad()
+def rankme(z: Tensor, eps: float = 1e-7) -> float:
+    """RankMe effective rank of embeddings (N, D): exp(entropy of the normalised singular values).
+
+    As in Garrido et al. (2023) the matrix is not centred, so a shared offset counts as one
+    direction. Range 1..min(N, D). Healthy: a sizeable share of min(N, D) (isotropic Gaussian,
+    N = 512, D = 128: ≈ 124); dimensional collapse: the rank used (≈ 3); full collapse: ≈ 1.
+    """
+    s = singular_values(z, center=False)
+    p = s / (s.sum() + eps) + eps
+    return float(math.exp(-(p * p.log()).sum()))
+
+
+@torch.no_grad()
+def alpha_req(eigenvalues: Tensor, fit_range: tuple[int, int] | None = None) -> float:
+    """α-ReQ (Agrawal et al., 2022): α of the power law λ_i ∝ i^-α, by least squares of log λ_i on log i.
+
+    `eigenvalues` (R,) descending, e.g. `covariance_spectrum`; the fit uses ranks i = 1..R whose
+    λ_i > 1e-12 λ_1, or only ranks fit_range = (first, last), both 1-based and inclusive.
+    Well-trained SSL embeddings: α ≈ 1; white (isotropic) embeddings: α → 0 (≈ 0.5 at
+    N/D = 4, from the finite-sample spectrum); dimensional collapse: α well above 1 (rank 3 +
+    noise: ≈ 2.1); full collapse: that of the leftover noise (≈ 0.5 for white noise).
+    """
+    lam = eigenvalues.double().flatten()
+    ranks = torch.arange(1, lam.numel() + 1, dtype=torch.float64)
+    if fit_range is not None:
+        first, last = fit_range
+        if not 1 <= first < last <= lam.numel():
+            raise ValueError(f"alpha_req: fit_range {fit_range} outside 1..{lam.numel()} (needs first < last)")
+        lam, ranks = lam[first - 1:last], ranks[first - 1:last]
+    keep = lam > 1e-12 * lam.max().clamp_min(1e-300)
+    if int(keep.sum()) < 2:
+        raise ValueError(f"alpha_req needs at least 2 positive eigenvalues, got {int(keep.sum())}")
+    x, y = ranks[keep].log(), lam[keep].log()
+    x = x - x.mean()
+    return float(-(x * (y - y.mean())).sum() / (x * x).sum())
+
+
+@torch.no_grad()
+def alignment(x: Tensor, y: Tensor, alpha: float = 2.0) -> float:
+    """Wang & Isola (2020) alignment: mean ‖f(x) − f(y)‖^α over positive pairs (row i of x, y: (N, D)).
+
+    Embeddings are L2-normalised first, so the range is 0..2^α (α = 2: 0..4). Healthy: well below
+    the value of unrelated pairs (2 for α = 2); full collapse: → 0 as well, so read it with
+    `uniformity`.
+    """
+    if x.shape != y.shape or x.dim() != 2:
+        raise ValueError(f"alignment needs two (N, D) tensors of one shape, got {tuple(x.shape)} and {tuple(y.shape)}")
+    diff = F.normalize(x.float(), dim=-1) - F.normalize(y.float(), dim=-1)
+    return float(diff.norm(dim=-1).pow(alpha).mean())
+
+
+@torch.no_grad()
+def uniformity(z: Tensor, t: float = 2.0) -> float:
+    """Wang & Isola (2020) uniformity: log mean over all pairs i < j of exp(−t ‖f(z_i) − f(z_j)‖²), normalised.
+
+    Lower is more uniform on the sphere. For t = 2: healthy (uniform in many dimensions) → −4;
+    dimensional collapse onto rank 3: ≈ −2 (uniform on a 2-sphere: log((1 − e^−8)/8));
+    full collapse: → 0 (its maximum).
+    """
+    if z.dim() != 2 or z.shape[0] < 2:
+        raise ValueError(f"uniformity needs (N >= 2, D) embeddings, got {tuple(z.shape)}")
+    sq_dist = torch.pdist(F.normalize(z.float(), dim=-1).double()).pow(2)  # (N (N - 1) / 2,)
+    return float(torch.logsumexp(-t * sq_dist, dim=0) - math.log(sq_dist.numel()))
+
+
+class TagPrecision(NamedTuple):
+    """k-NN tag precision and what random neighbours would score."""
+
+    precision: float  # mean over queries of the share of the k neighbours that share >= 1 tag
+    chance: float  # mean over queries of the share of all other tracks that share >= 1 tag
+    queries: int  # tracks with at least one tag (the others are neighbours only)
+
+
+@torch.no_grad()
+def knn_tag_precision(z: Tensor, tags: Tensor, k: int = 10, chunk: int = 1024) -> TagPrecision:
+    """Tag precision@k of cosine nearest neighbours: track embeddings (N, D), multi-hot tags (N, T).
+
+    For each query track with at least one tag, its k nearest other tracks by cosine similarity
+    (itself excluded) count as hits when they share at least one tag with it; precision is
+    the mean hit share over the queries. Healthy: well above `chance`; collapsed: ≈ `chance`
+    (the neighbours are arbitrary).
+    """
+    n = z.shape[0]
+    if tags.shape[0] != n or z.dim() != 2 or tags.dim() != 2:
+        raise ValueError(f"knn_tag_precision: embeddings {tuple(z.shape)} and tags {tuple(tags.shape)} "
+                         "must be (N, D) and (N, T)")
+    if not 1 <= k < n:
+        raise ValueError(f"knn_tag_precision: k = {k} needs 1 <= k < {n} tracks")
+    zn = F.normalize(z.float(), dim=-1)
+    multi_hot = (tags > 0).float()  # (N, T)
+    queries = torch.nonzero(multi_hot.sum(dim=1) > 0).flatten()
+    if queries.numel() == 0:
+        raise ValueError("knn_tag_precision: no track has a tag")
+    hit_sum, chance_sum = 0.0, 0.0
+    for rows in queries.split(chunk):
+        shared = (multi_hot[rows] @ multi_hot.T) > 0  # (C, N) shares >= 1 tag
+        self_mask = torch.zeros_like(shared)
+        self_mask[torch.arange(len(rows)), rows] = True
+        shared &= ~self_mask
+        sims = (zn[rows] @ zn.T).masked_fill(self_mask, -math.inf)  # (C, N)
+        neighbours = sims.topk(k, dim=1).indices  # (C, k)
+        hit_sum += float(shared.gather(1, neighbours).float().mean(dim=1).sum())
+        chance_sum += float(shared.float().sum(dim=1).sum()) / (n - 1)
+    m = queries.numel()
+    return TagPrecision(hit_sum / m, chance_sum / m, m)

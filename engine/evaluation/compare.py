@@ -1,0 +1,258 @@
+"""`mvssl compare`: several runs' probes of one task side by side, with paired bootstrap intervals.
+
+Writes `results.json`, PNG figures (the poster's Fig. 1 bootstrap dots and Fig. 2 limited-data
+curves, the collapse spectra, k-NN precision) and `report.html` into one folder. Runs probed on
+different test tracks, tags or labels are refused: a paired comparison needs the same test set.
+
+k-NN tag precision@k: for every track of the store with at least one tag of the task (the queries,
+any split, as in `engine.collapse.diagnostics.knn_tag_precision`), the share of its k nearest other tracks
+(cosine similarity of track embeddings) that share at least one tag of the task with it; the run's
+value is the mean over the queries, and the bootstrap resamples the queries (paired across runs).
+Neither pre-training nor the neighbours use tags, so every track can be a query; a demo corpus has
+only 30 test tracks, too few to resolve differences of a few hundredths.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engine.rundir import store
+from engine.evaluation.colours import colour_of
+from engine.config import ConfigError, load
+from engine.evaluation.metrics import (
+    METRICS,
+    PairedBootstrap,
+    evaluable_tags,
+    paired_bootstrap,
+    paired_mean_bootstrap,
+    tag_metrics,
+)
+from engine.rundir.files import read_status
+from engine.evaluation.seeds import compare_methods
+
+KNN_K = 10
+
+
+@dataclass
+class RunData:
+    """One run's probe results of a task and what the report needs from its embeddings store."""
+
+    name: str
+    run_dir: Path
+    method: str
+    seed: int | None  # the run's training seed (config.toml, else the embeddings' attrs)
+    probe: store.ProbeResult
+    test_ids: list[str]
+    labels: np.ndarray  # (N_test, T) of the probe's tags
+    track_ids: list[str]  # every track of the store
+    track_tags: np.ndarray  # (N, T) of the probe's tags
+    embeddings: np.ndarray  # (N, D) track embeddings
+
+
+def method_of(run_dir: Path, attrs: dict[str, Any] | None = None) -> str:
+    """The run's method: status.json, else config.toml, else the embeddings' attrs; 'unknown' if none."""
+    method = read_status(run_dir).get("method")
+    if not method and (Path(run_dir) / "config.toml").exists():
+        try:
+            method = load(Path(run_dir) / "config.toml").method
+        except ConfigError:
+            method = None
+    return str(method or (attrs or {}).get("method") or "unknown")
+
+
+def seed_of(run_dir: Path, attrs: dict[str, Any] | None = None) -> int | None:
+    """The run's training seed: config.toml, else the embeddings' attrs; None when neither says."""
+    if (Path(run_dir) / "config.toml").exists():
+        try:
+            return load(Path(run_dir) / "config.toml").seed
+        except ConfigError:
+            pass
+    seed = (attrs or {}).get("seed")
+    return int(seed) if isinstance(seed, (int, np.integer)) else None
+
+
+def run_names(run_dirs: list[Path]) -> list[str]:
+    """Folder names, or parent/folder where two runs share a folder name."""
+    names = [Path(d).name for d in run_dirs]
+    return [f"{Path(d).parent.name}/{n}" if names.count(n) > 1 else n for d, n in zip(run_dirs, names, strict=True)]
+
+
+def load_run(run_dir: Path, name: str, task: str) -> RunData:
+    probes = store.read_probes(run_dir, task)
+    if task not in probes:
+        raise ValueError(f"{run_dir}: no '{task}' probe (run `mvssl probe --run-dir {run_dir} --task {task}`)")
+    probe = probes[task]
+    with store.open_embeddings(run_dir) as emb:
+        tracks, embeddings, attrs = emb.tracks, emb.track_embeddings(), emb.attrs
+    missing = [t for t in probe.tag_names if t not in tracks.tag_names]
+    if missing:
+        raise ValueError(f"{run_dir}: probe tag '{missing[0]}' is not in the embeddings' tag list")
+    cols = [tracks.tag_names.index(t) for t in probe.tag_names]
+    tags = tracks.tags[:, cols]
+    return RunData(name, Path(run_dir), method_of(run_dir, attrs), seed_of(run_dir, attrs), probe,
+                   [tracks.ids[i] for i in probe.test_index],
+                   tags[probe.test_index], list(tracks.ids), tags, embeddings)
+
+
+def check_comparable(runs: list[RunData], mix_protocols: bool = False) -> None:
+    """Raise a one-line ValueError when two runs were probed on different test tracks, tags or labels,
+    or with different probe protocols (unless `mix_protocols`)."""
+    ref = runs[0]
+    for run in runs[1:]:
+        if run.probe.protocol != ref.probe.protocol and not mix_protocols:
+            raise ValueError(f"apples vs pears: {ref.name} was probed with the '{ref.probe.protocol}' protocol, "
+                             f"{run.name} with '{run.probe.protocol}'; probe them alike, or pass --mix-protocols "
+                             "to put them side by side anyway")
+        if run.test_ids != ref.test_ids:
+            common = len(set(run.test_ids) & set(ref.test_ids))
+            raise ValueError(f"apples vs pears: {ref.name} and {run.name} were probed on different test tracks "
+                             f"({len(ref.test_ids)} vs {len(run.test_ids)} tracks, {common} in common)")
+        if run.probe.tag_names != ref.probe.tag_names:
+            diff = sorted(set(run.probe.tag_names) ^ set(ref.probe.tag_names))
+            raise ValueError(f"apples vs pears: {ref.name} and {run.name} have different tag lists "
+                             f"({len(ref.probe.tag_names)} vs {len(run.probe.tag_names)} tags"
+                             + (f", e.g. '{diff[0]}')" if diff else ", in another order)"))
+        if not np.array_equal(run.labels, ref.labels):
+            raise ValueError(f"apples vs pears: {ref.name} and {run.name} label the same test tracks differently")
+
+
+def full_data_pred(run: RunData) -> np.ndarray:
+    draws = run.probe.at(1.0)
+    if not draws:
+        raise ValueError(f"{run.run_dir}: no full-data (100 %) '{run.probe.task}' probe; "
+                         "run `mvssl probe` with 100 in --fractions")
+    return min(draws, key=lambda d: d.draw).pred
+
+
+def knn_precision(embeddings: np.ndarray, tags: np.ndarray, queries: np.ndarray, k: int = KNN_K,
+                  chunk: int = 256) -> np.ndarray:
+    """(Q,) share of each query's k nearest other tracks (cosine) sharing >= 1 tag with it."""
+    if not 1 <= k < len(embeddings):
+        raise ValueError(f"k-NN precision: k = {k} needs 1 <= k < {len(embeddings)} tracks")
+    z = embeddings.astype(np.float32)
+    z /= np.maximum(np.linalg.norm(z, axis=1, keepdims=True), 1e-12)
+    positive = tags.astype(bool)
+    out = []
+    for rows in np.array_split(queries, max(1, math.ceil(len(queries) / chunk))):
+        sims = z[rows] @ z.T  # (C, N)
+        sims[np.arange(len(rows)), rows] = -np.inf  # never its own neighbour
+        neighbours = np.argpartition(-sims, k - 1, axis=1)[:, :k]  # (C, k)
+        shared = (positive[neighbours] & positive[rows][:, None, :]).any(axis=2)  # (C, k)
+        out.append(shared.mean(axis=1))
+    return np.concatenate(out) if out else np.zeros(0)
+
+
+def collapse_summary(run: RunData) -> dict[str, Any]:
+    """RankMe and covariance spectrum of the store's track embeddings (same tracks for every run),
+    plus the last training-time RankMe in analysis.h5 diagnostics when there is one."""
+    import torch
+
+    from engine.collapse.diagnostics import covariance_spectrum, rankme
+
+    z = torch.from_numpy(run.embeddings)
+    out: dict[str, Any] = {"rankme": rankme(z), "spectrum": covariance_spectrum(z).tolist()}
+    stored = store.read_diagnostics(run.run_dir)
+    if stored:
+        step, (scalars, _) = max(stored.items())
+        if "rankme" in scalars:
+            out["rankme_diagnostics"] = {"step": step, "rankme": scalars["rankme"]}
+    return out
+
+
+def _pairs(boot: PairedBootstrap) -> list[dict[str, Any]]:
+    """One row per ordered pair: share of resamples where a beats b, and the interval of a − b."""
+    rows = []
+    for (a, b), share in boot.beats.items():
+        diff = boot.diff[(a, b)]
+        rows.append({"a": a, "b": b, "a_beats_b": share, "diff_mean": diff.mean, "diff_low": diff.low,
+                     "diff_high": diff.high, "excludes_zero": bool(diff.low > 0 or diff.high < 0)})
+    return rows
+
+
+def _limited(run: RunData) -> dict[str, Any]:
+    out = {}
+    for fraction in run.probe.fractions():
+        draws = run.probe.at(fraction)
+        out[f"{fraction:g}"] = {m: {"mean": float(np.mean(v)), "min": float(np.min(v)), "max": float(np.max(v)),
+                                    "draws": v}
+                                for m in METRICS for v in [[float(d.metrics["macro"][m]) for d in draws]]}
+    return out
+
+
+def compare(run_dirs: list[Path], task: str, n_resamples: int = 1000, seed: int = 0, k: int = KNN_K,
+            mix_protocols: bool = False) -> dict[str, Any]:
+    """Every number of the report as one JSON-ready dict (see the module docstring)."""
+    if not run_dirs:
+        raise ValueError("compare needs at least one run directory")
+    names = run_names([Path(d) for d in run_dirs])
+    runs = [load_run(Path(d), name, task) for d, name in zip(run_dirs, names, strict=True)]
+    check_comparable(runs, mix_protocols)
+    ref = runs[0]
+    if not evaluable_tags(ref.labels).any():
+        raise ValueError(f"task '{task}': no tag has both positive and negative tracks among the "
+                         f"{len(ref.test_ids)} test tracks; nothing to compare")
+    preds = {r.name: full_data_pred(r) for r in runs}
+    boots = {m: paired_bootstrap(ref.labels, preds, n_resamples, seed, m, "macro") for m in METRICS}
+    per_tag = {r.name: tag_metrics(ref.labels, preds[r.name], ref.probe.tag_names) for r in runs}
+    in_every_pool = set(ref.track_ids).intersection(*(r.track_ids for r in runs[1:]))
+    query_ids = [tid for tid, y in zip(ref.track_ids, ref.track_tags, strict=True)
+                 if y.any() and tid in in_every_pool]
+    per_query = {}
+    for r in runs:
+        row = {tid: i for i, tid in enumerate(r.track_ids)}
+        per_query[r.name] = knn_precision(r.embeddings, r.track_tags, np.array([row[t] for t in query_ids]), k)
+    knn = paired_mean_bootstrap(per_query, n_resamples, seed, f"knn_precision@{k}")
+    pools_differ = any(r.track_ids != ref.track_ids for r in runs[1:])
+    methods = {r.name: r.method for r in runs}
+    seeds = {m: compare_methods({n: t.macro[m] for n, t in per_tag.items()},
+                                {n: iv.values for n, iv in b.runs.items()}, methods, m).to_dict()
+             for m, b in boots.items()}
+    return {
+        "task": task, "tag_names": ref.probe.tag_names, "n_test": len(ref.test_ids),
+        "skipped_tags": per_tag[ref.name].skipped,
+        "runs": [{"name": r.name, "run_dir": str(r.run_dir), "method": r.method, "colour": colour_of(r.method),
+                  "probe_protocol": r.probe.protocol, "seed": r.seed} for r in runs],
+        "probe_protocols": sorted({r.probe.protocol for r in runs}),
+        "bootstrap": {"n_resamples": n_resamples, "seed": seed, "average": "macro", "metrics": {
+            m: {"runs": {name: iv.to_dict() for name, iv in b.runs.items()}, "pairs": _pairs(b)}
+            for m, b in boots.items()}},
+        "full_data": {name: {"macro": t.macro, "micro": t.micro} for name, t in per_tag.items()},
+        "per_tag": {name: {"roc_auc": t.roc_auc, "pr_auc": t.pr_auc} for name, t in per_tag.items()},
+        "limited_data": {r.name: _limited(r) for r in runs},
+        "knn": {"k": k, "queries": len(query_ids), "neighbour_pools_differ": pools_differ,
+                "runs": {name: iv.to_dict(False) for name, iv in knn.runs.items()}, "pairs": _pairs(knn)},
+        "collapse": {r.name: collapse_summary(r) for r in runs},
+        "seeds": seeds,
+    }
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
+def write_report(run_dirs: list[Path], task: str, out: Path, n_resamples: int = 1000, seed: int = 0,
+                 k: int = KNN_K, mix_protocols: bool = False) -> Path:
+    """Compare the runs and write results.json, the PNG figures and report.html into `out`."""
+    from engine.evaluation.compare_figures import write_figures
+    from engine.evaluation.compare_html import render
+
+    results = _json_safe(compare(run_dirs, task, n_resamples, seed, k, mix_protocols))
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps(results, indent=1, allow_nan=False))
+    figures = write_figures(results, out)
+    (out / "report.html").write_text(render(results, figures))
+    return out / "report.html"

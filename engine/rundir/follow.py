@@ -1,0 +1,94 @@
+"""Following a run's files by polling (no inotify): status.json changes and events.jsonl growth.
+
+events.jsonl is append-only, except that a resumed run rewrites it without the steps after its
+checkpoint (a new file, so a new inode): readers that see the inode change start again from 0.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from engine.rundir.files import read_status
+
+CHUNK = 256 << 10  # bytes of events read per client per turn
+
+
+def _stat_key(path: Path) -> tuple[int, int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_ino, st.st_size, st.st_mtime_ns
+
+
+class RunWatch:
+    """Polls one run directory; `poll()` says what changed since the last call."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.run_dir = Path(run_dir)
+        self.status: dict[str, Any] = read_status(self.run_dir)
+        self._status_key = _stat_key(self.run_dir / "status.json")
+        self._events_key = _stat_key(self.run_dir / "events.jsonl")
+
+    def poll(self) -> tuple[dict[str, Any] | None, bool]:
+        """(the new status when its content changed, whether events.jsonl changed)."""
+        new_status = None
+        key = _stat_key(self.run_dir / "status.json")
+        if key != self._status_key:
+            self._status_key = key
+            status = read_status(self.run_dir)
+            if status and status != self.status:
+                self.status = new_status = status
+        key = _stat_key(self.run_dir / "events.jsonl")
+        events_changed = key != self._events_key
+        self._events_key = key
+        return new_status, events_changed
+
+
+@dataclass
+class EventCursor:
+    """Where one client is in one run's events.jsonl."""
+
+    run: str
+    path: Path
+    offset: int = 0
+    inode: int | None = None
+
+    def read(self, limit: int = CHUNK) -> tuple[list[tuple[int, dict[str, Any]]], bool]:
+        """Complete lines from `offset` (at most about `limit` bytes) as (end offset, event).
+
+        Returns (events, reset): `reset` when the file was replaced or shrank; reading then restarts
+        at 0. A torn last line stays unread until its newline arrives; malformed lines are skipped.
+        """
+        try:
+            f = open(self.path, "rb")
+        except OSError:
+            return [], False
+        with f:
+            st = os.fstat(f.fileno())
+            reset = (self.inode is not None and st.st_ino != self.inode) or st.st_size < self.offset
+            if reset:
+                self.offset = 0
+            self.inode = st.st_ino
+            f.seek(self.offset)
+            data = f.read(limit)
+            end = data.rfind(b"\n")
+            if end < 0 and len(data) == limit:  # one line longer than `limit`: take it whole
+                data += f.readline()
+                end = data.rfind(b"\n")
+        if end < 0:
+            return [], reset
+        events, position = [], self.offset
+        for line in data[: end + 1].splitlines(keepends=True):
+            position += len(line)
+            try:
+                value = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(value, dict):
+                events.append((position, value))
+        self.offset = position
+        return events, reset

@@ -1,0 +1,587 @@
+"""The only code that knows the HDF5 layout of a run's `embeddings.h5` and `analysis.h5`.
+
+`embeddings.h5` is written once by `EmbeddingsWriter` (SWMR, into `.embeddings.h5.partial`,
+then fsync + atomic rename) and never modified afterwards. Tracks that ended with no segment
+(unreadable audio) are dropped from it when it is finished and listed in attr `skipped`.
+
+    /tracks/id, /tracks/split, /tracks/path   (N,) UTF-8 strings
+    /tracks/tags        (N, T) uint8, attr tag_names
+    /tracks/embedding   (N, D) float32, mean of the track's segment embeddings
+    /tracks/n_segments  (N,) int32
+    /tracks/prototype   (N,) int32, clustering runs only (absent otherwise): each track's prototype,
+                        the argmax of its mean segment probabilities over the clustering head's K
+                        prototypes (-1: none); attrs n_prototypes, head, temperature, centered
+    /segments/embedding (S, D) float16|float32, chunked by whole rows (~2 MB)
+    /segments/track     (S,) int32 index into /tracks
+    /segments/start_s   (S,) float32
+    root attrs: run_id, method, checkpoint_step, precision, sample_rate, segment_seconds, created, corpus,
+                store_id (unique per written file), n_skipped, skipped (JSON list of {path, reason}), complete
+
+`analysis.h5` holds derived results; every change is copy-on-write through `update_analysis`
+(lock, copy into a new file, change, fsync, rename), so readers see the old or the new file.
+Every attribute in it is a JSON string.
+
+    /projections/<name>/xy               (N, 2) float32; attrs method, params, seed, checkpoint_step...
+    /diagnostics/<step>/<array>          attr scalars
+    /probes/<task>/test_index            (N_test,) int32 into /tracks; attrs tag_names, protocol
+    /probes/<task>/<fraction>/<draw>/pred  (N_test, T) float32; attrs metrics, info
+
+Public API: TrackTable, EmbeddingsWriter, Embeddings, TrackPrototypes, open_embeddings,
+embedding_progress, write_projection, read_projection, list_projections, write_diagnostics, read_diagnostics,
+write_probe, read_probes, list_probe_tasks, ProbeDraw, ProbeResult, update_analysis.
+"""
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import h5py
+import numpy as np
+
+EMBEDDINGS_FILE = "embeddings.h5"
+PARTIAL_FILE = ".embeddings.h5.partial"
+ANALYSIS_FILE = "analysis.h5"
+_EMBED_LOCK = ".embeddings.lock"
+_ANALYSIS_LOCK = ".analysis.lock"
+_CHUNK_BYTES = 2 << 20  # segment rows are read in blocks of about 2 MB
+_FLUSH_SECONDS = 1.0
+_STR = h5py.string_dtype("utf-8")
+
+
+class StoreError(ValueError):
+    """A store file is missing, corrupt, incomplete or asked for something it does not hold."""
+
+
+@dataclass(frozen=True, eq=False)
+class TrackTable:
+    """The tracks of an embeddings file, in row order; tags is (N, T) uint8 in tag_names order."""
+
+    ids: list[str]
+    paths: list[str]
+    splits: list[str]
+    tags: np.ndarray
+    tag_names: list[str]
+
+    def __post_init__(self) -> None:
+        n = len(self.ids)
+        if not (len(self.paths) == len(self.splits) == n and self.tags.shape == (n, len(self.tag_names))):
+            raise ValueError(f"TrackTable: {n} ids, {len(self.paths)} paths, {len(self.splits)} splits, "
+                             f"tags {self.tags.shape} for {len(self.tag_names)} tag names")
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __eq__(self, other: object) -> bool:
+        return (isinstance(other, TrackTable) and (self.ids, self.paths, self.splits, self.tag_names)
+                == (other.ids, other.paths, other.splits, other.tag_names) and np.array_equal(self.tags, other.tags))
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def take(self, rows: np.ndarray) -> TrackTable:
+        """The table restricted to `rows` (in that order)."""
+        return TrackTable([self.ids[i] for i in rows], [self.paths[i] for i in rows],
+                          [self.splits[i] for i in rows], self.tags[rows], list(self.tag_names))
+
+    def index_of(self, track_id: str) -> int:
+        try:
+            return self.ids.index(track_id)
+        except ValueError:
+            raise StoreError(f"unknown track id '{track_id}'") from None
+
+    def split_index(self, split: str) -> np.ndarray:
+        """Row indices (int64) of the tracks of one split."""
+        return np.array([i for i, s in enumerate(self.splits) if s == split], dtype=np.int64)
+
+
+@contextlib.contextmanager
+def _locked(path: Path, blocking: bool = True) -> Iterator[None]:
+    with open(path, "a") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+        except BlockingIOError:
+            raise StoreError(f"{path.parent}: another process is writing {EMBEDDINGS_FILE}") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _fsync_rename(tmp: Path, final: Path) -> None:
+    with open(tmp, "rb+") as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, final)
+    dir_fd = os.open(final.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def _write_tracks(group: h5py.Group, tracks: TrackTable) -> None:
+    for name, values in (("id", tracks.ids), ("split", tracks.splits), ("path", tracks.paths)):
+        group.create_dataset(name, data=np.array(values, dtype=object), dtype=_STR)
+    group.create_dataset("tags", data=np.asarray(tracks.tags, np.uint8).reshape(len(tracks), len(tracks.tag_names)))
+    group["tags"].attrs.create("tag_names", np.array(tracks.tag_names, dtype=object), dtype=_STR)
+
+
+class EmbeddingsWriter:
+    """Write embeddings.h5 once: SWMR into a partial file, then `finish` renames it into place.
+
+    Leaving the `with` block on an exception removes the partial file; an older
+    embeddings.h5 is untouched until `finish` replaces it atomically.
+    """
+
+    def __init__(self, run_dir: Path, tracks: TrackTable, dim: int, attrs: dict[str, Any],
+                 segment_dtype: Any = np.float16) -> None:
+        self.run_dir = Path(run_dir)
+        self.tracks, self.dim = tracks, int(dim)
+        self.partial = self.run_dir / PARTIAL_FILE
+        self._lock = _locked(self.run_dir / _EMBED_LOCK, blocking=False)
+        self._lock.__enter__()
+        self._final_tmp = self.run_dir / f".{EMBEDDINGS_FILE}.final"
+        self.partial.unlink(missing_ok=True)
+        self._final_tmp.unlink(missing_ok=True)
+        self._sums = np.zeros((len(tracks), self.dim), np.float32)
+        self._counts = np.zeros(len(tracks), np.int64)
+        self._n = 0
+        self._last_flush = time.monotonic()
+        try:
+            self._file = self._create(attrs, segment_dtype)
+        except BaseException:
+            self.partial.unlink(missing_ok=True)
+            self._lock.__exit__(None, None, None)
+            raise
+
+    def _create(self, attrs: dict[str, Any], segment_dtype: Any) -> h5py.File:
+        """The partial file with every dataset created (empty, resizable), in SWMR mode."""
+        f = h5py.File(self.partial, "w", libver="latest")
+        try:
+            f.attrs.update({"created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                            "store_id": uuid.uuid4().hex, "n_skipped": 0, "skipped": "[]", "complete": False})
+            f.attrs.update({k: v for k, v in attrs.items() if v is not None})
+            t = f.create_group("tracks")
+            _write_tracks(t, self.tracks)
+            t.create_dataset("n_segments", data=np.zeros(len(self.tracks), np.int32))
+            rows = min(8192, max(1, _CHUNK_BYTES // (self.dim * np.dtype(segment_dtype).itemsize)))
+            s = f.create_group("segments")
+            s.create_dataset("embedding", (0, self.dim), segment_dtype, maxshape=(None, self.dim),
+                             chunks=(rows, self.dim))
+            s.create_dataset("track", (0,), np.int32, maxshape=(None,), chunks=(16384,))
+            s.create_dataset("start_s", (0,), np.float32, maxshape=(None,), chunks=(16384,))
+            f.swmr_mode = True
+            return f
+        except BaseException:
+            f.close()
+            raise
+
+    def __enter__(self) -> EmbeddingsWriter:
+        return self
+
+    def __exit__(self, exc_type: Any, *_: Any) -> None:
+        if exc_type is not None:
+            self.abort()
+
+    @property
+    def n_segments(self) -> int:
+        return self._n
+
+    def add_segments(self, track_index: np.ndarray, start_s: np.ndarray, emb: np.ndarray) -> None:
+        """Append segments: track rows (B,), start times (B,) in seconds, embeddings (B, D)."""
+        track_index = np.asarray(track_index, np.int64)
+        emb = np.asarray(emb, np.float32)
+        b = len(track_index)
+        if emb.shape != (b, self.dim) or len(start_s) != b:
+            raise ValueError(f"add_segments: {b} tracks, {len(start_s)} starts, embeddings {emb.shape}, dim {self.dim}")
+        if b and (track_index.min() < 0 or track_index.max() >= len(self.tracks)):
+            raise ValueError(f"add_segments: track index outside 0..{len(self.tracks) - 1}")
+        seg = self._file["segments"]
+        lo, hi = self._n, self._n + b
+        for name, value in (("embedding", emb), ("track", track_index), ("start_s", start_s)):
+            seg[name].resize(hi, axis=0)
+            seg[name][lo:hi] = value
+        np.add.at(self._sums, track_index, emb)
+        np.add.at(self._counts, track_index, 1)
+        self._n = hi
+        if time.monotonic() - self._last_flush > _FLUSH_SECONDS:
+            self.flush()
+
+    def flush(self) -> None:
+        """Make everything added so far visible to SWMR readers."""
+        self._file["tracks/n_segments"][:] = self._counts
+        self._file.flush()
+        self._last_flush = time.monotonic()
+
+    def finish(self, skipped: list[tuple[str, str]] = (), prototypes: TrackPrototypes | None = None) -> Path:
+        """Copy the partial file into the final layout (track means, tracks without segments
+        dropped, complete=True) and rename it into place; SWMR readers of the partial are unaffected.
+
+        `prototypes` (clustering runs) holds one prototype per track of the writer's table, in its order.
+        """
+        if prototypes is not None and prototypes.prototype.shape != (len(self.tracks),):
+            raise ValueError(f"finish: {prototypes.prototype.shape} prototypes for {len(self.tracks)} tracks")
+        self.flush()
+        self._file.close()
+        keep = np.flatnonzero(self._counts > 0)
+        skipped = [{"path": str(p), "reason": str(r)} for p, r in skipped]
+        listed = {s["path"] for s in skipped}
+        skipped += [{"path": self.tracks.paths[i], "reason": "no segments"}
+                    for i in np.flatnonzero(self._counts == 0) if self.tracks.paths[i] not in listed]
+        remap = np.full(len(self.tracks), -1, np.int32)
+        remap[keep] = np.arange(len(keep))
+        with h5py.File(self.partial, "r", swmr=True, libver="latest") as src, \
+                h5py.File(self._final_tmp, "w", libver="latest") as dst:
+            dst.attrs.update(src.attrs)
+            dst.attrs.update({"n_skipped": len(skipped), "skipped": json.dumps(skipped), "complete": True})
+            group = dst.create_group("tracks")
+            _write_tracks(group, self.tracks.take(keep))
+            group.create_dataset("n_segments", data=self._counts[keep].astype(np.int32))
+            group.create_dataset("embedding", data=(self._sums[keep] / self._counts[keep, None]).astype(np.float32))
+            if prototypes is not None:
+                group.create_dataset("prototype", data=prototypes.prototype[keep].astype(np.int32))
+                group["prototype"].attrs.update(prototypes.attrs())
+            seg = dst.create_group("segments")
+            src.copy(src["segments/embedding"], seg, "embedding")
+            src.copy(src["segments/start_s"], seg, "start_s")
+            seg.create_dataset("track", data=remap[src["segments/track"][:]], chunks=True)
+        final = self.run_dir / EMBEDDINGS_FILE
+        _fsync_rename(self._final_tmp, final)
+        self.partial.unlink(missing_ok=True)
+        self._lock.__exit__(None, None, None)
+        return final
+
+    def abort(self) -> None:
+        """Close and remove the partial file; the previous embeddings.h5 stays."""
+        with contextlib.suppress(Exception):
+            self._file.close()
+        self.partial.unlink(missing_ok=True)
+        self._final_tmp.unlink(missing_ok=True)
+        self._lock.__exit__(None, None, None)
+
+
+@dataclass(frozen=True, eq=False)
+class TrackPrototypes:
+    """The clustering prototype of each track (N,) int32 (-1: none) and how it was assigned."""
+
+    prototype: np.ndarray
+    n_prototypes: int
+    head: str  # "teacher" or "student": whose clustering head gave the probabilities
+    temperature: float  # of the softmax over the head's logits
+    centered: bool  # teacher center subtracted from the logits first
+
+    def attrs(self) -> dict[str, Any]:
+        return {"n_prototypes": int(self.n_prototypes), "head": self.head, "temperature": float(self.temperature),
+                "centered": bool(self.centered)}
+
+
+def _decode(values: np.ndarray) -> list[str]:
+    return [v.decode() if isinstance(v, bytes) else str(v) for v in values]
+
+
+def _read_tracks(group: h5py.Group) -> TrackTable:
+    return TrackTable(_decode(group["id"][:]), _decode(group["path"][:]), _decode(group["split"][:]),
+                      group["tags"][:], _decode(group["tags"].attrs["tag_names"]))
+
+
+class Embeddings:
+    """A read-only (SWMR) view of embeddings.h5; use as a context manager or call `close`."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        try:
+            self._file = h5py.File(self.path, "r", swmr=True, libver="latest")
+        except FileNotFoundError:
+            raise StoreError(f"{self.path}: no embeddings yet (run `mvssl embed`)") from None
+        except OSError as err:
+            raise StoreError(f"{self.path}: unreadable embeddings file ({err})") from None
+        try:
+            self.tracks = _read_tracks(self._file["tracks"])
+            self.attrs = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in self._file.attrs.items()}
+            self.attrs["skipped"] = json.loads(self.attrs.get("skipped", "[]"))
+        except (KeyError, OSError, ValueError) as err:
+            self._file.close()
+            raise StoreError(f"{self.path}: corrupt embeddings file ({err})") from None
+
+    def __enter__(self) -> Embeddings:
+        return self
+
+    def __exit__(self, *_: Any) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._file.close()
+
+    @property
+    def complete(self) -> bool:
+        return bool(self.attrs.get("complete", False))
+
+    @property
+    def dim(self) -> int:
+        return int(self._file["segments/embedding"].shape[1])
+
+    @property
+    def n_segments(self) -> np.ndarray:
+        """Segments per track (N,) int32."""
+        return self._file["tracks/n_segments"][:]
+
+    def track_embeddings(self) -> np.ndarray:
+        """(N, D) float32 mean segment embedding per track."""
+        return self._file["tracks/embedding"][:]
+
+    def track_prototypes(self) -> TrackPrototypes | None:
+        """Each track's clustering prototype, or None for a run without a clustering head."""
+        if "prototype" not in self._file["tracks"]:
+            return None
+        data = self._file["tracks/prototype"]
+        a = data.attrs
+        return TrackPrototypes(data[:].astype(np.int32), int(a["n_prototypes"]), str(a["head"]),
+                               float(a["temperature"]), bool(a["centered"]))
+
+    def segment_embeddings(self, rows: np.ndarray | slice | None = None) -> np.ndarray:
+        """(S, D) float32 segment embeddings, or only `rows` (sorted index array or slice)."""
+        data = self._file["segments/embedding"]
+        if rows is None:
+            return data[:].astype(np.float32)
+        if isinstance(rows, slice):
+            return data[rows].astype(np.float32)
+        uniq, inverse = np.unique(np.asarray(rows, np.int64), return_inverse=True)
+        block = data[:][uniq] if len(uniq) > data.shape[0] // 8 else data[uniq]  # h5py point reads are slow
+        return block.astype(np.float32)[inverse]
+
+    def segment_track(self) -> np.ndarray:
+        """(S,) int32 track row of each segment."""
+        return self._file["segments/track"][:]
+
+    def segment_start_s(self) -> np.ndarray:
+        """(S,) float32 start time of each segment in seconds."""
+        return self._file["segments/start_s"][:]
+
+    def segment_rows(self, track_rows: np.ndarray) -> np.ndarray:
+        """Sorted segment rows (int64) that belong to any of `track_rows`."""
+        return np.flatnonzero(np.isin(self.segment_track(), np.asarray(track_rows)))
+
+
+def open_embeddings(run_dir: Path) -> Embeddings:
+    """Open RUN_DIR/embeddings.h5 read-only; a missing, corrupt or incomplete file raises StoreError."""
+    emb = Embeddings(Path(run_dir) / EMBEDDINGS_FILE)
+    if not emb.complete:
+        emb.close()
+        raise StoreError(f"{emb.path}: incomplete embeddings file")
+    return emb
+
+
+def embedding_progress(run_dir: Path) -> dict[str, int] | None:
+    """Progress of an `embed` in flight (tracks, tracks_done, segments), or None when none is."""
+    try:
+        with Embeddings(Path(run_dir) / PARTIAL_FILE) as emb:
+            return {"tracks": len(emb.tracks), "tracks_done": int((emb.n_segments > 0).sum()),
+                    "segments": int(emb._file["segments/track"].shape[0])}
+    except StoreError:
+        return None
+
+
+# ---------------------------------------------------------------- analysis.h5 (copy-on-write)
+
+def _put(attrs: h5py.AttributeManager, values: dict[str, Any]) -> None:
+    for key, value in values.items():
+        attrs[key] = json.dumps(value)
+
+
+def _get(attrs: h5py.AttributeManager) -> dict[str, Any]:
+    return {key: json.loads(value) for key, value in attrs.items()}
+
+
+def update_analysis(run_dir: Path, fn: Callable[[h5py.File], None]) -> None:
+    """Apply `fn` to a fresh copy of analysis.h5 and swap it in atomically, one writer at a time."""
+    run_dir = Path(run_dir)
+    final = run_dir / ANALYSIS_FILE
+    tmp = run_dir / f".{ANALYSIS_FILE}.{os.getpid()}.partial"
+    with _locked(run_dir / _ANALYSIS_LOCK):
+        for stale in run_dir.glob(f".{ANALYSIS_FILE}.*.partial"):  # left by a writer that died
+            stale.unlink(missing_ok=True)
+        try:
+            with h5py.File(tmp, "w") as dst:
+                if final.exists():
+                    with h5py.File(final, "r") as src:
+                        for name in src:
+                            src.copy(src[name], dst, name)
+                        dst.attrs.update(src.attrs)
+                fn(dst)
+            _fsync_rename(tmp, final)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def _read_analysis(run_dir: Path) -> Iterator[h5py.File | None]:
+    path = Path(run_dir) / ANALYSIS_FILE
+    if not path.exists():
+        yield None
+        return
+    try:
+        f = h5py.File(path, "r")
+    except OSError as err:
+        raise StoreError(f"{path}: unreadable analysis file ({err})") from None
+    with f:
+        yield f
+
+
+def _name(kind: str, name: str) -> str:
+    if not name or "/" in name or name.startswith("."):
+        raise ValueError(f"{kind} name '{name}': must be non-empty, without '/' or a leading '.'")
+    return name
+
+
+def _replace(parent: h5py.Group, name: str) -> h5py.Group:
+    if name in parent:
+        del parent[name]
+    return parent.create_group(name)
+
+
+def write_projection(run_dir: Path, name: str, xy: np.ndarray, attrs: dict[str, Any]) -> None:
+    """Store a 2-D map (N, 2) under /projections/<name> with its method, params, seed, step."""
+    xy = np.asarray(xy, np.float32)
+    if xy.ndim != 2 or xy.shape[1] != 2:
+        raise ValueError(f"projection '{name}': xy must be (N, 2), got {xy.shape}")
+
+    def change(f: h5py.File) -> None:
+        group = _replace(f.require_group("projections"), _name("projection", name))
+        group.create_dataset("xy", data=xy)
+        _put(group.attrs, attrs)
+    update_analysis(run_dir, change)
+
+
+def read_projection(run_dir: Path, name: str) -> tuple[np.ndarray, dict[str, Any]] | None:
+    """(xy (N, 2) float32, attrs) of a stored projection, or None when there is none."""
+    with _read_analysis(run_dir) as f:
+        if f is None or f"projections/{name}/xy" not in f:
+            return None
+        group = f[f"projections/{name}"]
+        return group["xy"][:], _get(group.attrs)
+
+
+def list_projections(run_dir: Path) -> list[str]:
+    with _read_analysis(run_dir) as f:
+        return sorted(f["projections"]) if f is not None and "projections" in f else []
+
+
+def write_diagnostics(run_dir: Path, step: int, scalars: dict[str, float], arrays: dict[str, np.ndarray]) -> None:
+    """Store (replace) the diagnostics of one checkpoint step."""
+    def change(f: h5py.File) -> None:
+        group = _replace(f.require_group("diagnostics"), str(int(step)))
+        for key, value in arrays.items():
+            group.create_dataset(_name("diagnostic", key), data=np.asarray(value))
+        _put(group.attrs, {"scalars": scalars})
+    update_analysis(run_dir, change)
+
+
+def read_diagnostics(run_dir: Path) -> dict[int, tuple[dict[str, float], dict[str, np.ndarray]]]:
+    """{step: (scalars, arrays)} for every stored step, in step order."""
+    with _read_analysis(run_dir) as f:
+        if f is None or "diagnostics" not in f:
+            return {}
+        out = {}
+        for step in sorted(f["diagnostics"], key=int):
+            group = f["diagnostics"][step]
+            out[int(step)] = (_get(group.attrs).get("scalars", {}), {k: group[k][()] for k in group})
+        return out
+
+
+@dataclass(frozen=True)
+class ProbeDraw:
+    """One probe trained on one draw of a training fraction: test predictions (N_test, T) and metrics."""
+
+    fraction: float
+    draw: int
+    pred: np.ndarray
+    metrics: dict[str, Any]
+    info: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """Every stored draw of one probe task; test_index rows into /tracks give the tracks of `pred`."""
+
+    task: str
+    tag_names: list[str]
+    test_index: np.ndarray
+    draws: list[ProbeDraw]
+    protocol: str = "ours"  # engine.evaluation.probe_protocols: every draw of a task follows one protocol
+
+    def fractions(self) -> list[float]:
+        return sorted({d.fraction for d in self.draws})
+
+    def at(self, fraction: float) -> list[ProbeDraw]:
+        return [d for d in self.draws if np.isclose(d.fraction, fraction)]
+
+
+def _fraction_key(fraction: float) -> str:
+    if not 0 < fraction <= 1:
+        raise ValueError(f"probe fraction must be in (0, 1], got {fraction}")
+    return f"{fraction:g}"
+
+
+def write_probe(run_dir: Path, task: str, fraction: float, draw: int, pred: np.ndarray, test_index: np.ndarray,
+                tag_names: list[str], metrics: dict[str, Any], info: dict[str, Any]) -> None:
+    """Store one draw's test predictions and metrics; a changed test set, tag list or probe protocol
+    (`info["protocol"]`) resets the task, so its draws never mix protocols."""
+    protocol = str(info.get("protocol", "ours"))
+    pred = np.asarray(pred, np.float32)
+    test_index = np.asarray(test_index, np.int32)
+    if pred.shape != (len(test_index), len(tag_names)):
+        raise ValueError(f"probe '{task}': pred {pred.shape} != ({len(test_index)}, {len(tag_names)})")
+
+    def change(f: h5py.File) -> None:
+        probes = f.require_group("probes")
+        group = probes.get(_name("probe task", task))
+        if group is None or not (np.array_equal(group["test_index"][:], test_index)
+                                 and json.loads(group.attrs["tag_names"]) == list(tag_names)
+                                 and _protocol(group) == protocol):
+            group = _replace(probes, task)
+            group.create_dataset("test_index", data=test_index)
+            _put(group.attrs, {"tag_names": list(tag_names), "protocol": protocol})
+        slot = _replace(group.require_group(_fraction_key(fraction)), str(int(draw)))
+        slot.create_dataset("pred", data=pred)
+        _put(slot.attrs, {"metrics": metrics, "info": info})
+    update_analysis(run_dir, change)
+
+
+def _protocol(group: h5py.Group) -> str:
+    """A task's probe protocol; stores older than protocols say `kind` (mlp = ours) in each draw."""
+    if "protocol" in group.attrs:
+        return json.loads(group.attrs["protocol"])
+    for frac in (k for k in group if k != "test_index"):
+        for d in group[frac]:
+            info = _get(group[frac][d].attrs).get("info", {})
+            return str(info.get("protocol") or {"mlp": "ours"}.get(info.get("kind", "mlp"), info.get("kind")))
+    return "ours"
+
+
+def read_probes(run_dir: Path, task: str | None = None) -> dict[str, ProbeResult]:
+    """{task: ProbeResult} of every stored task (or just `task`; {} when it has none)."""
+    with _read_analysis(run_dir) as f:
+        if f is None or "probes" not in f:
+            return {}
+        out = {}
+        for name in [task] if task is not None else sorted(f["probes"]):
+            if name not in f["probes"]:
+                continue
+            group = f["probes"][name]
+            draws = [ProbeDraw(float(frac), int(d), group[frac][d]["pred"][:], **_get(group[frac][d].attrs))
+                     for frac in sorted((k for k in group if k != "test_index"), key=float)
+                     for d in sorted(group[frac], key=int)]
+            out[name] = ProbeResult(name, json.loads(group.attrs["tag_names"]), group["test_index"][:], draws,
+                                    _protocol(group))
+        return out
+
+
+def list_probe_tasks(run_dir: Path) -> list[str]:
+    with _read_analysis(run_dir) as f:
+        return sorted(f["probes"]) if f is not None and "probes" in f else []

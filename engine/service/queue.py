@@ -1,0 +1,253 @@
+"""The job queue: records persisted in `.engine/queue.json`, one job per device slot, start/watch/cancel/recover.
+
+Every job is its own process in its own session (`python -m engine.service.jobs ...`), so it outlives the
+engine. A running job is known by pid + process start time; after a restart the engine re-attaches
+to the ones still alive and marks the others from their result file, or `interrupted`.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from engine.service import jobs
+
+from engine.service import procs
+from engine.service.enginedir import EnginePaths
+from engine.rundir.files import FINAL_STATES, atomic_write_bytes, read_status, write_status
+
+log = logging.getLogger("engine.queue")
+
+ACTIVE = ("queued", "running")
+KEEP_FINISHED = 1000  # finished job records kept in queue.json
+
+
+class Job(BaseModel):
+    """One job of the queue, as persisted and as pushed to clients."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: str
+    n: int
+    kind: str
+    run: str
+    args: dict[str, Any] = {}
+    study: str | None = None
+    step: int | None = None  # index of the study step this job runs
+    state: str = "queued"  # queued|running|done|failed|cancelled|diverged|interrupted
+    slot: str | None = None
+    pid: int | None = None
+    start_ticks: int | None = None  # /proc/<pid>/stat field 22: pid + start time identify the process
+    submitted_at: float
+    started_at: float | None = None
+    ended_at: float | None = None
+    exit_code: int | None = None
+    cancel_at: float | None = None
+    message: str = ""
+    log: str = ""
+
+    @property
+    def active(self) -> bool:
+        return self.state in ACTIVE
+
+
+def visible_gpus() -> list[str]:
+    """GPU indices this process may use, without importing torch (CUDA_VISIBLE_DEVICES, else the driver)."""
+    env = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if env is not None:
+        return [g.strip() for g in env.split(",") if g.strip() and g.strip() != "-1"]
+    try:
+        return [str(i) for i in range(len(os.listdir("/proc/driver/nvidia/gpus")))]
+    except OSError:
+        return []
+
+
+def device_slots(max_jobs: int | None = None) -> list[str]:
+    """One slot per GPU (`gpu:<index>`), or `max_jobs` CPU slots (default one) on a machine without GPU."""
+    gpus = visible_gpus()
+    if gpus:
+        return [f"gpu:{g}" for g in gpus][: max_jobs or None]
+    return [f"cpu:{i}" for i in range(max_jobs or 1)]
+
+
+class JobQueue:
+    """Queued and running jobs; `tick()` watches processes and starts queued jobs on free slots."""
+
+    def __init__(self, paths: EnginePaths, slots: list[str], grace_s: float = 30.0,
+                 on_change: Callable[[Job], None] = lambda job: None) -> None:
+        self.paths, self.slots, self.grace_s, self.on_change = paths, slots, grace_s, on_change
+        self.jobs: dict[str, Job] = {}
+        self._next = 1
+        self._procs: dict[str, subprocess.Popen] = {}  # children of this engine (not re-attached ones)
+
+    # ---- persistence ---------------------------------------------------------------------------------
+    def load(self) -> None:
+        try:
+            data = json.loads(self.paths.queue.read_text())
+        except FileNotFoundError:
+            return
+        except (OSError, ValueError) as err:
+            aside = self.paths.queue.with_name(f"queue.json.broken-{int(time.time())}")
+            log.warning("%s unreadable (%s); moved to %s, starting empty", self.paths.queue, err, aside.name)
+            self.paths.queue.replace(aside)
+            return
+        for raw in data.get("jobs", []) if isinstance(data, dict) else []:
+            try:
+                job = Job.model_validate(raw)
+            except ValidationError as err:
+                log.warning("skipping a broken job record in queue.json: %s", str(err).splitlines()[0])
+                continue
+            self.jobs[job.id] = job
+        self._next = max([data.get("next", 1) if isinstance(data.get("next"), int) else 1]
+                         + [j.n + 1 for j in self.jobs.values()])
+
+    def save(self) -> None:
+        finished = [j for j in self.jobs.values() if not j.active]
+        for job in finished[: max(0, len(finished) - KEEP_FINISHED)]:
+            del self.jobs[job.id]
+        data = {"version": 1, "next": self._next, "jobs": [j.model_dump() for j in self.jobs.values()]}
+        atomic_write_bytes(self.paths.queue, json.dumps(data, indent=1).encode())
+
+    def _changed(self, job: Job) -> None:
+        self.save()
+        self.on_change(job)
+
+    # ---- queries -------------------------------------------------------------------------------------
+    def get(self, job_id: str | None) -> Job | None:
+        return self.jobs.get(job_id) if job_id else None
+
+    def active_for(self, run: str) -> list[Job]:
+        return [j for j in self.jobs.values() if j.run == run and j.active]
+
+    def running(self) -> list[Job]:
+        return [j for j in self.jobs.values() if j.state == "running"]
+
+    # ---- commands ------------------------------------------------------------------------------------
+    def submit(self, kind: str, run: str, args: dict[str, Any] | None = None, study: str | None = None,
+               step: int | None = None) -> Job:
+        """Queue a job on an existing run directory; bad options raise ValueError."""
+        args = dict(args or {})
+        jobs.check_args(kind, args)
+        run_dir = self.paths.runs_dir / run
+        if not (run_dir / "config.toml").exists() and not (run_dir / "status.json").exists():
+            raise ValueError(f"run {run!r} does not exist in {self.paths.runs_dir}")
+        n, self._next = self._next, self._next + 1
+        job = Job(id=f"j{n}", n=n, kind=kind, run=run, args=args, study=study, step=step, submitted_at=time.time(),
+                  log=str(jobs.log_path(run_dir, kind, n)))
+        if kind == "pretrain" and not self.active_for(run) and read_status(run_dir).get("state") != "done":
+            write_status(run_dir, "queued", message="queued")
+        self.jobs[job.id] = job
+        self._changed(job)
+        return job
+
+    def cancel(self, job: Job) -> bool:
+        """Dequeue a queued job, or SIGTERM a running one's process group (SIGKILL after the grace time)."""
+        if job.state == "queued":
+            self._end(job, "cancelled", "cancelled before it started")
+            return True
+        if job.state != "running" or job.cancel_at is not None:
+            return job.state == "running"
+        job.cancel_at = time.time()
+        procs.signal_group(job.pid, job.start_ticks, signal.SIGTERM)
+        self._changed(job)
+        return True
+
+    def recover(self) -> None:
+        """After a restart: re-attach to live jobs, settle the dead ones, mark runs left `running` interrupted."""
+        for job in list(self.jobs.values()):
+            if job.state != "running":
+                continue
+            if procs.is_alive(job.pid, job.start_ticks):
+                log.info("re-attached to job %s (%s of %s, pid %s)", job.id, job.kind, job.run, job.pid)
+            else:
+                self._finish(job, None)
+        busy = {j.run for j in self.jobs.values() if j.active}
+        for run_dir in sorted(p for p in self.paths.runs_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
+            status = read_status(run_dir)
+            if status.get("state") != "running" or run_dir.name in busy:
+                continue
+            pid = status.get("pid")
+            alive = isinstance(pid, int) and procs.start_ticks(pid) is not None
+            if alive and run_dir.name in " ".join(procs.cmdline(pid)):
+                continue  # trained by a live process outside the engine (`mvssl train --run-dir ...`)
+            write_status(run_dir, "interrupted", message="its process ended without a final state; resumable")
+
+    def tick(self) -> None:
+        """Settle ended jobs, escalate overdue cancels to SIGKILL, start queued jobs on free slots."""
+        now = time.time()
+        for job in self.running():
+            proc = self._procs.get(job.id)
+            code = proc.poll() if proc is not None else None
+            ended = code is not None if proc is not None else not procs.is_alive(job.pid, job.start_ticks)
+            if ended:
+                self._finish(job, code)
+            elif job.cancel_at is not None and now - job.cancel_at > self.grace_s:
+                log.warning("job %s ignored SIGTERM for %.0f s: SIGKILL", job.id, now - job.cancel_at)
+                procs.signal_group(job.pid, job.start_ticks, signal.SIGKILL)
+        running = self.running()
+        free = [s for s in self.slots if s not in {j.slot for j in running}]
+        busy_runs = {j.run for j in running}
+        for job in sorted((j for j in self.jobs.values() if j.state == "queued"), key=lambda j: j.n):
+            if not free:
+                break
+            if job.run not in busy_runs:
+                self._start(job, free.pop(0))
+                busy_runs.add(job.run)
+
+    # ---- process life --------------------------------------------------------------------------------
+    def _start(self, job: Job, slot: str) -> None:
+        run_dir = self.paths.runs_dir / job.run
+        env = {"PYTHONUNBUFFERED": "1"}  # the log shows progress as it happens
+        if slot.startswith("gpu:"):
+            env["CUDA_VISIBLE_DEVICES"] = slot.split(":", 1)[1]
+        try:
+            argv = jobs.job_argv(job.kind, run_dir, job.args, job=job.n, handshake=True)
+            proc = procs.spawn_detached(argv, Path(job.log), env, handshake=True)
+        except (OSError, ValueError) as err:
+            self._end(job, "failed", f"could not start: {err}")
+            return
+        job.state, job.slot, job.pid, job.started_at = "running", slot, proc.pid, time.time()
+        job.start_ticks = procs.start_ticks(proc.pid)
+        self._procs[job.id] = proc
+        self._changed(job)  # on record before the job does anything
+        procs.release(proc)
+        log.info("started job %s: %s of %s on %s (pid %s)", job.id, job.kind, job.run, slot, proc.pid)
+
+    def _finish(self, job: Job, exit_code: int | None) -> None:
+        """Decide how a job ended: its result file, else its exit, else `interrupted` (killed)."""
+        self._procs.pop(job.id, None)
+        run_dir = self.paths.runs_dir / job.run
+        result = jobs.read_result(jobs.result_path(run_dir, job.kind, job.n))
+        status = read_status(run_dir)
+        if result is not None:
+            state, message = result["state"], str(result.get("message", ""))
+        elif job.kind == "pretrain" and status.get("state") in FINAL_STATES and status.get("state") != "interrupted" \
+                and (status.get("updated_at") or 0) >= (job.started_at or 0):
+            state, message = status["state"], str(status.get("message") or "")
+        elif job.cancel_at is not None:
+            state, message = "cancelled", "killed after the cancel grace time"
+        elif exit_code is not None and exit_code > 0:
+            state, message = "failed", f"exit status {exit_code}; see {job.log}"
+        else:
+            state, message = "interrupted", "the job process ended without a result (killed?); resumable"
+        job.exit_code = exit_code
+        if job.kind == "pretrain" and status.get("state") in ("running", "queued") and state != "done" \
+                and run_dir.is_dir():
+            write_status(run_dir, state, message=message)
+        self._end(job, state, message)
+
+    def _end(self, job: Job, state: str, message: str) -> None:
+        if job.kind == "pretrain" and state == "cancelled" and job.pid is None:
+            run_dir = self.paths.runs_dir / job.run
+            if read_status(run_dir).get("state") == "queued":
+                write_status(run_dir, "cancelled", message=message)
+        job.state, job.message, job.ended_at = state, message, time.time()
+        log.info("job %s (%s of %s) ended: %s %s", job.id, job.kind, job.run, state, message)
+        self._changed(job)

@@ -1,0 +1,131 @@
+"""Probe protocols: the official head and track score against a plain reading of the official
+downstream code, MARBLE's settings, labels stored with every draw, and a compare report that
+refuses to mix protocols unless asked."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from engine.rundir import store
+from engine.cli import main
+from engine.evaluation.probe import ProbeConfig, Split, predict, run_probe
+from engine.evaluation.probe_protocols import build_model, official_loss
+from engine.evaluation.compare import compare
+from tests.engine.fake_runs import make_run
+
+
+def test_paper_head_is_the_official_head_without_dropout() -> None:
+    model = build_model(1024, 50, ProbeConfig.of("paper"))
+    # Head(feature_dim=1024, layers_feature_dim=[512, 50]): Linear(no bias), BatchNorm1d, ReLU, Linear(no bias)
+    assert [type(m) for m in model] == [nn.Linear, nn.BatchNorm1d, nn.ReLU, nn.Linear]
+    assert model[0].bias is None and model[3].bias is None
+    assert (model[0].in_features, model[0].out_features, model[3].out_features) == (1024, 512, 50)
+    assert not any(isinstance(m, nn.Dropout) for m in model.modules())
+    ours = build_model(1024, 50, ProbeConfig.of("ours"))
+    assert any(isinstance(m, nn.Dropout) and m.p == 0.5 for m in ours)
+    marble = build_model(1024, 50, ProbeConfig.of("marble"))
+    assert [m.p for m in marble if isinstance(m, nn.Dropout)] == [0.2] and marble[0].out_features == 512
+
+
+def test_paper_track_score_is_the_head_of_the_mean_embedding() -> None:
+    torch.manual_seed(0)
+    model = build_model(8, 3, ProbeConfig.of("paper")).eval()
+    x = torch.randn(5, 8)
+    split = Split(x, np.array([2, 2, 2, 7, 7]), np.array([7, 2]), np.zeros((2, 3), np.uint8))
+    got = predict(model, split, track_score="embedding")
+    # DownstreamModel.forward(x, mean_embedding=True): head(backbone(x).mean(dim=0)), per track
+    expected = [torch.sigmoid(model(x[[3, 4]].mean(dim=0, keepdim=True))), torch.sigmoid(model(x[:3].mean(0, True)))]
+    assert np.allclose(got, torch.cat(expected).detach().numpy(), atol=1e-6)
+    ours = predict(model, split)  # mean of segment probabilities: not the same number
+    assert not np.allclose(got, ours, atol=1e-4)
+
+
+def test_official_loss_is_the_official_clamped_bce() -> None:
+    torch.manual_seed(1)
+    logits = torch.randn(6, 4, dtype=torch.float64) * 20
+    target = (torch.rand(6, 4) < 0.4).double()
+    v = torch.sigmoid(torch.clamp(logits, min=-10))
+    log_clap = lambda t: torch.clamp(torch.log(t), min=-100)  # noqa: E731
+    expected = -1 * torch.mean((target * log_clap(v)) + (1 - target) * log_clap(1 - v), dim=-1).mean()
+    assert official_loss(logits, target).item() == pytest.approx(expected.item(), rel=1e-12)
+
+
+def test_protocol_values() -> None:
+    paper, marble = ProbeConfig.of("paper"), ProbeConfig.of("marble")
+    assert (paper.standardise, paper.track_score, paper.dropout, paper.loss) == (False, "embedding", 0.0, "official")
+    assert (marble.dropout, marble.criterion, marble.plateau_factor, marble.lr, marble.hidden) == \
+        (0.2, "roc_auc", 0.5, 1e-3, 512)
+    assert ProbeConfig.of("mlp").protocol == "ours"
+    with pytest.raises(ValueError, match="unknown probe protocol 'svm'"):
+        ProbeConfig.of("svm")
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("protocol-runs")
+    return {"a": make_run(root / "a", signal=3.0), "b": make_run(root / "b", "random", signal=0.5, seed=1)}
+
+
+@pytest.mark.parametrize("protocol", ["ours", "paper", "marble", "linear"])
+def test_every_protocol_runs_learns_and_is_recorded(runs: dict[str, Path], protocol: str) -> None:
+    result = run_probe(runs["a"], "all", fractions=(100,), draws=1, config=ProbeConfig.of(protocol))
+    assert result[1.0][0]["macro"]["roc_auc"] > 0.9
+    probe = store.read_probes(runs["a"], "all")["all"]
+    assert probe.protocol == protocol and probe.draws[0].info["protocol"] == protocol
+    assert probe.draws[0].info["prediction"] == ProbeConfig.of(protocol).prediction
+
+
+def test_marble_halves_the_learning_rate_on_a_plateau_and_ours_keeps_it(runs: dict[str, Path]) -> None:
+    for protocol, check in (("marble", lambda lr: lr <= 5e-4), ("ours", lambda lr: lr == 1e-3)):
+        run_probe(runs["b"], "all", fractions=(100,), draws=1, config=ProbeConfig.of(protocol))
+        info = store.read_probes(runs["b"], "all")["all"].draws[0].info
+        assert info["criterion"] == ("roc_auc" if protocol == "marble" else "pr_auc")
+        assert check(info["lr_end"]), (protocol, info["lr_end"], info["steps"])
+
+
+def test_another_protocol_replaces_a_tasks_draws(runs: dict[str, Path]) -> None:
+    run_probe(runs["b"], "genre", fractions=(50, 100), draws=1, config=ProbeConfig.of("ours"))
+    run_probe(runs["b"], "genre", fractions=(100,), draws=1, config=ProbeConfig.of("paper"))
+    probe = store.read_probes(runs["b"], "genre")["genre"]
+    assert probe.protocol == "paper" and probe.fractions() == [1.0]  # no 'ours' draw left beside it
+
+
+def test_compare_refuses_mixed_protocols_unless_asked(runs: dict[str, Path], tmp_path: Path) -> None:
+    run_probe(runs["a"], "mood", fractions=(100,), draws=1, config=ProbeConfig.of("marble"))
+    run_probe(runs["b"], "mood", fractions=(100,), draws=1, config=ProbeConfig.of("ours"))
+    with pytest.raises(ValueError, match="a was probed with the 'marble' protocol, b with 'ours'"):
+        compare([runs["a"], runs["b"]], "mood", n_resamples=10)
+    results = compare([runs["a"], runs["b"]], "mood", n_resamples=10, mix_protocols=True)
+    assert results["probe_protocols"] == ["marble", "ours"]
+    assert [r["probe_protocol"] for r in results["runs"]] == ["marble", "ours"]
+    assert main(["compare", str(runs["a"]), str(runs["b"]), "--task", "mood", "--out", str(tmp_path / "r"),
+                 "--resamples", "10"]) == 2
+    assert main(["compare", str(runs["a"]), str(runs["b"]), "--task", "mood", "--out", str(tmp_path / "r"),
+                 "--resamples", "10", "--mix-protocols"]) == 0
+    assert "Mixed probe protocols (marble, ours)" in (tmp_path / "r" / "report.html").read_text()
+    assert json.loads((tmp_path / "r" / "results.json").read_text())["probe_protocols"] == ["marble", "ours"]
+
+
+def test_probe_command_takes_a_protocol(runs: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["probe", "--run-dir", str(runs["a"]), "--task", "instrument", "--fractions", "100",
+                 "--draws", "1", "--probe", "paper", "--quiet"]) == 0
+    assert json.loads(capsys.readouterr().out)["protocol"] == "paper"
+    assert store.read_probes(runs["a"], "instrument")["instrument"].protocol == "paper"
+
+
+def test_old_stores_without_a_protocol_read_as_ours_or_linear(tmp_path: Path) -> None:
+    run = make_run(tmp_path / "old")
+    with store.open_embeddings(run) as emb:
+        test, names = emb.tracks.split_index("test"), emb.tracks.tag_names
+    pred = np.zeros((len(test), len(names)), np.float32)
+    store.write_probe(run, "all", 1.0, 0, pred, test, names, {}, {"kind": "linear"})  # older draws had no protocol
+
+    def drop(f) -> None:  # an older store: no protocol attribute on the task
+        del f["probes"]["all"].attrs["protocol"]
+    store.update_analysis(run, drop)
+    assert store.read_probes(run, "all")["all"].protocol == "linear"
