@@ -19,7 +19,7 @@ from engine import config as config_mod
 from engine.rundir import store
 from engine.evaluation.embed import SegmentPlan, TrackSegments, embed, fast_bf16, load_encoder, track_table
 from engine.data.corpora.sources import load_source
-from engine.rundir.summary import prepare_run
+from engine.config import prepare_run
 from engine.training.loop import train
 
 SECTION = "embedding"
