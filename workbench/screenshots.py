@@ -12,29 +12,12 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-from PySide6.QtCore import QSettings
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QWidget
 
-from workbench.app import MainWindow
-from workbench.tabs import PANELS
-
-
-def _settle(app: QApplication, seconds: float) -> None:
-    """Let timers, background loads and paints run for `seconds`."""
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        app.processEvents()
-        time.sleep(0.02)
-
-
-def _window(runs_dir: Path, settings_dir: Path, connect: bool) -> MainWindow:
-    settings = QSettings(str(settings_dir / f"{runs_dir.name}.ini"), QSettings.Format.IniFormat)
-    window = MainWindow(runs_dir, connect_engine=connect, settings=settings)
-    window.show()
-    return window
+from workbench.tabs import PanelSpec
+from workbench.tour import open_window, settle, visit_dialog, visit_panels
 
 
 def shoot(runs_dir: Path, out: Path, settle_s: float = 4.0, live: Path | None = None,
@@ -45,34 +28,31 @@ def shoot(runs_dir: Path, out: Path, settle_s: float = 4.0, live: Path | None = 
     size = f"{screen.width()}x{screen.height()}"
     out.mkdir(parents=True, exist_ok=True)
     written = []
+
+    def save(widget: QWidget, name: str) -> None:
+        path = out / f"{name}-{size}.png"
+        widget.grab().save(str(path))
+        written.append(path)
+
     with tempfile.TemporaryDirectory() as tmp:
-        window = _window(runs_dir, Path(tmp), connect=False)
-        _settle(app, settle_s)
-        for index, spec in enumerate(PANELS):
-            window.tabs.setCurrentIndex(index)
-            _settle(app, settle_s)
-            panel = window.tabs.tabs[spec.title].panel
+        window = open_window(runs_dir, Path(tmp) / "finished.ini")
+        settle(app, settle_s)
+
+        def shoot_panel(spec: PanelSpec, panel: QWidget) -> None:
             if spec.title == "Map" and getattr(panel, "data", None) is not None:
                 panel.select_track(0)  # a clicked track and its neighbours
-                _settle(app, settle_s / 4)
-            path = out / f"{spec.title.lower()}-{size}.png"
-            window.grab().save(str(path))
-            written.append(path)
+                settle(app, settle_s / 4)
+            save(window, spec.title.lower())
+
+        visit_panels(window, app, settle_s, shoot_panel)
         if live is not None:
             window.close()
-            window = _window(live, Path(tmp), connect=True)
+            window = open_window(live, Path(tmp) / "live.ini", connect=True)
             window.tabs.setCurrentIndex(0)
-            _settle(app, 3 * settle_s)  # connect, list, replay the events
-            path = out / f"running-{size}.png"
-            window.grab().save(str(path))
-            written.append(path)
+            settle(app, 3 * settle_s)  # connect, list, replay the events
+            save(window, "running")
         if dialog:  # from the engine's window when there is one: its hello fills the form
-            launch = window.open_launch_dialog()
-            _settle(app, settle_s / 2)
-            path = out / f"new-run-{size}.png"
-            launch.grab().save(str(path))
-            written.append(path)
-            launch.reject()
+            visit_dialog(window, app, settle_s / 2, lambda d: save(d, "new-run"))
         window.close()
     return written
 

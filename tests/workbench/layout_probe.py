@@ -13,24 +13,16 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import pyqtgraph as pg
-from PySide6.QtCore import QPoint, QRect, QRectF, QSettings
+from PySide6.QtCore import QPoint, QRect, QRectF
 from PySide6.QtGui import QImage, QPainter
 from PySide6.QtWidgets import (
     QAbstractItemView, QAbstractScrollArea, QApplication, QHeaderView, QScrollArea, QWidget,
 )
 
 MIN_PLOT_PX = (80, 50)  # the least data area (width, height) a plot can be read at
-
-
-def settle(app: QApplication, seconds: float) -> None:
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        app.processEvents()
-        time.sleep(0.02)
 
 
 def _name(widget: QWidget) -> str:
@@ -136,27 +128,18 @@ def window_problems(window: QWidget, where: str) -> list[str]:
 
 def probe(runs_dir: Path, settle_s: float = 3.0) -> list[str]:
     """Open the window as a user would (fresh settings), visit every panel and collect the problems."""
-    from workbench.app import MainWindow
-    from workbench.tabs import PANELS
+    from workbench.tour import open_window, settle, visit_dialog, visit_panels
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     with tempfile.TemporaryDirectory() as tmp:
-        settings = QSettings(str(Path(tmp) / "layout.ini"), QSettings.Format.IniFormat)
-        window = MainWindow(runs_dir, connect_engine=False, settings=settings)
-        window.show()
+        window = open_window(runs_dir, Path(tmp) / "layout.ini")
         settle(app, settle_s)
         problems = []
         if not window.selection.runs():
             problems.append("nothing is selected on open")
             window.selection.set_runs([r.path for r in window.model.runs()])  # measure the panels with data
-        for index, spec in enumerate(PANELS):
-            window.tabs.setCurrentIndex(index)
-            settle(app, settle_s)
-            problems += window_problems(window, spec.title)
-        dialog = window.open_launch_dialog()
-        settle(app, settle_s / 3)
-        problems += window_problems(dialog, "New run dialog")
-        dialog.reject()
+        visit_panels(window, app, settle_s, lambda spec, _panel: problems.extend(window_problems(window, spec.title)))
+        visit_dialog(window, app, settle_s / 3, lambda dialog: problems.extend(window_problems(dialog, "New run dialog")))
         window.close()
     return problems
 
