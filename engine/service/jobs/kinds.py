@@ -11,7 +11,7 @@ from typing import Any, Callable, NamedTuple
 from engine.service.job_specs import (
     DiagnoseSpec, EmbedSpec, PretrainSpec, ProbeSpec, ProjectSpec, canonical, given, make_spec,
 )
-from engine.service.jobs.report import Report
+from engine.service.jobs.report import JobCancelled, Report
 
 
 class Outcome(NamedTuple):
@@ -74,7 +74,7 @@ def run_probe(spec: ProbeSpec, report: Report) -> Outcome:
     task = options.pop("task")
     config = probe.ProbeConfig.of(options.pop("protocol", "ours"))
     draws = options.get("draws", inspect.signature(probe.run_probe).parameters["draws"].default)
-    total = len(options.get("fractions", probe.DEFAULT_FRACTIONS)) * draws
+    total = sum(probe.draws_at(p / 100, draws) for p in options.get("fractions", probe.DEFAULT_FRACTIONS))
     lines: list[str] = []
 
     def on_draw(line: str) -> None:
@@ -113,4 +113,7 @@ def job_type(kind: str) -> JobType:
 def run_job(kind: str, run_dir: Any, args: dict[str, Any] | None = None, report: Report | None = None) -> Outcome:
     """Run one job in this process: its spec from `args` (checked like the command line), then `run(spec, report)`."""
     spec = make_spec(kind, run_dir, args or {})
-    return job_type(kind).run(spec, report or Report())
+    try:
+        return job_type(kind).run(spec, report or Report())
+    except JobCancelled:
+        return Outcome("cancelled", "cancelled between two steps")

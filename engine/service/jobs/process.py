@@ -107,6 +107,8 @@ def main(argv: list[str] | None = None) -> int:
         from engine.rundir.files import atomic_write_bytes
 
         outcome = {"state": state, "message": message, "started_at": started, "ended_at": time.time()}
-        atomic_write_bytes(result_path(args.run_dir, kind, args.job), json.dumps(outcome).encode())
+        path = result_path(args.run_dir, kind, args.job)
+        path.parent.mkdir(parents=True, exist_ok=True)  # started by hand, the job has no log folder yet
+        atomic_write_bytes(path, json.dumps(outcome).encode())
     print(f"job {kind} ended: {state} {message}", flush=True)
     return 0 if state in ("done", "cancelled") else 1
