@@ -23,13 +23,12 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtNetwork import QLocalSocket
 
 from engine.service import protocol
-from engine.service.enginedir import engine_paths, lock_holder, make_private_dir
+from engine.service.enginedir import address_through, engine_paths, lock_holder, make_private_dir, socket_fits
 
 OnReply = Callable[[dict[str, Any]], None]
 OnError = Callable[[str], None]
 
 STATES = ("offline", "starting", "connected", "lost")
-_MAX_SOCKET_NAME = 100  # longer paths do not fit sockaddr_un: connect through /proc/self/fd
 _HELLO_TIMEOUT_MS = 10_000
 
 
@@ -107,13 +106,12 @@ class EngineClient(QObject):
             self.state_changed.emit(state)
 
     def _socket_name(self) -> str:
-        path = str(self.paths.socket)
-        if len(path) <= _MAX_SOCKET_NAME or not Path("/proc/self/fd").is_dir():
-            return path
-        if self._dir_fd is None:
+        if socket_fits(self.paths.socket):
+            return str(self.paths.socket)
+        if self._dir_fd is None:  # kept open: QLocalSocket may connect after this call returns
             make_private_dir(self.paths.dir)
             self._dir_fd = os.open(self.paths.dir, os.O_RDONLY | os.O_DIRECTORY)
-        return f"/proc/self/fd/{self._dir_fd}/{self.paths.socket.name}"
+        return address_through(self._dir_fd, self.paths.socket)
 
     def _connect(self) -> None:
         if self._stopped:

@@ -5,7 +5,7 @@ import argparse
 import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from engine.config import PROBE_PROTOCOLS
 
@@ -111,22 +111,18 @@ def _cmd_runs_show(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_runs_cancel(args: argparse.Namespace) -> int:
-    jobs = _call(args, "cancel", **_target(args))["jobs"]
-    print(f"cancelling {len(jobs)} job(s): {', '.join(jobs) or '-'}")
-    return 0
+def _target_command(request: str, key: str, say: Callable[[list[str]], str]) -> Callable[[argparse.Namespace], int]:
+    """`mvssl runs cancel|resume|delete RUN | --study ID`: one request, one line saying what it did."""
+    def command(args: argparse.Namespace) -> int:
+        print(say(_call(args, request, **_target(args))[key]))
+        return 0
+    return command
 
 
-def _cmd_runs_resume(args: argparse.Namespace) -> int:
-    jobs = _call(args, "resume", **_target(args))["jobs"]
-    print(f"queued {len(jobs)} job(s): {', '.join(jobs)}")
-    return 0
-
-
-def _cmd_runs_delete(args: argparse.Namespace) -> int:
-    deleted = _call(args, "delete", **_target(args))["deleted"]
-    print(f"deleted {', '.join(deleted) or 'nothing'}")
-    return 0
+_cmd_runs_cancel = _target_command("cancel", "jobs",
+                                   lambda ids: f"cancelling {len(ids)} job(s): {', '.join(ids) or '-'}")
+_cmd_runs_resume = _target_command("resume", "jobs", lambda ids: f"queued {len(ids)} job(s): {', '.join(ids)}")
+_cmd_runs_delete = _target_command("delete", "deleted", lambda runs: f"deleted {', '.join(runs) or 'nothing'}")
 
 
 def _cmd_runs_studies(args: argparse.Namespace) -> int:

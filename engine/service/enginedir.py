@@ -23,37 +23,22 @@ def default_runs_dir() -> Path:
 
 @dataclass(frozen=True)
 class EnginePaths:
-    """Where the engine of one runs directory keeps its socket, lock, log and queue."""
+    """Where the engine of one runs directory keeps its socket, lock, log and queue (and the studies)."""
 
     runs_dir: Path
-
-    @property
-    def dir(self) -> Path:
-        return self.runs_dir / ".engine"
-
-    @property
-    def socket(self) -> Path:
-        return self.dir / "engine.sock"
-
-    @property
-    def lock(self) -> Path:
-        return self.dir / "engine.lock"
-
-    @property
-    def log(self) -> Path:
-        return self.dir / "engine.log"
-
-    @property
-    def queue(self) -> Path:
-        return self.dir / "queue.json"
-
-    @property
-    def studies(self) -> Path:
-        return self.runs_dir / ".studies"
+    dir: Path
+    socket: Path
+    lock: Path
+    log: Path
+    queue: Path
+    studies: Path
 
 
 def engine_paths(runs_dir: Path | str) -> EnginePaths:
-    return EnginePaths(Path(runs_dir).expanduser().resolve())
+    runs = Path(runs_dir).expanduser().resolve()
+    folder = runs / ".engine"
+    return EnginePaths(runs_dir=runs, dir=folder, socket=folder / "engine.sock", lock=folder / "engine.lock",
+                       log=folder / "engine.log", queue=folder / "queue.json", studies=runs / ".studies")
 
 
 def make_private_dir(path: Path) -> None:
@@ -68,8 +53,7 @@ class EngineRunning(RuntimeError):
 
     def __init__(self, runs_dir: Path, pid: int | None) -> None:
         who = f"pid {pid}" if pid else "another process"
-        lock = runs_dir / ".engine" / "engine.lock"
-        super().__init__(f"an engine is already running for {runs_dir} ({who} holds {lock})")
+        super().__init__(f"an engine is already running for {runs_dir} ({who} holds {engine_paths(runs_dir).lock})")
         self.pid = pid
 
 
@@ -108,14 +92,24 @@ def lock_holder(paths: EnginePaths) -> int | None:
         os.close(fd)
 
 
+def socket_fits(path: Path) -> bool:
+    """Whether bind/connect takes the socket path itself: it fits sockaddr_un, or there is no /proc to shorten it."""
+    return len(str(path)) <= _MAX_SOCKET_PATH or not Path("/proc/self/fd").is_dir()
+
+
+def address_through(dir_fd: int, path: Path) -> str:
+    """The short address `/proc/self/fd/N/NAME` of the socket `path`, through an open fd of its folder (Linux)."""
+    return f"/proc/self/fd/{dir_fd}/{path.name}"
+
+
 @contextlib.contextmanager
 def socket_address(path: Path) -> Iterator[str]:
-    """An address for bind/connect: the path itself, or for a long path `/proc/self/fd/N/NAME` (Linux)."""
-    if len(str(path)) <= _MAX_SOCKET_PATH or not Path("/proc/self/fd").is_dir():
+    """An address for bind/connect: the path itself, or for a long path one through its folder's fd."""
+    if socket_fits(path):
         yield str(path)
         return
     fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
     try:
-        yield f"/proc/self/fd/{fd}/{path.name}"
+        yield address_through(fd, path)
     finally:
         os.close(fd)

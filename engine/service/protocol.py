@@ -63,14 +63,13 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 
 from engine.config import Method
 from engine.rundir.events import finite
-from engine.service.jobs import check_args
+from engine.service.job_specs import KINDS, JobKind, check_args
 from engine.rundir.summary import check_id
 
 PROTOCOL_VERSION = 1
 MAX_LINE = 1 << 20  # bytes of one message, newline excluded
 
-JOB_KINDS: tuple[str, ...] = ("pretrain", "embed", "diagnose", "project", "probe")
-JobKind = Literal["pretrain", "embed", "diagnose", "project", "probe"]
+JOB_KINDS: tuple[str, ...] = KINDS
 # Tasks of engine.evaluation.probe (the demo corpus has genre, instrument, mood); tests keep these in step with it.
 PROBE_TASKS: tuple[str, ...] = ("all", "top50", "genre", "instrument", "mood", "moodtheme")
 DEMO_TASKS: tuple[str, ...] = ("genre", "instrument", "mood")
@@ -261,6 +260,16 @@ def parse_request(line: bytes) -> _Request:
         raise ProtocolError(_one_line(err, kind), request_id) from None
     except RecursionError:
         raise ProtocolError(f"{kind}: nested too deeply", request_id) from None
+
+
+def forms_info() -> dict[str, Any]:
+    """The part of the hello a GUI builds its forms from; the workbench uses it as is when no engine answers."""
+    from engine import config
+
+    return {"job_kinds": list(JOB_KINDS), "stages": list(JOB_KINDS), "methods": list(config.METHODS),
+            "presets": list(config.PRESETS), "preset_values": {p: config.build(p).model_dump() for p in config.PRESETS},
+            "tasks": list(DEMO_TASKS), "probe_tasks": list(PROBE_TASKS), "fractions": list(DEFAULT_FRACTIONS),
+            "config_schema": config.schema()}
 
 
 def reply(request_id: Any, result: dict[str, Any]) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from engine.service import protocol
 from engine.rundir import summary as runindex
 from engine.service.connection import Connection
 from engine.service.enginedir import EngineRunning, acquire_lock, engine_paths, make_private_dir, socket_address
+from engine.service.job_specs import check_args
 from engine.service.queue import Job, JobQueue, device_slots
 from engine.rundir.files import read_status
 from engine.service.studies import Studies, Study
@@ -138,12 +139,7 @@ class Engine:
                              f"{protocol.PROTOCOL_VERSION})")
         conn.greeted = True
         return {"version": protocol.PROTOCOL_VERSION, "engine_pid": os.getpid(), "runs_dir": str(self.paths.runs_dir),
-                "job_kinds": list(protocol.JOB_KINDS), "stages": list(protocol.JOB_KINDS),
-                "methods": list(config_mod.METHODS), "presets": list(config_mod.PRESETS),
-                "preset_values": {p: config_mod.build(p).model_dump() for p in config_mod.PRESETS},
-                "tasks": list(protocol.DEMO_TASKS), "probe_tasks": list(protocol.PROBE_TASKS),
-                "fractions": list(protocol.DEFAULT_FRACTIONS), "slots": self.queue.slots,
-                "config_schema": config_mod.schema()}
+                "slots": self.queue.slots, **protocol.forms_info()}
 
     def _on_list_runs(self, conn: Connection, req: protocol.ListRuns) -> dict[str, Any]:
         runs = runindex.list_runs(self.paths.runs_dir)
@@ -167,9 +163,7 @@ class Engine:
         return {"study": self.studies.get(req.study).model_dump()}
 
     def _on_submit(self, conn: Connection, req: protocol.Submit) -> dict[str, Any]:
-        from engine.service import jobs
-
-        jobs.check_args(req.kind, req.args)
+        check_args(req.kind, req.args)
         if req.kind != "pretrain":
             if req.run is None:
                 raise ValueError(f"{req.kind} needs the run to work on")

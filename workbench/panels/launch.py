@@ -25,12 +25,9 @@ Send = Callable[[str, dict[str, Any], Callable[[dict], None], Callable[[str], No
 
 def offline_info() -> dict[str, Any]:
     """What the engine's hello would say, from the engine's own (torch-free) modules."""
-    from engine import config
     from engine.service import protocol
 
-    return {"methods": list(config.METHODS), "presets": list(config.PRESETS), "stages": list(protocol.JOB_KINDS),
-            "tasks": list(protocol.DEMO_TASKS), "probe_tasks": list(protocol.PROBE_TASKS),
-            "fractions": list(protocol.DEFAULT_FRACTIONS), "config_schema": config.schema()}
+    return protocol.forms_info()
 
 
 def comparison_methods(methods: list[str]) -> list[str]:

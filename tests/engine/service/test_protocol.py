@@ -99,7 +99,7 @@ def test_job_args_are_checked_and_round_trip_through_the_command_line(tmp_path) 
     assert jobs.check_args("probe", args) == {"task": "genre", "fractions": (5.0, 100.0), "draws": 3}
     argv = jobs.job_argv("probe", tmp_path, args, job=4, handshake=True)
     assert argv[3:5] == ["probe", str(tmp_path)] and "--handshake" in argv
-    parsed = jobs._parser("probe").parse_args(argv[4:])
+    parsed = jobs.process.parser("probe").parse_args(argv[4:])
     assert (parsed.job, parsed.task, parsed.fractions, parsed.draws) == (4, "genre", "5,100", "3")
     assert jobs.check_args("embed", {"segments_per_track": "all", "batch": 8}) == {"segments_per_track": "all",
                                                                                     "batch": 8}

@@ -14,6 +14,7 @@ from typing import Any, Callable, Iterator
 import pytest
 
 from engine import config
+from engine.service import protocol
 from engine.service.client import EngineClient, EngineError, ensure_engine, ping, stop_engine
 from engine.cli import engine_cmds
 from engine.service.enginedir import engine_paths, lock_holder
@@ -98,6 +99,9 @@ def test_socket_and_folder_are_private_and_hello_describes_the_engine(runs: Path
         assert info["preset_values"]["paper"] == config.build("paper").model_dump()
         assert info["tasks"] == ["genre", "instrument", "mood"]
         assert info["job_kinds"] == ["pretrain", "embed", "diagnose", "project", "probe"]
+        offline = protocol.forms_info()  # what the New-run dialog shows when no engine answers
+        assert {key: info[key] for key in offline} == json.loads(json.dumps(offline))
+        assert info["runs_dir"] == str(paths.runs_dir) and info["engine_pid"] > 0
         with pytest.raises(EngineError, match="protocol version 99 not supported"):
             client.request("hello", version=99)
         assert client.request("list_runs") == {"runs": []}
