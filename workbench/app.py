@@ -26,6 +26,7 @@ from workbench.geometry import MINIMUM_SIZE, RUNS_WIDTH, restore_layout, save_la
 from workbench.menus import build_menus
 from workbench.runs import default_runs_dir
 from workbench.runs_model import RunsModel
+from workbench.run_watch_qt import RunWatchHub
 from workbench.runs_view import RunsView
 from workbench.selection import RunSelection
 from workbench.series import SeriesStore
@@ -59,7 +60,8 @@ class MainWindow(QMainWindow):
         self.selection = RunSelection(self)
         self.store = SeriesStore()
         self.model = RunsModel(self)
-        self.sync = RunsSync(self.model, self.store, self.selection, self)
+        self.watch = RunWatchHub(parent=self)  # one watcher per followed run, shared by every panel
+        self.sync = RunsSync(self.model, self.store, self.selection, self.watch, self)
         self._select_after: list[str] = []
         self._select_initial = True
         self._player: Any = None
@@ -182,7 +184,8 @@ class MainWindow(QMainWindow):
             from workbench.player import Player
 
             self._player = Player()
-        return {"selection": self.selection, "store": self.store, "player": self._player, "runs_dir": self.runs_dir}
+        return {"selection": self.selection, "store": self.store, "player": self._player, "runs_dir": self.runs_dir,
+                "watch": self.watch}
 
     def _send(self, type: str, fields: dict[str, Any], on_reply, on_error) -> None:
         self.client.request(type, on_reply=on_reply, on_error=on_error, **fields)
@@ -263,7 +266,7 @@ class MainWindow(QMainWindow):
             self.client.restart_engine()
 
     def _show_engine_log(self) -> None:
-        from workbench.client import tail
+        from workbench.engine_start import tail
 
         log = self.runs_dir / ".engine" / "engine.log"
         view = QPlainTextEdit(tail(log, 500) or f"{log} is empty or missing", readOnly=True)

@@ -14,8 +14,6 @@ from __future__ import annotations
 import itertools
 import json
 import os
-import subprocess
-import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -23,7 +21,8 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtNetwork import QLocalSocket
 
 from engine.service import protocol
-from engine.service.enginedir import engine_paths, lock_holder, make_private_dir
+from engine.service.enginedir import engine_paths, make_private_dir
+from workbench.engine_start import EngineStarter
 
 OnReply = Callable[[dict[str, Any]], None]
 OnError = Callable[[str], None]
@@ -49,7 +48,7 @@ class EngineClient(QObject):
                  parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.paths = engine_paths(runs_dir)
-        self.autostart = autostart
+        self.starter = EngineStarter(self.paths, autostart, lambda message, details: self.error.emit(message, details))
         self.info: dict[str, Any] = {}
         self.state = "offline"
         self._socket: QLocalSocket | None = None
@@ -59,11 +58,7 @@ class EngineClient(QObject):
         self._queued: list[dict[str, Any]] = []  # requests waiting for a connection
         self._offsets: dict[str, int] = {}  # subscribed run -> byte offset after its last event
         self._batch: dict[str, list[dict[str, Any]]] = {}
-        self._proc: subprocess.Popen | None = None
-        self._reported_exit: int | None = None
         self._retry_ms = 100
-        self._restart_after = 0.0  # monotonic time before which no new engine is started
-        self._restart_backoff = 1.0
         self._dir_fd: int | None = None
         self._stopped = True
         self._retry = QTimer(self, singleShot=True)
@@ -144,8 +139,7 @@ class EngineClient(QObject):
         self._hello_timer.stop()
         self.info = result
         self._retry_ms = 100
-        self._restart_backoff = 1.0
-        self._reported_exit = None
+        self.starter.connected()
         for run, offset in list(self._offsets.items()):
             self._send_subscribe(run, offset)
         queued, self._queued = self._queued, []
@@ -180,38 +174,9 @@ class EngineClient(QObject):
 
     def _schedule_retry(self) -> None:
         """No engine answered: start one unless one holds the lock or ours is still starting; retry later."""
-        holder = lock_holder(self.paths)
-        ours_starting = self._proc is not None and self._proc.poll() is None
-        if holder is None and not ours_starting:
-            if self._proc is not None:
-                self._report_exit(self._proc.returncode)
-                self._proc = None
-            if self.autostart and time.monotonic() >= self._restart_after:
-                self._start_engine()
-            elif not self.autostart and self.state != "lost":
-                self._set_state("offline")
-        elif self.state != "lost":
-            self._set_state("starting")
+        self._set_state(self.starter.after_failure(self.state))
         self._retry.start(self._retry_ms)
         self._retry_ms = min(self._retry_ms * 2, 2000)
-
-    def _start_engine(self) -> None:
-        from engine.service.client import start_engine
-
-        self._restart_after = time.monotonic() + self._restart_backoff
-        self._restart_backoff = min(self._restart_backoff * 2, 30.0)
-        try:
-            self._proc = start_engine(self.paths.runs_dir)
-        except OSError as err:
-            self.error.emit(f"could not start the engine: {err}", "")
-            return
-        self._set_state("starting")
-
-    def _report_exit(self, code: int | None) -> None:
-        if code == self._reported_exit or code == 0:
-            return
-        self._reported_exit = code
-        self.error.emit(f"the engine exited with status {code}; see {self.paths.log}", tail(self.paths.log))
 
     # ---- requests ------------------------------------------------------------------------------------
     def request(self, type: str, on_reply: OnReply | None = None, on_error: OnError | None = None,
@@ -257,6 +222,15 @@ class EngineClient(QObject):
         self._offsets[run] = from_offset
         if self.connected:
             self._send_subscribe(run, from_offset)
+
+    def offset(self, run: str) -> int | None:
+        """Byte offset after the last event received of a subscribed `run` (None: not subscribed)."""
+        return self._offsets.get(run)
+
+    def set_offset(self, run: str, offset: int) -> None:
+        """Events up to `offset` were read elsewhere (from the file): resubscribe from there."""
+        if run in self._offsets:
+            self._offsets[run] = offset
 
     def _send_subscribe(self, run: str, offset: int) -> None:
         def on_reply(result: dict[str, Any]) -> None:
@@ -332,10 +306,3 @@ class EngineClient(QObject):
         batch, self._batch = self._batch, {}
         self.events.emit(batch)
 
-
-def tail(path: Path, lines: int = 40) -> str:
-    """The last `lines` lines of a log file (empty when unreadable)."""
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return ""
