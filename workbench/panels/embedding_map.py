@@ -14,7 +14,6 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QSpinBox, QSplitter, QVBoxLayout, QWidget
 
-from engine.rundir.store import StoreError
 from workbench import map_model as mm
 from workbench.background import Background
 from workbench.panels.map_colours import (  # noqa: F401 (the palettes are part of this panel's interface)
@@ -22,8 +21,8 @@ from workbench.panels.map_colours import (  # noqa: F401 (the palettes are part 
 )
 from workbench.panels.map_plot import MapPlot
 from workbench.panels.map_side import N_NEIGHBOURS, TrackSide
+from workbench.panels.map_source import MapSource
 from workbench.player import Player
-from workbench.run_watch import FileChange, Subscription
 from workbench.run_watch_qt import RunWatchHub
 from workbench.selection import RunSelection
 
@@ -51,12 +50,13 @@ class EmbeddingMapPanel(QWidget):
         self._next_neighbour = 0
         self._clusters: dict[int, np.ndarray] = {}
         self._user_picked_map = False
-        self._loader, self._kmeans = Background(self), Background(self)
+        self._kmeans = Background(self)
         self._colours = MapColours()
-        self.watch = watch if watch is not None else RunWatchHub(poll_ms, parent=self)
-        self._watched: Path | None = None
-        self._subscription = Subscription(files=self._on_files_changed)
-        self._missed_change = False  # the stores changed while a load was running
+        self.source = MapSource(watch if watch is not None else RunWatchHub(poll_ms, parent=self), self)
+        self.source.loaded.connect(self._on_loaded)
+        self.source.failed.connect(self._on_load_failed)
+        self.source.maps_read.connect(self._set_maps)
+        self.source.reload_needed.connect(self._on_run_changed)
         self._build()
         self.selection.changed.connect(self._on_selection_changed)
         self._on_selection_changed(self.selection.runs())
@@ -130,35 +130,15 @@ class EmbeddingMapPanel(QWidget):
         self.neighbour_table.setRowCount(0)
         self.plot.clear_points()
         run = self.run_dir()
-        self._follow(run)
+        self.source.follow(run)
         if run is None:
             self.status.setText("Select a run to see its map.")
             return
         self.status.setText(f"Loading {run.name}…")
-        self._loader.submit(lambda: self._load(run), self._on_loaded, self._on_load_failed)
-
-    @staticmethod
-    def _load(run: Path) -> tuple[mm.MapData, dict[str, np.ndarray]]:
-        data = mm.load_map(run)
-        return data, mm.read_maps(run, len(data))
-
-    def _follow(self, run: Path | None) -> None:
-        """Be told by `run`'s watcher when its stores change (and no longer by the previous run's)."""
-        if run != self._watched:
-            if self._watched is not None:
-                self.watch.unwatch(self._watched, self._subscription)
-            self._watched = run
-            if run is not None:
-                self.watch.watch(run, self._subscription)
+        self.source.load()
 
     def _on_load_failed(self, message: str) -> None:
         self.status.setText(message.split(": ", 1)[-1] if "StoreError" in message else message)
-        self._after_load()
-
-    def _after_load(self) -> None:
-        if self._missed_change:
-            self._missed_change = False
-            self._on_files_changed(FileChange(embeddings=True, analysis=True))
 
     def _on_loaded(self, result: tuple[mm.MapData, dict[str, np.ndarray]]) -> None:
         self.data = result[0]
@@ -170,21 +150,6 @@ class EmbeddingMapPanel(QWidget):
         self.colour_box.blockSignals(False)
         self._set_maps(result[1])
         self._on_colour_changed()
-        self._after_load()
-
-    def _on_files_changed(self, change: FileChange) -> None:
-        run = self.run_dir()
-        if run is None:
-            return
-        if self._loader.busy:
-            self._missed_change = True
-        elif change.embeddings or self.data is None:
-            self._on_run_changed()
-        else:
-            try:
-                self._set_maps(mm.read_maps(run, len(self.data)))
-            except StoreError as err:
-                self.status.setText(str(err))
 
     def _set_maps(self, maps: dict[str, np.ndarray]) -> None:
         shown = self.map_box.currentData()
