@@ -166,6 +166,12 @@ class RunWatchers:
             if not watcher.subscriptions:
                 del self.watchers[path]
 
+    def drop(self, sub: Subscription) -> None:
+        """Forget `sub` wherever it was watching (its subscriber is going away)."""
+        for path, watcher in list(self.watchers.items()):
+            if sub in watcher.subscriptions:
+                self.unwatch(path, sub)
+
     def named(self, run: str) -> list[RunWatcher]:
         """The watchers of the run called `run` (engine pushes name runs, not paths)."""
         return [w for w in self.watchers.values() if w.name == run]

@@ -35,6 +35,10 @@ class RunWatchHub(QObject):
     def unwatch(self, run_dir: Path, sub: Subscription) -> None:
         self.watchers.unwatch(run_dir, sub)
 
+    def drop_on_destroyed(self, owner: QObject, sub: Subscription) -> None:
+        """Stop calling `sub` once `owner`, whose methods it calls, is destroyed."""
+        owner.destroyed.connect(lambda *_: self.watchers.drop(sub))
+
     def watcher(self, run_dir: Path) -> RunWatcher | None:
         return self.watchers.watchers.get(Path(run_dir))
 

@@ -152,3 +152,16 @@ def test_panels_following_a_run_share_its_one_watcher(qtbot, tmp_path: Path) -> 
     selection.set_runs([])
     assert hub.watchers.watchers == {}
 
+
+
+def test_a_destroyed_panel_is_no_longer_called(qtbot, tmp_path: Path) -> None:
+    run = make_run(tmp_path, "clu", "clustering")
+    hub = RunWatchHub(poll_ms=NO_POLLING)
+    selection = RunSelection()
+    selection.set_runs([run])
+    view = CollapsePanel(selection, watch=hub)
+    assert len(hub.watcher(run).subscriptions) == 1
+    view.deleteLater()
+    qtbot.waitUntil(lambda: hub.watcher(run) is None, timeout=3000)
+    hub.watchers.fed = True
+    hub.watchers.push_events({"clu": [DOMINANT]})  # would reach a deleted widget if it were still subscribed

@@ -38,6 +38,7 @@ class CollapseColumn(QWidget):
         self.model: RunCollapse | None = None
         self._subscription = Subscription(events=lambda _events: self.refresh(), reset=self.refresh,
                                           files=lambda _change: self.refresh())
+        watch.drop_on_destroyed(self, self._subscription)
         self.run_box = QComboBox()
         self.alarm_label = QLabel(wordWrap=True)
         self.alarm_label.hide()

@@ -35,6 +35,7 @@ class MapSource(QObject):
         self._loader = Background(self)
         self._subscription = Subscription(files=self._on_files_changed)
         self._missed_change = False  # the stores changed while a load was running
+        watch.drop_on_destroyed(self, self._subscription)
 
     def follow(self, run: Path | None) -> None:
         """Be told by `run`'s watcher when its stores change (and no longer by the previous run's)."""
