@@ -11,11 +11,10 @@ backoff and resubscribes every run from the last offset it received.
 """
 from __future__ import annotations
 
-import itertools
 import json
 import os
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtNetwork import QLocalSocket
@@ -23,9 +22,8 @@ from PySide6.QtNetwork import QLocalSocket
 from engine.service import protocol
 from engine.service.enginedir import engine_paths, make_private_dir
 from workbench.engine_start import EngineStarter
+from workbench.pending import OnError, OnReply, PendingRequests
 
-OnReply = Callable[[dict[str, Any]], None]
-OnError = Callable[[str], None]
 
 STATES = ("offline", "starting", "connected", "lost")
 _MAX_SOCKET_NAME = 100  # longer paths do not fit sockaddr_un: connect through /proc/self/fd
@@ -53,8 +51,7 @@ class EngineClient(QObject):
         self.state = "offline"
         self._socket: QLocalSocket | None = None
         self._buffer = bytearray()
-        self._ids = itertools.count(1)
-        self._pending: dict[int, tuple[str, OnReply | None, OnError | None]] = {}
+        self._pending = PendingRequests(lambda message: self.error.emit(message, ""))
         self._queued: list[dict[str, Any]] = []  # requests waiting for a connection
         self._offsets: dict[str, int] = {}  # subscribed run -> byte offset after its last event
         self._batch: dict[str, list[dict[str, Any]]] = {}
@@ -194,9 +191,7 @@ class EngineClient(QObject):
         return request_id
 
     def _track(self, type: str, on_reply: OnReply | None, on_error: OnError | None) -> int:
-        request_id = next(self._ids)
-        self._pending[request_id] = (type, on_reply, on_error)
-        return request_id
+        return self._pending.track(type, on_reply, on_error)
 
     def _send(self, message: dict[str, Any]) -> None:
         if self._socket is not None:
@@ -204,15 +199,7 @@ class EngineClient(QObject):
             self._socket.flush()
 
     def _fail_pending(self, reason: str) -> None:
-        queued_ids = {m["id"] for m in self._queued}
-        for request_id in [i for i in self._pending if i not in queued_ids]:
-            type, _, on_error = self._pending.pop(request_id)
-            if type in ("hello", "subscribe"):
-                continue  # subscriptions are renewed after the reconnection
-            if on_error is not None:
-                on_error(reason)
-            elif type != "shutdown":
-                self.error.emit(f"{type}: {reason}", "")
+        self._pending.fail(reason, {m["id"] for m in self._queued})
 
     # ---- subscriptions -------------------------------------------------------------------------------
     def subscribe(self, run: str, from_offset: int = 0) -> None:
@@ -265,7 +252,7 @@ class EngineClient(QObject):
     def _dispatch(self, message: dict[str, Any]) -> None:
         kind = message.get("type")
         if kind in ("reply", "error"):
-            self._on_reply(message)
+            self._pending.answer(message)
         elif kind == "event" and message.get("run") in self._offsets:
             run = message["run"]
             self._offsets[run] = int(message.get("offset", self._offsets[run]))
@@ -283,21 +270,6 @@ class EngineClient(QObject):
             self.job.emit(message.get("job") or {})
         elif kind == "study":
             self.study.emit(message.get("study") or {})
-
-    def _on_reply(self, message: dict[str, Any]) -> None:
-        entry = self._pending.pop(message.get("id"), None)
-        if entry is None:
-            if not message.get("ok"):
-                self.error.emit(f"engine: {message.get('error', 'unknown error')}", "")
-            return
-        type, on_reply, on_error = entry
-        if message.get("ok"):
-            if on_reply is not None:
-                on_reply(message.get("result") or {})
-        elif on_error is not None:
-            on_error(str(message.get("error", "unknown error")))
-        else:
-            self.error.emit(str(message.get("error", f"{type}: unknown error")), "")
 
     def _flush(self) -> None:
         if not self._batch:
