@@ -63,7 +63,7 @@ class EngineClient(QObject):
         self._hello_timer = QTimer(self, singleShot=True, interval=_HELLO_TIMEOUT_MS)
         self._hello_timer.timeout.connect(self._on_hello_timeout)
         self._flush_timer = QTimer(self, interval=flush_ms)
-        self._flush_timer.timeout.connect(self._flush)
+        self._flush_timer.timeout.connect(self.flush)
 
     # ---- life ----------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -271,7 +271,8 @@ class EngineClient(QObject):
         elif kind == "study":
             self.study.emit(message.get("study") or {})
 
-    def _flush(self) -> None:
+    def flush(self) -> None:
+        """Emit the events received so far (they are batched for `flush_ms`)."""
         if not self._batch:
             self._flush_timer.stop()
             return

@@ -30,6 +30,8 @@ class RunWatchHub(QObject):
         self._timer.start()
 
     def watch(self, run_dir: Path, sub: Subscription) -> Subscription:
+        if self.client is not None:
+            self.client.flush()  # a new watcher reads the file up to the events emitted, then takes pushes
         return self.watchers.watch(run_dir, sub)
 
     def unwatch(self, run_dir: Path, sub: Subscription) -> None:
