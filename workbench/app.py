@@ -16,25 +16,23 @@ from typing import Any
 
 from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtWidgets import (
-    QApplication, QDialog, QFileDialog, QHBoxLayout, QLabel, QMainWindow, QMessageBox, QPlainTextEdit, QPushButton,
-    QSizePolicy, QSplitter, QVBoxLayout, QWidget,
+    QApplication, QFileDialog, QLabel, QMainWindow, QMessageBox, QSizePolicy, QSplitter, QVBoxLayout, QWidget,
 )
 
-from workbench.banner import EngineIndicator, ErrorBanner
+from workbench.banner import EngineIndicator, ErrorBanner, show_engine_log
 from workbench.client import EngineClient
-from workbench.geometry import MINIMUM_SIZE, RUNS_WIDTH, restore_layout, save_layout, toggle_side
+from workbench.geometry import MINIMUM_SIZE, restore_layout, save_layout, toggle_side
 from workbench.menus import build_menus
 from workbench.runs import default_runs_dir
 from workbench.runs_model import RunsModel
-from workbench.runs_view import RunsView
+from workbench.run_watch_qt import RunWatchHub
+from workbench.runs_side import RunsSide
 from workbench.selection import RunSelection
 from workbench.series import SeriesStore
 from workbench.sync import RunsSync
 from workbench.tabs import PanelTabs
 
 ORG, APP = "mvssl-workbench", "workbench"
-EMPTY_TEXT = ("No runs yet. <b>Start the demo study</b> to pre-train and compare every method on the built-in "
-              "demo corpus, or make a <b>New run</b>.")
 
 
 def demo_study_request(methods: list[str], now: float | None = None) -> dict[str, Any]:
@@ -59,7 +57,8 @@ class MainWindow(QMainWindow):
         self.selection = RunSelection(self)
         self.store = SeriesStore()
         self.model = RunsModel(self)
-        self.sync = RunsSync(self.model, self.store, self.selection, self)
+        self.watch = RunWatchHub(parent=self)  # one watcher per followed run, shared by every panel
+        self.sync = RunsSync(self.model, self.store, self.selection, self.watch, self)
         self._select_after: list[str] = []
         self._select_initial = True
         self._player: Any = None
@@ -67,28 +66,12 @@ class MainWindow(QMainWindow):
 
         self.banner = ErrorBanner()
         self.indicator = EngineIndicator()
-        self.runs_view = RunsView(self.model, self.selection)
-        self.empty_label = QLabel(EMPTY_TEXT, wordWrap=True)
-        self.demo_button = QPushButton("Start the demo study")
+        self.runs_panel = side = RunsSide(self.model, self.selection)
+        self.runs_view, self.empty_label, self.estimate_label = side.runs_view, side.empty_label, side.estimate_label
+        self.demo_button, self.new_button = side.demo_button, side.new_button
         self.demo_button.clicked.connect(self.start_demo_study)
-        self.new_button = QPushButton("New run…")
         self.new_button.clicked.connect(self.open_launch_dialog)
         self.tabs = PanelTabs(self._panel_context)
-
-        self.estimate_label = QLabel(wordWrap=True)
-        self.estimate_label.setObjectName("demoEstimate")
-        self.estimate_label.hide()
-        buttons = QHBoxLayout()
-        buttons.addWidget(self.demo_button)
-        buttons.addWidget(self.new_button)
-        self.runs_panel = QWidget()
-        left_layout = QVBoxLayout(self.runs_panel)
-        left_layout.setContentsMargins(0, 0, 0, 0)
-        left_layout.addLayout(buttons)
-        left_layout.addWidget(self.estimate_label)
-        left_layout.addWidget(self.empty_label)
-        left_layout.addWidget(self.runs_view, 1)
-        self.runs_panel.setMinimumWidth(RUNS_WIDTH[0] - 60)
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.addWidget(self.runs_panel)
         self.splitter.addWidget(self.tabs)
@@ -182,7 +165,8 @@ class MainWindow(QMainWindow):
             from workbench.player import Player
 
             self._player = Player()
-        return {"selection": self.selection, "store": self.store, "player": self._player, "runs_dir": self.runs_dir}
+        return {"selection": self.selection, "store": self.store, "player": self._player, "runs_dir": self.runs_dir,
+                "watch": self.watch}
 
     def _send(self, type: str, fields: dict[str, Any], on_reply, on_error) -> None:
         self.client.request(type, on_reply=on_reply, on_error=on_error, **fields)
@@ -235,13 +219,7 @@ class MainWindow(QMainWindow):
         if self.client is None:
             self.banner.show_error(f"{command}: no engine connected")
             return
-        targets: list[dict[str, str]] = []
-        for index in self.runs_view.selectionModel().selectedRows(0):
-            study = self.model.study_at(index)
-            run = self.model.run_at(index)
-            target = {"study": study} if study else ({"run": run.run_id} if run else None)
-            if target and target not in targets:
-                targets.append(target)
+        targets = self.runs_view.selected_targets()
         if not targets:
             self.banner.show_error(f"{command}: select runs or a study first")
             return
@@ -263,15 +241,7 @@ class MainWindow(QMainWindow):
             self.client.restart_engine()
 
     def _show_engine_log(self) -> None:
-        from workbench.client import tail
-
-        log = self.runs_dir / ".engine" / "engine.log"
-        view = QPlainTextEdit(tail(log, 500) or f"{log} is empty or missing", readOnly=True)
-        dialog = QDialog(self, windowTitle=f"Engine log — {log}")
-        QVBoxLayout(dialog).addWidget(view)
-        dialog.resize(900, 500)
-        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        dialog.show()
+        show_engine_log(self.runs_dir, self)
 
     def _on_open_runs_dir(self) -> None:
         chosen = QFileDialog.getExistingDirectory(self, "Runs directory", str(self.runs_dir))

@@ -1,8 +1,15 @@
-"""Small status widgets of the main window: the error banner and the engine indicator."""
+"""Small status widgets of the main window: the error banner, the engine indicator and the engine's log."""
 from __future__ import annotations
 
+from pathlib import Path
+
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPlainTextEdit, QPushButton, QToolButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QDialog, QFrame, QHBoxLayout, QLabel, QPlainTextEdit, QPushButton, QToolButton, QVBoxLayout, QWidget,
+)
+
+from engine.service.enginedir import engine_paths
+from workbench.engine_start import tail
 
 ENGINE_TEXT: dict[str, tuple[str, str]] = {  # client state -> (text, colour of the dot)
     "connected": ("engine connected", "#2ca02c"),
@@ -79,3 +86,15 @@ class EngineIndicator(QLabel):
         self.setText(f'<span style="color:{colour}">●</span> {text}')
         if tooltip:
             self.setToolTip(tooltip)
+
+
+def show_engine_log(runs_dir: Path, parent: QWidget) -> QDialog:
+    """The last lines of the engine's log, in a window of their own."""
+    log = engine_paths(runs_dir).log
+    view = QPlainTextEdit(tail(log, 500) or f"{log} is empty or missing", readOnly=True)
+    dialog = QDialog(parent, windowTitle=f"Engine log — {log}")
+    QVBoxLayout(dialog).addWidget(view)
+    dialog.resize(900, 500)
+    dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+    dialog.show()
+    return dialog

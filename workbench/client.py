@@ -11,22 +11,19 @@ backoff and resubscribes every run from the last offset it received.
 """
 from __future__ import annotations
 
-import itertools
 import json
 import os
-import subprocess
-import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtNetwork import QLocalSocket
 
 from engine.service import protocol
-from engine.service.enginedir import address_through, engine_paths, lock_holder, make_private_dir, socket_fits
+from engine.service.enginedir import address_through, engine_paths, make_private_dir, socket_fits
+from workbench.engine_start import EngineStarter
+from workbench.pending import OnError, OnReply, PendingRequests
 
-OnReply = Callable[[dict[str, Any]], None]
-OnError = Callable[[str], None]
 
 STATES = ("offline", "starting", "connected", "lost")
 _HELLO_TIMEOUT_MS = 10_000
@@ -48,21 +45,16 @@ class EngineClient(QObject):
                  parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.paths = engine_paths(runs_dir)
-        self.autostart = autostart
+        self.starter = EngineStarter(self.paths, autostart, lambda message, details: self.error.emit(message, details))
         self.info: dict[str, Any] = {}
         self.state = "offline"
         self._socket: QLocalSocket | None = None
         self._buffer = bytearray()
-        self._ids = itertools.count(1)
-        self._pending: dict[int, tuple[str, OnReply | None, OnError | None]] = {}
+        self._pending = PendingRequests(lambda message: self.error.emit(message, ""))
         self._queued: list[dict[str, Any]] = []  # requests waiting for a connection
         self._offsets: dict[str, int] = {}  # subscribed run -> byte offset after its last event
         self._batch: dict[str, list[dict[str, Any]]] = {}
-        self._proc: subprocess.Popen | None = None
-        self._reported_exit: int | None = None
         self._retry_ms = 100
-        self._restart_after = 0.0  # monotonic time before which no new engine is started
-        self._restart_backoff = 1.0
         self._dir_fd: int | None = None
         self._stopped = True
         self._retry = QTimer(self, singleShot=True)
@@ -70,7 +62,7 @@ class EngineClient(QObject):
         self._hello_timer = QTimer(self, singleShot=True, interval=_HELLO_TIMEOUT_MS)
         self._hello_timer.timeout.connect(self._on_hello_timeout)
         self._flush_timer = QTimer(self, interval=flush_ms)
-        self._flush_timer.timeout.connect(self._flush)
+        self._flush_timer.timeout.connect(self.flush)
 
     # ---- life ----------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -142,8 +134,7 @@ class EngineClient(QObject):
         self._hello_timer.stop()
         self.info = result
         self._retry_ms = 100
-        self._restart_backoff = 1.0
-        self._reported_exit = None
+        self.starter.connected()
         for run, offset in list(self._offsets.items()):
             self._send_subscribe(run, offset)
         queued, self._queued = self._queued, []
@@ -178,38 +169,9 @@ class EngineClient(QObject):
 
     def _schedule_retry(self) -> None:
         """No engine answered: start one unless one holds the lock or ours is still starting; retry later."""
-        holder = lock_holder(self.paths)
-        ours_starting = self._proc is not None and self._proc.poll() is None
-        if holder is None and not ours_starting:
-            if self._proc is not None:
-                self._report_exit(self._proc.returncode)
-                self._proc = None
-            if self.autostart and time.monotonic() >= self._restart_after:
-                self._start_engine()
-            elif not self.autostart and self.state != "lost":
-                self._set_state("offline")
-        elif self.state != "lost":
-            self._set_state("starting")
+        self._set_state(self.starter.after_failure(self.state))
         self._retry.start(self._retry_ms)
         self._retry_ms = min(self._retry_ms * 2, 2000)
-
-    def _start_engine(self) -> None:
-        from engine.service.client import start_engine
-
-        self._restart_after = time.monotonic() + self._restart_backoff
-        self._restart_backoff = min(self._restart_backoff * 2, 30.0)
-        try:
-            self._proc = start_engine(self.paths.runs_dir)
-        except OSError as err:
-            self.error.emit(f"could not start the engine: {err}", "")
-            return
-        self._set_state("starting")
-
-    def _report_exit(self, code: int | None) -> None:
-        if code == self._reported_exit or code == 0:
-            return
-        self._reported_exit = code
-        self.error.emit(f"the engine exited with status {code}; see {self.paths.log}", tail(self.paths.log))
 
     # ---- requests ------------------------------------------------------------------------------------
     def request(self, type: str, on_reply: OnReply | None = None, on_error: OnError | None = None,
@@ -227,9 +189,7 @@ class EngineClient(QObject):
         return request_id
 
     def _track(self, type: str, on_reply: OnReply | None, on_error: OnError | None) -> int:
-        request_id = next(self._ids)
-        self._pending[request_id] = (type, on_reply, on_error)
-        return request_id
+        return self._pending.track(type, on_reply, on_error)
 
     def _send(self, message: dict[str, Any]) -> None:
         if self._socket is not None:
@@ -237,15 +197,7 @@ class EngineClient(QObject):
             self._socket.flush()
 
     def _fail_pending(self, reason: str) -> None:
-        queued_ids = {m["id"] for m in self._queued}
-        for request_id in [i for i in self._pending if i not in queued_ids]:
-            type, _, on_error = self._pending.pop(request_id)
-            if type in ("hello", "subscribe"):
-                continue  # subscriptions are renewed after the reconnection
-            if on_error is not None:
-                on_error(reason)
-            elif type != "shutdown":
-                self.error.emit(f"{type}: {reason}", "")
+        self._pending.fail(reason, {m["id"] for m in self._queued})
 
     # ---- subscriptions -------------------------------------------------------------------------------
     def subscribe(self, run: str, from_offset: int = 0) -> None:
@@ -255,6 +207,15 @@ class EngineClient(QObject):
         self._offsets[run] = from_offset
         if self.connected:
             self._send_subscribe(run, from_offset)
+
+    def offset(self, run: str) -> int | None:
+        """Byte offset after the last event received of a subscribed `run` (None: not subscribed)."""
+        return self._offsets.get(run)
+
+    def set_offset(self, run: str, offset: int) -> None:
+        """Events up to `offset` were read elsewhere (from the file): resubscribe from there."""
+        if run in self._offsets:
+            self._offsets[run] = offset
 
     def _send_subscribe(self, run: str, offset: int) -> None:
         def on_reply(result: dict[str, Any]) -> None:
@@ -289,7 +250,7 @@ class EngineClient(QObject):
     def _dispatch(self, message: dict[str, Any]) -> None:
         kind = message.get("type")
         if kind in ("reply", "error"):
-            self._on_reply(message)
+            self._pending.answer(message)
         elif kind == "event" and message.get("run") in self._offsets:
             run = message["run"]
             self._offsets[run] = int(message.get("offset", self._offsets[run]))
@@ -308,32 +269,11 @@ class EngineClient(QObject):
         elif kind == "study":
             self.study.emit(message.get("study") or {})
 
-    def _on_reply(self, message: dict[str, Any]) -> None:
-        entry = self._pending.pop(message.get("id"), None)
-        if entry is None:
-            if not message.get("ok"):
-                self.error.emit(f"engine: {message.get('error', 'unknown error')}", "")
-            return
-        type, on_reply, on_error = entry
-        if message.get("ok"):
-            if on_reply is not None:
-                on_reply(message.get("result") or {})
-        elif on_error is not None:
-            on_error(str(message.get("error", "unknown error")))
-        else:
-            self.error.emit(str(message.get("error", f"{type}: unknown error")), "")
-
-    def _flush(self) -> None:
+    def flush(self) -> None:
+        """Emit the events received so far (they are batched for `flush_ms`)."""
         if not self._batch:
             self._flush_timer.stop()
             return
         batch, self._batch = self._batch, {}
         self.events.emit(batch)
 
-
-def tail(path: Path, lines: int = 40) -> str:
-    """The last `lines` lines of a log file (empty when unreadable)."""
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return ""

@@ -18,6 +18,7 @@ import numpy as np
 from engine.rundir import store
 from engine.collapse.verdicts import classify_embedding
 from engine.rundir.events import read_events
+from engine.rundir.layout import ANALYSIS, EMBEDDINGS, RunDir
 from workbench.runs import read_run
 
 AlarmKind = Literal["dominant", "uniform", "dimensional", "full"]
@@ -84,7 +85,7 @@ class RunCollapse:
 
     def refresh(self) -> bool:
         """Read what is new on disk; True when anything changed."""
-        path = self.run_dir / "events.jsonl"
+        path = RunDir(self.run_dir).events
         try:
             if path.stat().st_size < self._offset:  # rewritten (a resumed run drops later steps)
                 self._offset, self.collapse_events, self.train_events = 0, [], []
@@ -97,13 +98,13 @@ class RunCollapse:
             elif event.get("type") == "train":
                 self.train_events.append(event)
         changed = bool(events)
-        if self._changed(store.ANALYSIS_FILE):
+        if self._changed(ANALYSIS):
             try:
                 self.diagnostics = store.read_diagnostics(self.run_dir)
             except store.StoreError:  # being replaced or broken: keep what was read before
-                self._stamps.pop(store.ANALYSIS_FILE)
+                self._stamps.pop(ANALYSIS)
             changed = True
-        if self._changed(store.EMBEDDINGS_FILE):
+        if self._changed(EMBEDDINGS):
             self.dim_std = self._read_dim_std()
             changed = True
         return changed

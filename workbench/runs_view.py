@@ -115,6 +115,17 @@ class RunsView(QTreeView):
             self.selectionModel().select(index, flags)
             self.selectionModel().setCurrentIndex(index, QItemSelectionModel.SelectionFlag.NoUpdate)
 
+    def selected_targets(self) -> list[dict[str, str]]:
+        """What a run command acts on: each selected study (for all its runs) and each other selected run, once."""
+        targets: list[dict[str, str]] = []
+        for index in self.selectionModel().selectedRows(0):
+            study = self.runs_model.study_at(index)
+            run = self.runs_model.run_at(index)
+            target = {"study": study} if study else ({"run": run.run_id} if run else None)
+            if target and target not in targets:
+                targets.append(target)
+        return targets
+
     def select_newest(self) -> None:
         """Select the most recent study (all its runs), else the most recent run."""
         model = self.runs_model

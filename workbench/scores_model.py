@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from engine.rundir import store
+from engine.rundir.layout import RunDir
 from engine.evaluation.metrics import METRICS, PairedBootstrap, paired_bootstrap, tag_metrics
 from engine.evaluation.seeds import OVER, MethodComparison, compare_methods
 from workbench.runs import read_run
@@ -71,7 +72,7 @@ def load_scores(run_dir: Path, task: str) -> RunScores | None:
     draws = {f: {m: [float(d.metrics.get("macro", {}).get(m, math.nan)) for d in found.at(f)] for m in METRICS}
              for f in found.fractions()}
     try:
-        seed = tomllib.loads((Path(run_dir) / "config.toml").read_text()).get("seed")
+        seed = tomllib.loads(RunDir(run_dir).config.read_text()).get("seed")
     except (OSError, ValueError):
         seed = None
     return RunScores(Path(run_dir), read_run(Path(run_dir)).method, task, list(found.tag_names),

@@ -1,8 +1,8 @@
 """Keeps the runs model, the study flag and the event series in step with the engine, or with the disk.
 
-With an engine: the runs list comes from `list_runs`, statuses and job states from pushes, events
-from subscriptions (every active run and every selected run). Without one: the runs directory is
-scanned and the selected runs' events.jsonl files are read from where the last look stopped.
+With an engine: the runs list comes from `list_runs`, statuses and job states from pushes (every
+active run is subscribed). Without one: the runs directory is scanned. Either way the selected runs'
+events reach the series store through their run watchers (workbench.run_watch).
 """
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal
 
 from workbench.client import EngineClient
+from workbench.run_watch import Subscription
+from workbench.run_watch_qt import RunWatchHub
 from workbench.runs import from_engine, has_study, scan_runs
 from workbench.runs_model import RunsModel
 from workbench.selection import RunSelection
@@ -26,15 +28,15 @@ class RunsSync(QObject):
     has_study_changed = Signal(bool)
     listed = Signal()  # the runs list was refreshed
 
-    def __init__(self, model: RunsModel, store: SeriesStore, selection: RunSelection,
+    def __init__(self, model: RunsModel, store: SeriesStore, selection: RunSelection, watch: RunWatchHub,
                  parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self.model, self.store, self.selection = model, store, selection
+        self.model, self.store, self.selection, self.watch = model, store, selection, watch
         self.runs_dir = Path()
         self.client: EngineClient | None = None
         self.has_study = False
         self._listing = False
-        self._file_offsets: dict[str, int] = {}
+        self._followed: dict[Path, Subscription] = {}
         selection.changed.connect(self._on_selection_changed)
 
     def attach(self, runs_dir: Path, connect_engine: bool) -> EngineClient | None:
@@ -45,7 +47,7 @@ class RunsSync(QObject):
             self.client = None
         self.runs_dir = runs_dir
         self._listing = False
-        self._file_offsets.clear()
+        self._follow([])
         self.store.clear_all()
         self.model.set_runs([])
         self._set_has_study(has_study(runs_dir))
@@ -55,8 +57,7 @@ class RunsSync(QObject):
             client.status.connect(self._on_status)
             client.job.connect(self._on_job)
             client.study.connect(self._on_study)
-            client.events.connect(self.store.add_batch)
-            client.reset.connect(self.store.clear)
+        self.watch.attach(self.client)
         return self.client
 
     def refresh(self) -> None:
@@ -69,7 +70,6 @@ class RunsSync(QObject):
         self.model.set_runs(scan_runs(self.runs_dir))
         if self.client is None:
             self._set_has_study(has_study(self.runs_dir))
-            self._tail_files()
         self.listed.emit()
 
     # ---- engine pushes and replies -------------------------------------------------------------------
@@ -117,19 +117,14 @@ class RunsSync(QObject):
 
     # ---- event data of the selected runs -------------------------------------------------------------
     def _on_selection_changed(self, paths: list[Path]) -> None:
-        if self.client is not None:
-            for path in paths:
-                self.client.subscribe(path.name)
-        else:
-            self._tail_files()
+        self._follow(paths)
 
-    def _tail_files(self) -> None:
-        """Without an engine: read what the selected runs' events.jsonl gained since the last look."""
-        from engine.rundir.events import read_events
-
-        for path in self.selection.runs():
-            offset = self._file_offsets.get(path.name, 0)
-            events, end = read_events(path / "events.jsonl", offset)
-            self._file_offsets[path.name] = end
-            if events:
-                self.store.add(path.name, events)
+    def _follow(self, paths: list[Path]) -> None:
+        """Feed the store with the events of `paths` (and stop feeding it those of the others)."""
+        for path in [p for p in self._followed if p not in paths]:
+            self.watch.unwatch(path, self._followed.pop(path))
+        for path in [p for p in paths if p not in self._followed]:
+            name = path.name
+            self.store.clear(name)
+            self._followed[path] = self.watch.watch(path, Subscription(
+                events=lambda events, n=name: self.store.add(n, events), reset=lambda n=name: self.store.clear(n)))

@@ -27,8 +27,8 @@ class PanelSpec:
 
 PANELS: tuple[PanelSpec, ...] = (
     PanelSpec("Training", "workbench.panels.training", "TrainingPanel", ("selection", "store")),
-    PanelSpec("Map", "workbench.panels.embedding_map", "EmbeddingMapPanel", ("selection", "player")),
-    PanelSpec("Collapse", "workbench.panels.collapse", "CollapsePanel", ("selection",), ("runs_dir",)),
+    PanelSpec("Map", "workbench.panels.embedding_map", "EmbeddingMapPanel", ("selection", "player"), ("watch",)),
+    PanelSpec("Collapse", "workbench.panels.collapse", "CollapsePanel", ("selection",), ("runs_dir", "watch")),
     PanelSpec("Scores", "workbench.panels.scores", "ScoresPanel", ("selection",)),
 )
 

@@ -130,7 +130,8 @@ def test_colours_follow_colour_by(panel: EmbeddingMapPanel) -> None:
     panel.set_colour(mm.ColourBy("tag", "instrument:piano"))
     piano = panel.data.tags[:, 3]
     assert brush_colours(panel) == [hex_argb(TAG_COLOURS[int(t)]) for t in piano]
-    assert "instrument:piano (" in panel.legend.text()
+    with_piano = f'<span style="color:{TAG_COLOURS[1]}">■</span> instrument:piano ({int(piano.sum())})'
+    assert with_piano in panel.legend.text()
 
     panel.colour_box.setCurrentIndex(0)
     assert brush_colours(panel) == [hex_argb(PALETTE[["test", "train", "valid"].index(s)]) for s in panel.data.splits]

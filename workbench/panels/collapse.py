@@ -11,26 +11,34 @@ from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QComboBox, QLabel, QSplitter, QVBoxLayout, QWidget
 
 from workbench.collapse_model import RunCollapse, default_pair
 from workbench.plots import PlotGrid, coloured_title, new_plot
+from workbench.run_watch import Subscription
+from workbench.run_watch_qt import RunWatchHub
 from workbench.runs import METHOD_COLOURS, scan_runs
 from workbench.selection import RunSelection
 
-POLL_MS = 2000
+POLL_MS = 2000  # how often a panel shown alone, with its own watchers, looks at the files
 ALARM_STYLE = "background:#d62728;color:white;font-weight:bold;padding:4px"
 HEALTHY_STYLE = "background:#e8f5e9;color:#1b5e20;padding:4px"
 DASH = pg.mkPen("#888", width=1, style=Qt.PenStyle.DashLine)
 
 
 class CollapseColumn(QWidget):
-    """Every collapse plot of one run; items are created once and fed with setData."""
+    """Every collapse plot of one run; items are created once and fed with setData.
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    The run's watcher says when its events or stores changed; the model then reads what is new."""
+
+    def __init__(self, watch: RunWatchHub, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.watch = watch
         self.model: RunCollapse | None = None
+        self._subscription = Subscription(events=lambda _events: self.refresh(), reset=self.refresh,
+                                          files=lambda _change: self.refresh())
+        watch.drop_on_destroyed(self, self._subscription)
         self.run_box = QComboBox()
         self.alarm_label = QLabel(wordWrap=True)
         self.alarm_label.hide()
@@ -72,8 +80,12 @@ class CollapseColumn(QWidget):
                               self.usage_plot, self.effective_plot, (self.entropy_plot, 2)])
 
     def set_run(self, run: Path | None) -> None:
+        if self.model is not None:
+            self.watch.unwatch(self.model.run_dir, self._subscription)
         self.model = RunCollapse(run) if run is not None else None
         self.update_view()
+        if self.model is not None:
+            self.watch.watch(self.model.run_dir, self._subscription)
 
     def refresh(self) -> None:
         if self.model is not None and self.model.refresh():
@@ -158,11 +170,12 @@ class CollapsePanel(QWidget):
     """Two runs' collapse diagnostics side by side, refreshed as events and diagnostics arrive."""
 
     def __init__(self, selection: RunSelection, parent: QWidget | None = None, runs_dir: Path | None = None,
-                 poll_ms: int = POLL_MS) -> None:
+                 watch: RunWatchHub | None = None, poll_ms: int = POLL_MS) -> None:
         super().__init__(parent)
         self.selection = selection
         self.runs_dir = runs_dir
-        self.columns = (CollapseColumn(), CollapseColumn())
+        self.watch = watch if watch is not None else RunWatchHub(poll_ms, parent=self)
+        self.columns = (CollapseColumn(self.watch), CollapseColumn(self.watch))
         self.hint = QLabel("Select runs to compare their collapse diagnostics.")
         split = QSplitter()
         for column in self.columns:
@@ -172,9 +185,6 @@ class CollapsePanel(QWidget):
         layout.addWidget(self.hint)
         layout.addWidget(split, 1)
         self.selection.changed.connect(self._on_selection_changed)
-        self._timer = QTimer(self)
-        self._timer.timeout.connect(self._on_poll)
-        self._timer.start(poll_ms)
         self._on_selection_changed(self.selection.runs())
 
     def set_runs_dir(self, runs_dir: Path | None) -> None:
@@ -208,7 +218,3 @@ class CollapsePanel(QWidget):
 
     def shown_runs(self) -> tuple[Path | None, Path | None]:
         return tuple(c.model.run_dir if c.model is not None else None for c in self.columns)
-
-    def _on_poll(self) -> None:
-        for column in self.columns:
-            column.refresh()

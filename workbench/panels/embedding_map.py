@@ -7,37 +7,26 @@ Keys: space plays/stops the current track, N plays the next neighbour.
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QBrush, QColor, QKeySequence, QShortcut
-from PySide6.QtWidgets import (
-    QComboBox, QHBoxLayout, QHeaderView, QLabel, QPushButton, QSpinBox, QSplitter, QTableWidget,
-    QTableWidgetItem, QToolButton, QVBoxLayout, QWidget,
-)
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QSpinBox, QSplitter, QVBoxLayout, QWidget
 
-from engine.rundir.store import EMBEDDINGS_FILE, ANALYSIS_FILE, StoreError
 from workbench import map_model as mm
 from workbench.background import Background
+from workbench.panels.map_colours import (  # noqa: F401 (the palettes are part of this panel's interface)
+    COLOURS, OTHER_PROTOTYPES, PALETTE, PROTOTYPE_COLOURS, TAG_COLOURS, MapColours,
+)
 from workbench.panels.map_plot import MapPlot
+from workbench.panels.map_side import N_NEIGHBOURS, TrackSide
+from workbench.panels.map_source import MapSource
 from workbench.player import Player
+from workbench.run_watch_qt import RunWatchHub
 from workbench.selection import RunSelection
 
-PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
-           "#17becf", "#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5", "#c49c94", "#f7b6d2", "#c7c7c7",
-           "#dbdb8d", "#9edae5"]
-TAG_COLOURS = ["#b4b4b450", "#d62728"]  # without / with the tag
-PROTOTYPE_COLOURS = [c for c in PALETTE if c not in ("#7f7f7f", "#c7c7c7")][:mm.TOP_PROTOTYPES]  # no greys
-OTHER_PROTOTYPES = "#d9d9d9"  # every prototype beyond the most used ones
-COLOURS = {"tag": TAG_COLOURS, "category": PALETTE, "prototype": PROTOTYPE_COLOURS + [OTHER_PROTOTYPES]}
-N_NEIGHBOURS = 10
-POLL_MS = 2000
-
-
-def _brushes(colours: list[str]) -> np.ndarray:
-    return np.array([QBrush(QColor(c)) for c in colours], dtype=object)
+POLL_MS = 2000  # how often a panel shown alone, with its own watchers, looks at the files
 
 
 class EmbeddingMapPanel(QWidget):
@@ -47,7 +36,7 @@ class EmbeddingMapPanel(QWidget):
     neighbours_changed = Signal(list)  # neighbour rows of the clicked track, most similar first
 
     def __init__(self, selection: RunSelection, player: Player, parent: QWidget | None = None,
-                 poll_ms: int = POLL_MS) -> None:
+                 watch: RunWatchHub | None = None, poll_ms: int = POLL_MS) -> None:
         super().__init__(parent)
         self.selection, self.player = selection, player
         self.data: mm.MapData | None = None
@@ -61,14 +50,15 @@ class EmbeddingMapPanel(QWidget):
         self._next_neighbour = 0
         self._clusters: dict[int, np.ndarray] = {}
         self._user_picked_map = False
-        self._stamps: tuple[float, float] = (0.0, 0.0)
-        self._loader, self._kmeans = Background(self), Background(self)
-        self._palettes = {name: _brushes(colours) for name, colours in COLOURS.items()}  # shared by every point
+        self._kmeans = Background(self)
+        self._colours = MapColours()
+        self.source = MapSource(watch if watch is not None else RunWatchHub(poll_ms, parent=self), self)
+        self.source.loaded.connect(self._on_loaded)
+        self.source.failed.connect(self._on_load_failed)
+        self.source.maps_read.connect(self._set_maps)
+        self.source.reload_needed.connect(self._on_run_changed)
         self._build()
         self.selection.changed.connect(self._on_selection_changed)
-        self._timer = QTimer(self)
-        self._timer.timeout.connect(self._on_poll)
-        self._timer.start(poll_ms)
         self._on_selection_changed(self.selection.runs())
 
     # ------------------------------------------------------------------ layout
@@ -88,14 +78,9 @@ class EmbeddingMapPanel(QWidget):
         self.plot = MapPlot()
         self.plot.describe = self._describe
         self.legend = QLabel(wordWrap=True)
-        self.track_label = QLabel("Click a point to play it and list its neighbours.", wordWrap=True)
-        self.neighbour_table = self._table(["", "track", "cosine", "tags"])
-        self.makeup_table = self._table(["tag", "tracks", "% of region", "% of all"])
-        side = QWidget()
-        side_layout = QVBoxLayout(side)
-        for widget in (self.track_label, QLabel(f"{N_NEIGHBOURS} nearest (cosine, full embedding)"),
-                       self.neighbour_table, QLabel("Tag make-up of the region"), self.makeup_table):
-            side_layout.addWidget(widget)
+        side = self.side = TrackSide()
+        self.track_label, self.neighbour_table, self.makeup_table = side.track_label, side.neighbour_table, \
+            side.makeup_table
         left = QWidget()
         left_layout = QVBoxLayout(left)
         left_layout.setContentsMargins(0, 0, 0, 0)
@@ -121,16 +106,6 @@ class EmbeddingMapPanel(QWidget):
         self.plot.region_changed.connect(self._on_region_changed)
         self.plot.row_clicked.connect(self.select_track)
 
-    @staticmethod
-    def _table(headers: list[str]) -> QTableWidget:
-        table = QTableWidget(0, len(headers))
-        table.setHorizontalHeaderLabels(headers)
-        table.verticalHeader().hide()
-        table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
-        table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        table.horizontalHeader().setStretchLastSection(True)
-        return table
-
     # ------------------------------------------------------------------ loading
     def _on_selection_changed(self, runs: list[Path]) -> None:
         current = self.run_box.currentData()
@@ -148,14 +123,6 @@ class EmbeddingMapPanel(QWidget):
         value = self.run_box.currentData()
         return Path(value) if value else None
 
-    def _file_stamps(self, run: Path) -> tuple[float, float]:
-        def mtime(name: str) -> float:
-            try:
-                return os.stat(run / name).st_mtime_ns
-            except OSError:
-                return 0.0
-        return mtime(EMBEDDINGS_FILE), mtime(ANALYSIS_FILE)
-
     def _on_run_changed(self, *_: object) -> None:
         self.data, self.maps = None, {}
         self._clusters, self._user_picked_map = {}, False
@@ -163,17 +130,12 @@ class EmbeddingMapPanel(QWidget):
         self.neighbour_table.setRowCount(0)
         self.plot.clear_points()
         run = self.run_dir()
+        self.source.follow(run)
         if run is None:
             self.status.setText("Select a run to see its map.")
             return
-        self._stamps = self._file_stamps(run)
         self.status.setText(f"Loading {run.name}…")
-        self._loader.submit(lambda: self._load(run), self._on_loaded, self._on_load_failed)
-
-    @staticmethod
-    def _load(run: Path) -> tuple[mm.MapData, dict[str, np.ndarray]]:
-        data = mm.load_map(run)
-        return data, mm.read_maps(run, len(data))
+        self.source.load()
 
     def _on_load_failed(self, message: str) -> None:
         self.status.setText(message.split(": ", 1)[-1] if "StoreError" in message else message)
@@ -188,23 +150,6 @@ class EmbeddingMapPanel(QWidget):
         self.colour_box.blockSignals(False)
         self._set_maps(result[1])
         self._on_colour_changed()
-
-    def _on_poll(self) -> None:
-        run = self.run_dir()
-        if run is None or self._loader.busy:
-            return
-        stamps = self._file_stamps(run)
-        if stamps == self._stamps:
-            return
-        embeddings_changed = stamps[0] != self._stamps[0]
-        self._stamps = stamps
-        if embeddings_changed or self.data is None:
-            self._on_run_changed()
-        else:
-            try:
-                self._set_maps(mm.read_maps(run, len(self.data)))
-            except StoreError as err:
-                self.status.setText(str(err))
 
     def _set_maps(self, maps: dict[str, np.ndarray]) -> None:
         shown = self.map_box.currentData()
@@ -235,21 +180,8 @@ class EmbeddingMapPanel(QWidget):
         self.plot.set_points(self.maps[name], self._point_brushes())
         self.plot.mark(self.current_row, self.neighbour_rows)
 
-    def _colour_index(self) -> tuple[str, np.ndarray]:
-        """The palette of the current colouring and each category's index into it."""
-        kind = self._colour().kind
-        n = len(self.category_names)
-        if kind == "prototype":  # the most used prototypes in colour, the last category ("other") grey
-            return kind, np.r_[np.arange(n - 1), len(PROTOTYPE_COLOURS)] if n else np.zeros(0, np.int64)
-        palette = "tag" if kind == "tag" else "category"
-        return palette, np.arange(n) % len(self._palettes[palette])
-
     def _point_brushes(self) -> list:
-        palette, index = self._colour_index()
-        brushes = self._palettes[palette]
-        if len(self.codes) != len(self.data) or not len(index):
-            return [brushes[0]] * len(self.data)
-        return list(brushes[index[self.codes]])
+        return self._colours.brushes(self._colour().kind, len(self.category_names), self.codes, len(self.data))
 
     def set_colour(self, colour: mm.ColourBy) -> None:
         """Colour the map by `colour` (one of `mm.colour_options` of the run's tags)."""
@@ -284,16 +216,12 @@ class EmbeddingMapPanel(QWidget):
         self._on_colour_changed()
 
     def _show_legend(self) -> None:
-        palette, index = self._colour_index()
-        colours = COLOURS[palette]
-        counts = np.bincount(self.codes, minlength=len(self.category_names))
-        entries = [f'<span style="color:{colours[index[i]][:7]}">■</span> {name} ({counts[i]})'
-                   for i, name in enumerate(self.category_names) if counts[i] > 0]
+        entries = self._colours.legend(self._colour().kind, self.category_names, self.codes)
         summary = ""
-        if palette == "prototype":
+        if self._colour().kind == "prototype":
             summary = mm.prototype_summary(self.data.prototypes, self.data.n_prototypes)
-            entries.insert(0, f"<b>{summary}</b>")
-        self.legend.setText("&nbsp;&nbsp; ".join(entries))
+            entries = "&nbsp;&nbsp; ".join(e for e in (f"<b>{summary}</b>", entries) if e)
+        self.legend.setText(entries)
         self.legend.setToolTip(summary)
 
     # ------------------------------------------------------------------ tracks
@@ -308,24 +236,11 @@ class EmbeddingMapPanel(QWidget):
         self.current_row = row
         self.neighbour_rows, sims = mm.neighbours(self.data.unit, row, N_NEIGHBOURS)
         self._next_neighbour = 0
-        self.track_label.setText(f"<b>{self.data.ids[row]}</b> ({self.data.splits[row]}): "
-                                 f"{', '.join(self.data.tags_of(row)) or 'no tags'}")
-        self._fill_neighbours(sims)
+        self.side.show_track(self.data, row)
+        self.side.show_neighbours(self.data, self.neighbour_rows, sims, self.player, self.play_row)
         self.plot.mark(row, self.neighbour_rows)
         self.neighbours_changed.emit([int(r) for r in self.neighbour_rows])
         self.play_row(row)
-
-    def _fill_neighbours(self, sims: np.ndarray) -> None:
-        table = self.neighbour_table
-        table.setRowCount(len(self.neighbour_rows))
-        for i, (row, sim) in enumerate(zip(self.neighbour_rows, sims)):
-            button = QToolButton(text="▶")
-            button.setEnabled(self.player.available)
-            button.setToolTip("Play this neighbour" if self.player.available else self.player.reason)
-            button.clicked.connect(lambda _=False, r=int(row): self.play_row(r))
-            table.setCellWidget(i, 0, button)
-            for col, text in ((1, self.data.ids[row]), (2, f"{sim:.4f}"), (3, ", ".join(self.data.tags_of(row)))):
-                table.setItem(i, col, QTableWidgetItem(text))
 
     # ------------------------------------------------------------------ audio
     def play_row(self, row: int) -> None:
@@ -373,9 +288,4 @@ class EmbeddingMapPanel(QWidget):
         else:
             self.makeup = mm.tag_makeup(self.data.tags, self.data.tag_names, mask) if mask.any() else []
             self.status.setText(f"{int(mask.sum())} of {len(self.data)} tracks in the region")
-        table = self.makeup_table
-        table.setRowCount(len(self.makeup))
-        for i, entry in enumerate(self.makeup):
-            for col, text in enumerate((entry.tag, str(entry.count), f"{100 * entry.share:.0f}",
-                                        f"{100 * entry.overall:.0f}")):
-                table.setItem(i, col, QTableWidgetItem(text))
+        self.side.show_makeup(self.makeup)

@@ -16,14 +16,14 @@ from PySide6.QtCore import QSortFilterProxyModel, Qt
 from PySide6.QtGui import QColor, QFontMetrics
 from PySide6.QtWidgets import (
     QComboBox, QFileDialog, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QPushButton, QSplitter, QTableView,
-    QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget,
+    QVBoxLayout, QWidget,
 )
 
 from engine.evaluation.metrics import PairedBootstrap
 from engine.evaluation.seeds import MethodComparison
 from workbench import scores_model as sm
 from workbench.background import Background
-from workbench.panels.scores_table import SORT_ROLE, ScoresTableModel, heat
+from workbench.panels.scores_table import SORT_ROLE, BeatsMatrix, ScoresTableModel
 from workbench.panels.seed_matrix import SeedMatrix
 from workbench.plots import abbreviated, legible_axes, one_line, short_names
 from workbench.runs import METHOD_COLOURS
@@ -88,9 +88,7 @@ class ScoresPanel(QWidget):
             plot.getAxis("left").enableAutoSIPrefix(False)
         self.curves: list[pg.PlotDataItem] = []
         self.draw_dots = self.curves_plot.plot(pen=None, symbol="o", symbolSize=5, symbolPen=None)
-        self.matrix = QTableWidget(0, 0)
-        self.matrix.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
-        self.matrix.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.matrix = BeatsMatrix()
         self.matrix_label = QLabel("Row beats column in x % of paired resamples", wordWrap=True)
         self.seed_matrix = SeedMatrix()
         matrix_box = QWidget()
@@ -244,23 +242,7 @@ class ScoresPanel(QWidget):
         axis.setHeight(int(metrics.lineSpacing() * lines + 14))  # room for two-line names
 
     def _show_matrix(self, names: list[str]) -> None:
-        self.matrix.clear()
-        self.matrix.setRowCount(len(names))
-        self.matrix.setColumnCount(len(names))
-        labels = [one_line(label) for label in self._labels(names)]
-        self.matrix.setHorizontalHeaderLabels(labels)
-        self.matrix.setVerticalHeaderLabels(labels)
-        for i, name in enumerate(names):
-            self.matrix.horizontalHeaderItem(i).setToolTip(name)
-            self.matrix.verticalHeaderItem(i).setToolTip(name)
-        for i, a in enumerate(names):
-            for j, b in enumerate(names):
-                item = QTableWidgetItem("–" if a == b else f"{100 * self.boot.beats[(a, b)]:.1f} %")
-                if a != b:
-                    item.setData(SORT_ROLE, self.boot.beats[(a, b)])
-                    item.setBackground(heat(self.boot.beats[(a, b)], 0.0, 1.0))
-                item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
-                self.matrix.setItem(i, j, item)
+        self.matrix.show_beats(names, [one_line(label) for label in self._labels(names)], self.boot)
 
     def _show_curves(self) -> None:
         metric = self.current_metric()

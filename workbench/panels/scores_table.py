@@ -1,4 +1,5 @@
-"""The per-tag score table of the scores panel: tags × (run, metric), heat-coloured within each metric."""
+"""The tables of the scores panel: tags × (run, metric), heat-coloured within each metric, and the paired
+"row beats column" matrix of the runs."""
 from __future__ import annotations
 
 import math
@@ -8,6 +9,9 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QStandardItem, QStandardItemModel
+from PySide6.QtWidgets import QHeaderView, QTableWidget, QTableWidgetItem
+
+from engine.evaluation.metrics import PairedBootstrap
 
 from workbench import scores_model as sm
 from workbench.plots import one_line, short_names
@@ -58,3 +62,31 @@ class ScoresTableModel(QStandardItemModel):
             for item in items:
                 item.setEditable(False)
             self.appendRow(items)
+
+
+class BeatsMatrix(QTableWidget):
+    """Run × run: the share of paired resamples in which the row's run beats the column's."""
+
+    def __init__(self) -> None:
+        super().__init__(0, 0)
+        self.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+
+    def show_beats(self, names: list[str], labels: list[str], boot: PairedBootstrap | None) -> None:
+        """`names` against each other, headed by `labels` (the full name as tooltip)."""
+        self.clear()
+        self.setRowCount(len(names))
+        self.setColumnCount(len(names))
+        self.setHorizontalHeaderLabels(labels)
+        self.setVerticalHeaderLabels(labels)
+        for i, name in enumerate(names):
+            self.horizontalHeaderItem(i).setToolTip(name)
+            self.verticalHeaderItem(i).setToolTip(name)
+        for i, a in enumerate(names):
+            for j, b in enumerate(names):
+                item = QTableWidgetItem("–" if a == b else f"{100 * boot.beats[(a, b)]:.1f} %")
+                if a != b:
+                    item.setData(SORT_ROLE, boot.beats[(a, b)])
+                    item.setBackground(heat(boot.beats[(a, b)], 0.0, 1.0))
+                item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
+                self.setItem(i, j, item)
