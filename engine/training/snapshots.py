@@ -8,6 +8,7 @@ import torch
 
 from engine.collapse import diagnostics
 from engine.collapse.clustering import classify_clustering, prototype_stats
+from engine.collapse.verdicts import snapshot_embedding_state
 from engine.data.corpora import Corpus
 from engine.model.ssl_model import SSLModel
 from engine.data.views import MultiViewDataset, ViewConfig
@@ -41,7 +42,8 @@ class CollapseProbe:
             if not bool(torch.isfinite(flat).all()):
                 return {"std": None, "rankme": None, "non_finite": True}
             out = {"std": diagnostics.std_of_l2_normalized(flat), "rankme": diagnostics.rankme(flat),
-                   "healthy_std": 1.0 / math.sqrt(flat.shape[-1])}
+                   "healthy_std": 1.0 / math.sqrt(flat.shape[-1]), "views": flat.shape[0]}
+            out["embedding_state"] = snapshot_embedding_state(out)
             if model.spec is not None and model.spec.uses_teacher_temp:
                 out.update(self._clustering(model, teacher_temp, autocast))
             return out

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from engine.collapse.clustering import prototype_stats
+from engine.collapse.verdicts import classify_embedding
 from engine.training.snapshots import CollapseProbe
 
 
@@ -36,3 +37,15 @@ def test_snapshot_equals_prototype_stats_with_the_center() -> None:
     assert snap["teacher_entropy"] == stats.teacher_entropy
     assert snap["effective_prototypes"] == stats.effective_prototypes
     assert sum(snap["usage"].values()) == 16 and snap["max_entropy"] == math.log(16)
+
+
+def test_snapshot_records_its_views_and_the_engine_embedding_verdict() -> None:
+    z = torch.randn(2, 8, 16, generator=torch.Generator().manual_seed(2))  # (V, N, D)
+    model = SimpleNamespace(training=True, spec=None, embed=lambda views: z,
+                            eval=lambda: None, train=lambda mode=True: None)
+    snap = CollapseProbe(torch.zeros(2, 8, 4)).snapshot(model, 0.04, torch.float32)
+    assert snap["views"] == 16 and snap["healthy_std"] == 0.25
+    assert snap["embedding_state"] == classify_embedding(snap["rankme"], snap["std"], 16, 16) == "healthy"
+    collapsed = CollapseProbe(torch.zeros(2, 8, 4)).snapshot(
+        SimpleNamespace(**{**vars(model), "embed": lambda views: z[:1, :1].expand(2, 8, 16)}), 0.04, torch.float32)
+    assert collapsed["embedding_state"] == "full"
