@@ -3,7 +3,8 @@
 Embeddings are (N, D): N samples (views or tracks), D features. Three synthetic reference cases
 (tests/engine/collapse/test_diagnostics.py) fix the regions quoted below: *healthy* = isotropic
 Gaussian, *dimensional collapse* = rank 3 plus tiny noise, *full collapse* = one vector plus
-tiny noise. The clustering-specific diagnostics live in `diagnostics_clustering`.
+tiny noise. The clustering-specific diagnostics live in `engine.collapse.clustering`, the verdict
+thresholds in `engine.collapse.verdicts`.
 """
 from __future__ import annotations
 
