@@ -2,8 +2,8 @@
 per-checkpoint diagnostics from analysis.h5, and the collapse alarm.
 
 The verdicts come from the engine: collapse events and diagnostics carry `clustering_state`,
-diagnostics carry `embedding_state`. Collapse events carry RankMe and std but no embedding
-verdict, so snapshots are judged here with engine.collapse.verdicts (torch-free).
+diagnostics and collapse events carry `embedding_state` (events of older runs are judged by the
+same torch-free engine.collapse.verdicts.snapshot_embedding_state).
 """
 from __future__ import annotations
 
@@ -16,14 +16,13 @@ from typing import Any, Literal, NamedTuple
 import numpy as np
 
 from engine.rundir import store
-from engine.collapse.verdicts import classify_embedding
+from engine.collapse.verdicts import snapshot_embedding_state
 from engine.rundir.events import read_events
 from engine.rundir.layout import ANALYSIS, EMBEDDINGS, RunDir
 from workbench.runs import read_run
 
 AlarmKind = Literal["dominant", "uniform", "dimensional", "full"]
 
-SNAPSHOT_VIEWS = 64  # views of a training snapshot (engine.training.snapshots: up to 32 tracks x 2); n only matters < 8 or > 200
 COLLAPSED = ("dominant", "uniform", "dimensional", "full")
 PAIR_METHODS = ("clustering", "clustering-collapse")
 
@@ -173,10 +172,8 @@ class RunCollapse:
                       if "clustering_state" in e and isinstance(e.get("step"), int)]
         embedding = []
         for e in self.collapse_events:
-            rank, std, healthy = (_number(e.get(k)) for k in ("rankme", "std", "healthy_std"))
-            if isinstance(e.get("step"), int) and not any(map(math.isnan, (rank, std, healthy))) and healthy > 0:
-                dim = round(1.0 / healthy ** 2)
-                state = classify_embedding(rank, std, dim, int(e.get("views", SNAPSHOT_VIEWS)))
+            state = snapshot_embedding_state(e)
+            if isinstance(e.get("step"), int) and state is not None:
                 embedding.append((int(e["step"]), state, e))
         for step, (scalars, _) in self.diagnostics.items():  # the diagnose job's verdicts, on more views
             if "clustering_state" in scalars:

@@ -14,6 +14,7 @@ from typing import Literal, NamedTuple
 import numpy as np
 from scipy.spatial import cKDTree
 
+from engine.collapse.neighbours import nearest, unit_rows
 from engine.rundir import store
 
 PROJECTION_ORDER = ("umap", "pca")  # the best stored map is shown first
@@ -87,9 +88,8 @@ def load_map(run_dir: Path) -> MapData:
         x = emb.track_embeddings()
         starts = middle_segments(emb.segment_track(), emb.segment_start_s(), len(tracks))
         found = emb.track_prototypes()
-    unit = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
     return MapData(Path(run_dir), tracks.ids, tracks.paths, tracks.splits, tracks.tags.astype(bool),
-                   list(tracks.tag_names), unit.astype(np.float32), starts,
+                   list(tracks.tag_names), unit_rows(x), starts,
                    found.prototype if found is not None else None, found.n_prototypes if found is not None else 0)
 
 
@@ -104,15 +104,9 @@ def read_maps(run_dir: Path, n_tracks: int) -> dict[str, np.ndarray]:
 
 
 def neighbours(unit: np.ndarray, row: int, k: int = 10) -> tuple[np.ndarray, np.ndarray]:
-    """Rows of the k most cosine-similar tracks to `row` (itself excluded), most similar first, and their similarities."""
-    sims = unit @ unit[row]  # (N,)
-    sims[row] = -np.inf
-    k = min(k, len(unit) - 1)
-    if k <= 0:
-        return np.zeros(0, np.int64), np.zeros(0, np.float32)
-    top = np.argpartition(-sims, k - 1)[:k]
-    top = top[np.lexsort((top, -sims[top]))]  # by similarity, ties by row
-    return top, sims[top]
+    """Rows of the k most cosine-similar tracks to `row` (itself excluded), most similar first, and their
+    similarities: the engine's ranking (ties by row, NaN last), so the map lists what `mvssl neighbours` does."""
+    return nearest(unit, row, k)
 
 
 def tag_groups(tag_names: list[str]) -> list[str]:

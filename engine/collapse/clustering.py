@@ -15,6 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from engine.methods.clustering import teacher_stats
+
 ClusteringState = Literal["healthy", "dominant", "uniform"]
 
 DUPLICATE_COSINE = 0.9  # two prototype vectors with a higher cosine count as one near-duplicate pair
@@ -29,15 +31,6 @@ def teacher_log_probs(logits: Tensor, teacher_temp: float, center: Tensor | None
     if center is not None:
         logits = logits - center.double()
     return F.log_softmax(logits / teacher_temp, dim=-1)
-
-
-@torch.no_grad()
-def mean_entropy(log_probs: Tensor) -> float:
-    """Mean entropy in nats of distributions (..., K) given as log-probabilities.
-
-    Healthy: well below ln K (confident assignments); dominant collapse: → 0; uniform collapse: → ln K.
-    """
-    return float(-(log_probs.exp() * log_probs).sum(dim=-1).mean())
 
 
 @torch.no_grad()
@@ -59,28 +52,6 @@ def cross_view_kl(teacher_log_probs: Tensor, student_log_probs: Tensor) -> float
     kl = cross - entropy[:, None]  # (V, V) KL(t_i || s_j)
     off_diagonal = ~torch.eye(v, dtype=torch.bool, device=kl.device)
     return float(kl[off_diagonal].mean())
-
-
-@torch.no_grad()
-def effective_prototypes(log_probs: Tensor) -> float:
-    """exp(entropy of the mean distribution) of (..., K) log-probabilities: how many prototypes are in use.
-
-    Range 1..K. Healthy: many (samples spread over prototypes); dominant collapse: → 1; uniform
-    collapse: → K as well (every sample uses every prototype), so read it with `mean_entropy`.
-    """
-    mean = log_probs.exp().reshape(-1, log_probs.shape[-1]).mean(dim=0)  # (K,)
-    return float(torch.special.entr(mean).sum().exp())
-
-
-@torch.no_grad()
-def prototype_usage(log_probs: Tensor) -> Tensor:
-    """(K,) int64 count of samples whose most probable prototype is each k.
-
-    The number of non-zero bins is the count of distinct argmax prototypes. Healthy: many;
-    dominant collapse: 1; uniform collapse: few or many, set by noise.
-    """
-    k = log_probs.shape[-1]
-    return torch.bincount(log_probs.argmax(dim=-1).flatten(), minlength=k)
 
 
 @torch.no_grad()
@@ -106,13 +77,13 @@ def near_duplicate_prototypes(weight: Tensor, threshold: float = DUPLICATE_COSIN
 
 
 class PrototypeStats(NamedTuple):
-    """Prototype statistics of one batch of teacher outputs (see each function for its healthy value)."""
+    """Prototype statistics of one batch of teacher outputs, in float64, with their healthy values."""
 
-    teacher_entropy: float  # nats, 0..ln K
+    teacher_entropy: float  # nats, 0..ln K; healthy well below ln K, dominant -> 0, uniform -> ln K
     max_entropy: float  # ln K
     kl: float  # KL(teacher ‖ student) over view pairs; NaN when no student logits were given
-    effective_prototypes: float  # exp(H(mean teacher probabilities)), 1..K
-    distinct_prototypes: int  # prototypes that are the argmax of at least one sample
+    effective_prototypes: float  # exp(H(mean teacher probabilities)), 1..K; dominant -> 1, uniform -> K too
+    distinct_prototypes: int  # prototypes that are the argmax of at least one sample; dominant: 1
     usage: Tensor  # (K,) int64 argmax histogram
     samples: int  # V * B
 
@@ -133,10 +104,9 @@ def prototype_stats(teacher_logits: Tensor, teacher_temp: float, center: Tensor 
     kl = math.nan
     if student_logits is not None:
         kl = cross_view_kl(t, F.log_softmax(student_logits.double() / student_temp, dim=-1))
-    usage = prototype_usage(t)
-    samples = int(usage.sum())
-    return PrototypeStats(mean_entropy(t), math.log(t.shape[-1]), kl, effective_prototypes(t),
-                          int((usage > 0).sum()), usage, samples)
+    stats = teacher_stats(t)
+    return PrototypeStats(float(stats.entropy), math.log(t.shape[-1]), kl, float(stats.effective_prototypes),
+                          int((stats.usage > 0).sum()), stats.usage, int(stats.usage.sum()))
 
 
 # Clustering collapse thresholds (see `classify_clustering`):

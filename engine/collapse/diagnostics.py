@@ -3,18 +3,21 @@
 Embeddings are (N, D): N samples (views or tracks), D features. Three synthetic reference cases
 (tests/engine/collapse/test_diagnostics.py) fix the regions quoted below: *healthy* = isotropic
 Gaussian, *dimensional collapse* = rank 3 plus tiny noise, *full collapse* = one vector plus
-tiny noise. The clustering-specific diagnostics live in `diagnostics_clustering`.
+tiny noise. The clustering-specific diagnostics live in `engine.collapse.clustering`, the verdict
+thresholds in `engine.collapse.verdicts`.
 """
 from __future__ import annotations
 
 import math
 from typing import Literal, NamedTuple
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from engine.collapse.clustering import classify_clustering
+from engine.collapse.neighbours import knn_tag_hits, unit_rows
 from engine.collapse.verdicts import EmbeddingState, classify_embedding
 
 __all__ = [
@@ -141,20 +144,13 @@ def knn_tag_precision(z: Tensor, tags: Tensor, k: int = 10, chunk: int = 1024) -
                          "must be (N, D) and (N, T)")
     if not 1 <= k < n:
         raise ValueError(f"knn_tag_precision: k = {k} needs 1 <= k < {n} tracks")
-    zn = F.normalize(z.float(), dim=-1)
-    multi_hot = (tags > 0).float()  # (N, T)
-    queries = torch.nonzero(multi_hot.sum(dim=1) > 0).flatten()
-    if queries.numel() == 0:
+    multi_hot = (tags > 0).cpu().numpy()  # (N, T)
+    queries = np.flatnonzero(multi_hot.any(axis=1))
+    if len(queries) == 0:
         raise ValueError("knn_tag_precision: no track has a tag")
-    hit_sum, chance_sum = 0.0, 0.0
-    for rows in queries.split(chunk):
-        shared = (multi_hot[rows] @ multi_hot.T) > 0  # (C, N) shares >= 1 tag
-        self_mask = torch.zeros_like(shared)
-        self_mask[torch.arange(len(rows)), rows] = True
-        shared &= ~self_mask
-        sims = (zn[rows] @ zn.T).masked_fill(self_mask, -math.inf)  # (C, N)
-        neighbours = sims.topk(k, dim=1).indices  # (C, k)
-        hit_sum += float(shared.gather(1, neighbours).float().mean(dim=1).sum())
-        chance_sum += float(shared.float().sum(dim=1).sum()) / (n - 1)
-    m = queries.numel()
-    return TagPrecision(hit_sum / m, chance_sum / m, m)
+    hits = knn_tag_hits(unit_rows(z.float().cpu().numpy()), multi_hot, queries, k, chunk)
+    counts = multi_hot.astype(np.float32)
+    shared = sum(int((counts[rows] @ counts.T > 0).sum()) - len(rows)  # other tracks sharing >= 1 tag
+                 for rows in np.array_split(queries, math.ceil(len(queries) / chunk)))
+    m = len(queries)
+    return TagPrecision(float(hits.mean()), shared / (n - 1) / m, m)

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from engine.collapse.neighbours import knn_tag_hits, unit_rows
 from engine.rundir import store
 from engine.evaluation.colours import colour_of
 from engine.config import ConfigError, load
@@ -129,24 +130,6 @@ def full_data_pred(run: RunData) -> np.ndarray:
     return min(draws, key=lambda d: d.draw).pred
 
 
-def knn_precision(embeddings: np.ndarray, tags: np.ndarray, queries: np.ndarray, k: int = KNN_K,
-                  chunk: int = 256) -> np.ndarray:
-    """(Q,) share of each query's k nearest other tracks (cosine) sharing >= 1 tag with it."""
-    if not 1 <= k < len(embeddings):
-        raise ValueError(f"k-NN precision: k = {k} needs 1 <= k < {len(embeddings)} tracks")
-    z = embeddings.astype(np.float32)
-    z /= np.maximum(np.linalg.norm(z, axis=1, keepdims=True), 1e-12)
-    positive = tags.astype(bool)
-    out = []
-    for rows in np.array_split(queries, max(1, math.ceil(len(queries) / chunk))):
-        sims = z[rows] @ z.T  # (C, N)
-        sims[np.arange(len(rows)), rows] = -np.inf  # never its own neighbour
-        neighbours = np.argpartition(-sims, k - 1, axis=1)[:, :k]  # (C, k)
-        shared = (positive[neighbours] & positive[rows][:, None, :]).any(axis=2)  # (C, k)
-        out.append(shared.mean(axis=1))
-    return np.concatenate(out) if out else np.zeros(0)
-
-
 def collapse_summary(run: RunData) -> dict[str, Any]:
     """RankMe and covariance spectrum of the store's track embeddings (same tracks for every run),
     plus the last training-time RankMe in analysis.h5 diagnostics when there is one."""
@@ -205,7 +188,8 @@ def compare(run_dirs: list[Path], task: str, n_resamples: int = 1000, seed: int 
     per_query = {}
     for r in runs:
         row = {tid: i for i, tid in enumerate(r.track_ids)}
-        per_query[r.name] = knn_precision(r.embeddings, r.track_tags, np.array([row[t] for t in query_ids]), k)
+        queries = np.array([row[t] for t in query_ids])
+        per_query[r.name] = knn_tag_hits(unit_rows(r.embeddings), r.track_tags, queries, k)
     knn = paired_mean_bootstrap(per_query, n_resamples, seed, f"knn_precision@{k}")
     pools_differ = any(r.track_ids != ref.track_ids for r in runs[1:])
     methods = {r.name: r.method for r in runs}

@@ -15,23 +15,17 @@ from typing import Any, Callable, NamedTuple
 
 import numpy as np
 
+from engine.collapse.neighbours import nearest, unit_rows
 from engine.rundir import store
 
 PROJECTIONS = ("pca", "umap")
-
-
-def _normalise(x: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit L2 norm (all-zero rows stay zero); (N, D) float32."""
-    x = np.asarray(x, np.float32)
-    norm = np.linalg.norm(x, axis=1, keepdims=True)
-    return x / np.maximum(norm, 1e-12)
 
 
 def pca_preview(x: np.ndarray, seed: int = 0) -> np.ndarray:
     """(N, D) embeddings -> (N, 2) float32 first two principal components of the L2-normalised rows."""
     from sklearn.decomposition import PCA
 
-    x = _normalise(x)
+    x = unit_rows(x)
     if len(x) < 2:
         return np.zeros((len(x), 2), np.float32)
     xy = PCA(n_components=min(2, x.shape[1]), random_state=seed).fit_transform(x)
@@ -106,7 +100,7 @@ class NeighbourIndex:
     """
 
     def __init__(self, x: np.ndarray, tracks: store.TrackTable | None = None) -> None:
-        self.unit = _normalise(x)  # (N, D) float32
+        self.unit = unit_rows(x)  # (N, D) float32
         self.tracks = tracks
         self._rows = {track_id: i for i, track_id in enumerate(tracks.ids)} if tracks is not None else {}
 
@@ -116,17 +110,8 @@ class NeighbourIndex:
 
     def query(self, index: int, k: int = 10) -> tuple[np.ndarray, np.ndarray]:
         """Rows of the k most cosine-similar rows to row `index` (itself excluded), most similar first
-        (ties by row), and their similarities: the first k of a stable sort, found in O(N)."""
-        sims = np.nan_to_num(self.unit @ self.unit[index], nan=-np.inf)  # (N,)
-        sims[index] = -np.inf
-        k = min(k, len(sims) - 1)
-        if k <= 0:
-            return np.zeros(0, np.int64), np.zeros(0, np.float32)
-        kth = np.partition(sims, len(sims) - k)[len(sims) - k]  # the k-th largest similarity
-        above = np.flatnonzero(sims > kth)
-        top = np.concatenate([above, np.flatnonzero(sims == kth)[: k - len(above)]])
-        top = top[np.lexsort((top, -sims[top]))]
-        return top, sims[top]
+        (ties by row, NaN last), and their similarities (engine.collapse.neighbours)."""
+        return nearest(self.unit, index, k)
 
 
 def cosine_neighbours(x: np.ndarray, index: int, k: int = 10) -> tuple[np.ndarray, np.ndarray]:

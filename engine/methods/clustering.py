@@ -45,10 +45,31 @@ class ClusteringComponents(NamedTuple):
     """Clustering loss and its collapse diagnostics; ``loss = teacher_entropy + kl``."""
 
     loss: Tensor  # () mean cross-entropy H(teacher_i, student_j), i != j; ln K = uniform collapse
-    teacher_entropy: Tensor  # () mean entropy of the teacher distributions; -> 0 or ln K on collapse
+    teacher_entropy: Tensor  # () float64 mean entropy of the teacher distributions; -> 0 or ln K on collapse
     kl: Tensor  # () mean KL(teacher_i || student_j), i != j; -> 0 when the student just copies
-    effective_prototypes: Tensor  # () exp(H(mean teacher probabilities)); 1 = one prototype takes all
+    effective_prototypes: Tensor  # () float64 exp(H(mean teacher probabilities)); 1 = one prototype takes all
     usage: Tensor  # (K,) int64 count of samples whose teacher argmax is each prototype
+
+
+class TeacherStats(NamedTuple):
+    """Collapse statistics of teacher distributions, in float64: the one computation of the loss's
+    components, the training snapshots and `mvssl diagnose` (engine.collapse.clustering)."""
+
+    entropy: Tensor  # () float64 mean entropy in nats; -> 0 (dominant) or ln K (uniform) on collapse
+    effective_prototypes: Tensor  # () float64 exp(H(mean probabilities)), 1..K; 1 = one prototype takes all
+    usage: Tensor  # (K,) int64 count of samples whose most probable prototype is each k
+
+
+@torch.no_grad()
+def teacher_stats(teacher_log_probs: Tensor) -> TeacherStats:
+    """Entropy, effective prototypes and argmax usage of (..., K) teacher log-probabilities."""
+    log_probs = teacher_log_probs.double()
+    probs = log_probs.exp()
+    k = log_probs.shape[-1]
+    entropy = -(probs * log_probs).sum(dim=-1).mean()
+    effective = torch.special.entr(probs.reshape(-1, k).mean(dim=0)).sum().exp()
+    usage = torch.bincount(log_probs.argmax(dim=-1).flatten(), minlength=k)
+    return TeacherStats(entropy, effective, usage)
 
 
 def pair_cross_entropy(teacher_probs: Tensor, student_log_probs: Tensor) -> Tensor:
@@ -106,12 +127,9 @@ class ClusteringLoss(nn.Module):
         teacher_log_probs = F.log_softmax(teacher / teacher_temp, dim=-1)
         teacher_probs = teacher_log_probs.exp()
         loss = off_diagonal_mean(pair_cross_entropy(teacher_probs, student_log_probs))
-        with torch.no_grad():
-            entropy = -(teacher_probs * teacher_log_probs).sum(dim=-1).mean()
-            mean_probs = teacher_probs.mean(dim=(0, 1))  # (K,)
-            effective = torch.special.entr(mean_probs).sum().exp()
-            usage = torch.bincount(teacher_probs.argmax(dim=-1).flatten(), minlength=self.config.n_prototypes)
-        return ClusteringComponents(loss, entropy, loss.detach() - entropy, effective, usage)
+        stats = teacher_stats(teacher_log_probs)
+        return ClusteringComponents(loss, stats.entropy, loss.detach() - stats.entropy,
+                                    stats.effective_prototypes, stats.usage)
 
     def forward(self, student_logits: Tensor, teacher_logits: Tensor, teacher_temp: float) -> Tensor:
         return self.forward_components(student_logits, teacher_logits, teacher_temp).loss

@@ -24,10 +24,12 @@ OFFICIAL_LOG_CLAMP = -100.0  # the official `log_clap`: log-probabilities floore
 
 
 class StepOutput(NamedTuple):
-    """Total loss (with grad) and the method's named terms (detached, for the curves)."""
+    """Total loss (with grad), the method's named terms (detached, for the curves) and what
+    `after_step` needs from this forward."""
 
     loss: Tensor
     components: dict[str, Tensor]
+    teacher_logits: Tensor | None = None  # (V, B, K) detached, for the clustering center; else None
 
 
 def loss_overrides(cfg: RunConfig) -> dict[str, Any]:
@@ -128,22 +130,21 @@ class SSLModel(nn.Module):
             if self.spec.uses_teacher_temp:
                 assert target is not None
                 parts = self.loss_fn.forward_components(z, target.float(), teacher_temp)
-                self._last_teacher = target.detach()
             elif target is not None:
                 parts = self.loss_fn.forward_components(z, target.float())
             else:
                 parts = self.loss_fn.forward_components(z)
         components = {k: v.detach() for k, v in parts._asdict().items() if k != "loss"}
-        return StepOutput(parts.loss, components)
+        teacher_logits = target.detach() if self.spec.uses_teacher_temp else None
+        return StepOutput(parts.loss, components, teacher_logits)
 
     @torch.no_grad()
-    def after_step(self, momentum: float) -> None:
-        """EMA teacher and center updates, after the optimiser step."""
+    def after_step(self, out: StepOutput, momentum: float) -> None:
+        """EMA teacher and center updates, after the optimiser step, from the step's `forward` output."""
         if self.teacher is not None:
             from engine.methods import ema_update
 
             ema_update(self.teacher["backbone"], self.backbone, momentum, self.ema_buffers)
             ema_update(self.teacher["head"], self.head, momentum, self.ema_buffers)
-        if self.spec is not None and self.spec.uses_teacher_temp and hasattr(self, "_last_teacher"):
-            self.loss_fn.update_center(self._last_teacher.float())
-            del self._last_teacher
+        if out.teacher_logits is not None:
+            self.loss_fn.update_center(out.teacher_logits.float())

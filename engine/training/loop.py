@@ -203,7 +203,7 @@ class TrainStep:
             model.head.ops[-1].weight.grad = None
         scaler.step(optimizer)
         scaler.update()
-        model.after_step(sched.momentum)
+        model.after_step(out, sched.momentum)
         return StepResult(out.loss.detach(), out.components, grad_norm)
 
 

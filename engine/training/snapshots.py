@@ -5,9 +5,10 @@ import math
 from dataclasses import replace
 
 import torch
-import torch.nn.functional as F
 
 from engine.collapse import diagnostics
+from engine.collapse.clustering import classify_clustering, prototype_stats
+from engine.collapse.verdicts import snapshot_embedding_state
 from engine.data.corpora import Corpus
 from engine.model.ssl_model import SSLModel
 from engine.data.views import MultiViewDataset, ViewConfig
@@ -41,7 +42,8 @@ class CollapseProbe:
             if not bool(torch.isfinite(flat).all()):
                 return {"std": None, "rankme": None, "non_finite": True}
             out = {"std": diagnostics.std_of_l2_normalized(flat), "rankme": diagnostics.rankme(flat),
-                   "healthy_std": 1.0 / math.sqrt(flat.shape[-1])}
+                   "healthy_std": 1.0 / math.sqrt(flat.shape[-1]), "views": flat.shape[0]}
+            out["embedding_state"] = snapshot_embedding_state(out)
             if model.spec is not None and model.spec.uses_teacher_temp:
                 out.update(self._clustering(model, teacher_temp, autocast))
             return out
@@ -51,22 +53,17 @@ class CollapseProbe:
     def _clustering(self, model: SSLModel, teacher_temp: float, autocast) -> dict:
         with autocast:
             logits = model.teacher_logits(self.views).float()  # (V, N, K)
-        k = logits.shape[-1]
-        if model.loss_fn.config.centering:
-            logits = logits - model.loss_fn.center
-        log_probs = F.log_softmax(logits / teacher_temp, dim=-1)
-        probs = log_probs.exp()
-        entropy = float(-(probs * log_probs).sum(-1).mean())
-        effective = float(torch.special.entr(probs.mean(dim=(0, 1))).sum().exp())
-        usage = torch.bincount(probs.argmax(-1).flatten(), minlength=k)
-        nonzero = usage.nonzero().flatten()
-        n = probs.shape[0] * probs.shape[1]
+        center = model.loss_fn.center if model.loss_fn.config.centering else None
+        stats = prototype_stats(logits, teacher_temp, center)
+        k, n = logits.shape[-1], stats.samples
+        top_share = float(stats.usage.max()) / n
         return {
-            "teacher_entropy": entropy,
-            "effective_prototypes": effective,
-            "distinct_prototypes": int(nonzero.numel()),
-            "usage": {str(int(i)): int(usage[i]) for i in nonzero},
-            "max_entropy": math.log(k),
-            "clustering_state": diagnostics.classify_clustering(entropy, effective, k, n, float(usage.max()) / n),
-            "top_share": float(usage.max()) / n,
+            "teacher_entropy": stats.teacher_entropy,
+            "effective_prototypes": stats.effective_prototypes,
+            "distinct_prototypes": stats.distinct_prototypes,
+            "usage": {str(int(i)): int(stats.usage[i]) for i in stats.usage.nonzero().flatten()},
+            "max_entropy": stats.max_entropy,
+            "clustering_state": classify_clustering(stats.teacher_entropy, stats.effective_prototypes, k, n,
+                                                    top_share),
+            "top_share": top_share,
         }

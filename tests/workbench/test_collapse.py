@@ -10,6 +10,7 @@ import numpy as np
 import PySide6
 import pytest
 
+from engine.collapse import verdicts
 from engine.rundir import store
 from engine.rundir.events import EventWriter
 from engine.rundir.files import write_status
@@ -62,9 +63,20 @@ def panel_for(qtbot):
     return build
 
 
-def test_snapshots_are_judged_with_the_engine_verdict() -> None:
+def test_snapshots_are_judged_with_the_engine_verdict(tmp_path: Path) -> None:
     diagnostics = pytest.importorskip("engine.collapse.diagnostics")  # needs torch: a test-side check only
-    assert cm.classify_embedding is diagnostics.classify_embedding  # one verdict, one set of thresholds
+    assert diagnostics.classify_embedding is verdicts.classify_embedding  # one verdict, one set of thresholds
+    run = tmp_path / "run"
+    run.mkdir()
+    with EventWriter(run / "events.jsonl") as events:  # rankme 6 of min(n, 1024): dimensional only when n > 400
+        events.write({"type": "collapse", "step": 10, "std": 0.03, "rankme": 6.0, "healthy_std": 1 / 32})
+        events.write({"type": "collapse", "step": 20, "std": 0.03, "rankme": 6.0, "healthy_std": 1 / 32,
+                      "views": 512})
+        events.write({"type": "collapse", "step": 30, "std": 0.03, "rankme": 6.0, "healthy_std": 1 / 32,
+                      "views": 64, "embedding_state": "full"})
+    states = [state for _, state, _ in cm.RunCollapse(run)._states()["embedding"]]
+    assert states == ["healthy", "dimensional", "full"]  # old runs: SNAPSHOT_VIEWS; then the views; then the verdict
+    assert verdicts.SNAPSHOT_VIEWS == 64
 
 
 def test_dominant_collapse_raises_the_alarm(tmp_path: Path, panel_for) -> None:

@@ -12,7 +12,8 @@ from engine.rundir import store
 from engine.evaluation.colours import METHOD_COLOURS
 from engine.cli import evaluate
 from engine.evaluation.metrics import tag_metrics
-from engine.evaluation.compare import compare, knn_precision, method_of, write_report
+from engine.collapse.neighbours import knn_tag_hits, unit_rows
+from engine.evaluation.compare import compare, method_of, write_report
 from tests.engine.fake_runs import TAG_NAMES, make_run
 
 TASK = "all"
@@ -107,10 +108,10 @@ def test_knn_precision_counts_neighbours_sharing_a_tag() -> None:
     # two clusters on the circle; tags follow the clusters except track 3
     z = np.array([[1.0, 0.0], [0.99, 0.1], [0.98, -0.1], [0.0, 1.0], [0.1, 0.99], [-0.1, 0.98]])
     tags = np.array([[1, 0], [1, 0], [1, 0], [1, 0], [0, 1], [0, 1]])
-    got = knn_precision(z, tags, np.array([0, 3, 4]), k=2)
+    got = knn_tag_hits(unit_rows(z), tags, np.array([0, 3, 4]), k=2)
     assert got.tolist() == [1.0, 0.0, 0.5]
     with pytest.raises(ValueError, match="k = 6"):
-        knn_precision(z, tags, np.array([0]), k=6)
+        knn_tag_hits(unit_rows(z), tags, np.array([0]), k=6)
 
 
 def test_compare_refuses_a_test_set_without_any_evaluable_tag(tmp_path: Path) -> None:

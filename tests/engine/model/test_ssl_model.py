@@ -39,3 +39,15 @@ def test_shared_log_mel_gives_the_loss_of_separate_passes(method: str) -> None:
     out = model(views, 0.04)
     torch.testing.assert_close(out.loss, reference, atol=1e-5, rtol=1e-5)
     assert calls == ["student"]  # the teacher's front end never ran
+
+
+def test_after_step_moves_the_center_towards_the_teacher_logits_of_its_forward() -> None:
+    model = _model("clustering")
+    views = 0.1 * torch.randn(2, 3, 64_000, generator=torch.Generator().manual_seed(2))
+    out = model(views, 0.04)
+    assert out.teacher_logits.shape == (2, 3, 64) and not out.teacher_logits.requires_grad
+    momentum = model.loss_fn.config.center_momentum
+    expected = momentum * model.loss_fn.center + (1 - momentum) * out.teacher_logits.mean(dim=(0, 1))
+    model.after_step(out, 0.996)
+    torch.testing.assert_close(model.loss_fn.center, expected)
+    assert _model("vicreg")(views, 0.04).teacher_logits is None  # no center to move

@@ -194,10 +194,10 @@ def test_per_view_forward_runs_predictor_and_teacher_one_view_at_a_time() -> Non
 
 def test_ema_buffers_reaches_the_byol_teacher() -> None:
     model = _model("byol", ema_buffers=True)
-    model(torch.randn(2, 4, 32_000, dtype=torch.float64), 0.04)  # moves the student's running statistics
+    out = model(torch.randn(2, 4, 32_000, dtype=torch.float64), 0.04)  # moves the student's running statistics
     student_mean = model.backbone.resnet.bn1.running_mean.clone()
     teacher_mean = model.teacher["backbone"].resnet.bn1.running_mean.clone()
-    model.after_step(0.5)
+    model.after_step(out, 0.5)
     assert torch.allclose(model.teacher["backbone"].resnet.bn1.running_mean, 0.5 * teacher_mean + 0.5 * student_mean)
 
 

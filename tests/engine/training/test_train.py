@@ -109,7 +109,7 @@ def test_non_finite_loss_stops_as_diverged(tmp_path: Path, tiny_config) -> None:
 
     def poisoned(self, views, teacher_temp):
         out = original(self, views, teacher_temp)
-        return ssl_model.StepOutput(out.loss * float("nan") if poisoned.calls > 2 else out.loss, out.components)
+        return out._replace(loss=out.loss * float("nan")) if poisoned.calls > 2 else out
 
     poisoned.calls = 0
 
