@@ -89,20 +89,24 @@ def _vicreg(run: RunValues) -> dict[str, Any]:
                 cov_divisor=run.vicreg_cov_divisor)
 
 
-_PROJECTION = dict(head="projection", head_dims=PROJECTION_DIMS, uses_teacher_temp=False)
+def _projection(file: str, prefix: str, from_run: Callable[[RunValues], dict[str, Any]], colour: str, summary: str,
+                teacher: bool = False) -> MethodSpec:
+    """An entry with a projection head, from a file defining `<prefix>Loss` and `<prefix>Config`;
+    `teacher`: an EMA teacher and a predictor on the student (BYOL)."""
+    return MethodSpec(module=f"engine.methods.{file}", loss_class=f"{prefix}Loss", config_class=f"{prefix}Config",
+                      from_run=from_run, head="projection", head_dims=PROJECTION_DIMS, uses_teacher=teacher,
+                      uses_predictor=teacher, uses_teacher_temp=False, colour=colour, summary=summary)
+
+
 _CLUSTERING = dict(module="engine.methods.clustering", loss_class="ClusteringLoss", config_class="ClusteringConfig",
                    from_run=_clustering, head="clustering", head_dims=CLUSTERING_DIMS, uses_teacher=True,
                    uses_predictor=False, uses_teacher_temp=True)
 
 PRETEXTS: dict[str, MethodSpec] = {
-    "contrastive": MethodSpec(
-        module="engine.methods.contrastive", loss_class="ContrastiveLoss", config_class="ContrastiveConfig",
-        from_run=_contrastive, **_PROJECTION, uses_teacher=False, uses_predictor=False, colour="#1f77b4",
-        summary="SimCLR NT-Xent: views of a track attract, all other items repel"),
-    "byol": MethodSpec(
-        module="engine.methods.byol", loss_class="BYOLLoss", config_class="BYOLConfig",
-        from_run=_byol, **_PROJECTION, uses_teacher=True, uses_predictor=True, colour="#9467bd",
-        summary="BYOL: the student predicts the EMA teacher's projection of another view"),
+    "contrastive": _projection("contrastive", "Contrastive", _contrastive, "#1f77b4",
+                               "SimCLR NT-Xent: views of a track attract, all other items repel"),
+    "byol": _projection("byol", "BYOL", _byol, "#9467bd",
+                        "BYOL: the student predicts the EMA teacher's projection of another view", teacher=True),
     "clustering": MethodSpec(
         **_CLUSTERING, colour="#d62728",
         summary="DINO-style: the student matches the centred, sharpened teacher over 4,096 prototypes",
@@ -118,14 +122,10 @@ PRETEXTS: dict[str, MethodSpec] = {
         # (EMA 0.95: at 0.99 an fp32 run kept 4-5 prototypes to the end; at 0.95 one prototype from step 80,
         # and of 0.9 / 0.95 / 0.97 the lowest track-embedding RankMe, README "Clustering on the demo preset".)
         defaults=dict(teacher_temp_start=0.04, teacher_temp_end=0.04, ema_start=0.95, ema_end=0.95)),
-    "barlow_twins": MethodSpec(
-        module="engine.methods.barlow_twins", loss_class="BarlowTwinsLoss", config_class="BarlowTwinsConfig",
-        from_run=_barlow_twins, **_PROJECTION, uses_teacher=False, uses_predictor=False, colour="#2ca02c",
-        summary="Barlow Twins: the cross-correlation of two views is pushed to the identity"),
-    "vicreg": MethodSpec(
-        module="engine.methods.vicreg", loss_class="VICRegLoss", config_class="VICRegConfig",
-        from_run=_vicreg, **_PROJECTION, uses_teacher=False, uses_predictor=False, colour="#ff7f0e",
-        summary="VICReg: invariance between views, variance and decorrelation within each"),
+    "barlow_twins": _projection("barlow_twins", "BarlowTwins", _barlow_twins, "#2ca02c",
+                                "Barlow Twins: the cross-correlation of two views is pushed to the identity"),
+    "vicreg": _projection("vicreg", "VICReg", _vicreg, "#ff7f0e",
+                          "VICReg: invariance between views, variance and decorrelation within each"),
 }
 METHODS: tuple[str, ...] = (*PRETEXTS, UNTRAINED)  # every value of a run config's `method`
 
