@@ -11,10 +11,9 @@ from typing import Any, Literal
 import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-METHODS: tuple[str, ...] = (
-    "contrastive", "byol", "clustering", "clustering-collapse", "barlow_twins", "vicreg", "random",
-)
-Method = Literal["contrastive", "byol", "clustering", "clustering-collapse", "barlow_twins", "vicreg", "random"]
+from engine.methods import METHODS, method_defaults
+
+Method = Literal[METHODS]  # type: ignore[valid-type]  # the registry's methods and the untrained baseline
 PRESETS: tuple[str, ...] = ("demo", "paper")
 RESOLVED = "resolved"  # config.toml table of what `auto` values resolved to where the run ran (not input)
 PROBE_PROTOCOLS: tuple[str, ...] = ("ours", "paper", "marble", "linear")  # engine.evaluation.probe_protocols
@@ -115,24 +114,6 @@ _PRESET_VALUES: dict[str, dict[str, Any]] = {
 }
 
 
-# Values a method starts from on top of the preset; explicit values (file, --set) still win.
-METHOD_DEFAULTS: dict[str, dict[str, Any]] = {
-    # No centering, a sharp teacher from the first step and a fast-following teacher: the settings
-    # under which DINO-style clustering collapses to one dominant prototype and stays there.
-    # (EMA 0.95: at 0.99 an fp32 run kept 4-5 prototypes to the end; at 0.95 one prototype from step 80, and
-    # of 0.9 / 0.95 / 0.97 the lowest track-embedding RankMe, README "Clustering on the demo preset".)
-    "clustering-collapse": dict(teacher_temp_start=0.04, teacher_temp_end=0.04, ema_start=0.95, ema_end=0.95),
-}
-
-# Method values tuned for one preset's budget, applied after METHOD_DEFAULTS.
-PRESET_METHOD_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
-    # At the demo preset's lr 1e-3 clustering's backbone loses its rank within 60 steps (RankMe ~1.5)
-    # and its teacher drifts towards uniform; lr 3e-5 with the prototypes frozen for the first 10 %
-    # keeps the teacher sharp and the backbone's rank (README, "Clustering on the demo preset").
-    "demo": {"clustering": dict(lr=3e-5, freeze_last_layer_steps=30)},
-}
-
-
 def official_switches(method: str) -> dict[str, Any]:
     """The switch values that reproduce the official code for `method` (`official = true`).
 
@@ -156,13 +137,8 @@ def _one_line(err: ValidationError) -> str:
     return f"config field '{field}': {msg} (got {got!r})"
 
 
-def method_defaults(preset: str, method: str) -> dict[str, Any]:
-    """The values `method` starts from on top of `preset` (empty for most methods)."""
-    return {**METHOD_DEFAULTS.get(method, {}), **PRESET_METHOD_DEFAULTS.get(preset, {}).get(method, {})}
-
-
 def build(preset: str = "demo", base: dict[str, Any] | None = None, overrides: dict[str, Any] | None = None) -> RunConfig:
-    """Preset values, then the method's defaults (general, then the preset's), then the official
+    """Preset values, then the method's defaults (engine.methods registry), then the official
     switches when `official` is true, then a file's values, then explicit overrides; raises
     ConfigError on any bad field."""
     if preset not in _PRESET_VALUES:

@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 from typing import Callable
 
+from engine.methods import METHODS
+
 Handler = Callable[[argparse.Namespace], int]
 
 # Topic modules that add their own sub-commands (each light to import).
@@ -107,8 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     importlib.import_module("engine.cli.corpus_cache").register(csub)
 
     train = sub.add_parser("train", help="pre-train one pretext method")
-    train.add_argument("--method", help="contrastive | byol | clustering | clustering-collapse | barlow_twins"
-                                        " | vicreg | random")
+    train.add_argument("--method", help=" | ".join(METHODS))
     train.add_argument("--corpus", help="corpus SOURCE (default: demo)")
     train.add_argument("--preset", choices=["demo", "paper"])
     train.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one config field")

@@ -263,6 +263,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _methods() -> tuple[str, ...]:
-    from engine.config import METHODS
+    from engine.methods import METHODS
 
     return METHODS

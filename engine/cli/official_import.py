@@ -20,14 +20,14 @@ def _cmd_import(args: argparse.Namespace) -> int:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the `import` sub-command."""
-    from engine.config import METHODS
+    from engine.methods import PRETEXTS
 
     imp = subparsers.add_parser("import", help="turn a released official checkpoint into a run directory")
     imp.add_argument("--official", required=True, metavar="CHECKPOINT",
                      help="a .pt file of the official release (byol, clustering, barlow_twins, contrastive, "
                           "feature_stats) or any state_dict in its key layout")
     imp.add_argument("--out", required=True, metavar="RUN_DIR", help="the new run directory")
-    imp.add_argument("--method", choices=[m for m in METHODS if m != "random"],
+    imp.add_argument("--method", choices=list(PRETEXTS),
                      help="the checkpoint's method (default: from its file name)")
     imp.add_argument("--corpus", default="demo", help="corpus SOURCE the run embeds by default (default: demo)")
     imp.set_defaults(handler=_cmd_import)

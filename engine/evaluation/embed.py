@@ -154,7 +154,6 @@ class PrototypeHead:
         """The teacher head of a clustering run's weights (student head without a teacher); None for other methods."""
         from engine.model.heads import MLPHead
         from engine.methods import get_pretext
-        from engine.model.ssl_model import loss_overrides
 
         spec = get_pretext(cfg.method) if cfg.method != "random" else None
         if spec is None or spec.head != "clustering":
@@ -166,7 +165,7 @@ class PrototypeHead:
             head.load_state_dict({k[len(prefix):]: v for k, v in weights.items() if k.startswith(prefix)})
         except RuntimeError as err:
             raise ValueError(f"no clustering head weights matching config.toml ({str(err).splitlines()[0]})") from None
-        centering = spec.build(**loss_overrides(cfg)).config.centering
+        centering = spec.loss_config(cfg).centering
         center = weights.get("loss_fn.center") if centering else None
         return cls(head, center, cfg.teacher_temp_end, source, device)
 

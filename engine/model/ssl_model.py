@@ -8,7 +8,7 @@ the student and the EMA teacher (the front end has no weights and no batch stati
 from __future__ import annotations
 
 import copy
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import torch
 from torch import Tensor, nn
@@ -20,9 +20,6 @@ from engine.model.heads import MLPHead, byol_predictor
 from engine.methods import MethodSpec, get_pretext
 
 
-OFFICIAL_LOG_CLAMP = -100.0  # the official `log_clap`: log-probabilities floored at -100
-
-
 class StepOutput(NamedTuple):
     """Total loss (with grad), the method's named terms (detached, for the curves) and what
     `after_step` needs from this forward."""
@@ -30,22 +27,6 @@ class StepOutput(NamedTuple):
     loss: Tensor
     components: dict[str, Tensor]
     teacher_logits: Tensor | None = None  # (V, B, K) detached, for the clustering center; else None
-
-
-def loss_overrides(cfg: RunConfig) -> dict[str, Any]:
-    """RunConfig fields that reach each method's loss config."""
-    clamp = OFFICIAL_LOG_CLAMP if cfg.clustering_log_clamp else None
-    return {
-        "contrastive": dict(temperature=cfg.temperature),
-        "byol": dict(batch_sum=cfg.byol_batch_sum),
-        "clustering": dict(n_prototypes=cfg.n_prototypes, student_temp=cfg.student_temp,
-                           center_momentum=cfg.center_momentum, log_clamp=clamp),
-        "clustering-collapse": dict(n_prototypes=cfg.n_prototypes, student_temp=cfg.student_temp,
-                                    center_momentum=cfg.center_momentum, log_clamp=clamp),
-        "barlow_twins": dict(off_diag_weight=cfg.barlow_lambda, divisor=cfg.barlow_divisor),
-        "vicreg": dict(inv_weight=cfg.vicreg_inv, var_weight=cfg.vicreg_var, cov_weight=cfg.vicreg_cov,
-                       cov_divisor=cfg.vicreg_cov_divisor),
-    }[cfg.method]
 
 
 def build_backbone(cfg: RunConfig) -> Backbone:
@@ -79,7 +60,7 @@ class SSLModel(nn.Module):
         if self.spec.uses_teacher:
             self.teacher = nn.ModuleDict({"backbone": copy.deepcopy(self.backbone), "head": copy.deepcopy(self.head)})
             self.teacher.requires_grad_(False)
-        self.loss_fn = self.spec.build(**loss_overrides(cfg))
+        self.loss_fn = self.spec.build_for(cfg)
 
     def student_parameters(self) -> list[nn.Parameter]:
         return [p for n, p in self.named_parameters() if not n.startswith("teacher.") and p.requires_grad]

@@ -8,6 +8,7 @@ import pytest
 from PySide6.QtWidgets import QCheckBox, QComboBox, QLineEdit, QSpinBox
 
 from engine.config import METHODS, RunConfig, build, schema
+from engine.methods import PRETEXTS, UNTRAINED
 from workbench.panels.config_form import INVALID_STYLE, field_specs
 from workbench.panels.launch import SPECIAL, LaunchDialog, comparison_methods, offline_info
 
@@ -164,13 +165,24 @@ def test_single_run_keeps_the_method_defaults(dialog: LaunchDialog) -> None:
 
 
 def test_method_boxes_say_which_defaults_a_method_brings(dialog: LaunchDialog) -> None:
-    clustering = dialog.method_boxes["clustering"].toolTip()
-    assert "lr = 3e-05" in clustering and "freeze_last_layer_steps = 30" in clustering
-    assert "teacher_temp_end = 0.04" in dialog.method_boxes["clustering-collapse"].toolTip()
+    collapse = ("clustering-collapse starts from its own teacher_temp_start = 0.04, teacher_temp_end = 0.04, "
+                "ema_start = 0.95, ema_end = 0.95 unless you change them")
+    assert dialog.method_boxes["clustering"].toolTip() \
+        == "clustering starts from its own lr = 3e-05, freeze_last_layer_steps = 30 unless you change them"
+    assert dialog.method_boxes["clustering-collapse"].toolTip() == collapse
     assert dialog.method_boxes["contrastive"].toolTip() == ""
     dialog.preset.setCurrentText("paper")
     assert dialog.method_boxes["clustering"].toolTip() == ""
-    assert "ema_end = 0.95" in dialog.method_boxes["clustering-collapse"].toolTip()
+    assert dialog.method_boxes["clustering-collapse"].toolTip() == collapse
+
+
+def test_every_registry_entry_has_a_method_box(dialog: LaunchDialog) -> None:
+    assert offline_info()["methods"] == [*PRETEXTS, UNTRAINED]
+    assert list(dialog.method_boxes) == [*PRETEXTS, UNTRAINED]
+    assert [box.text() for box in dialog.method_boxes.values()] == [*PRETEXTS, UNTRAINED]
+    for name in PRETEXTS:
+        dialog.method_boxes[name].setChecked(True)
+        assert name in dialog.methods()
 
 
 def test_field_specs_read_optional_and_enum_fields() -> None:

@@ -1,8 +1,8 @@
 """New run / new study dialog: corpus, methods, preset, pipeline and every hyper-parameter of the run config.
 
 Methods, presets, stages, tasks and the config form come from the engine's hello (or, offline,
-from the same engine modules), so the dialog never lists a stale field. Invalid values are
-marked on the spot and keep the submit button disabled. One method, one seed and pre-training
+from the same engine modules, workbench.launch_model), so the dialog never lists a stale field.
+Invalid values are marked on the spot and keep the submit button disabled. One method, one seed and pre-training
 only is a `submit`; anything more is a `submit_study`.
 """
 from __future__ import annotations
@@ -15,56 +15,13 @@ from PySide6.QtWidgets import (
     QLineEdit, QPushButton, QScrollArea, QSpinBox, QVBoxLayout, QWidget,
 )
 
+from workbench.launch_model import comparison_methods, config_errors, defaults_tooltip, numbers, offline_info
 from workbench.panels.config_form import INVALID_STYLE, ConfigForm
 from workbench.panels.corpus_picker import CorpusPicker
 
 SPECIAL = ("method", "corpus", "preset", "seed")  # fields with their own widgets above the form
 CORPUS_TASKS = {"folder": ["all"], "mtat": ["top50"]}  # default probe tasks per corpus kind (demo: hello's)
 Send = Callable[[str, dict[str, Any], Callable[[dict], None], Callable[[str], None]], None]
-
-
-def offline_info() -> dict[str, Any]:
-    """What the engine's hello would say, from the engine's own (torch-free) modules."""
-    from engine.service import protocol
-
-    return protocol.forms_info()
-
-
-def comparison_methods(methods: list[str]) -> list[str]:
-    """The methods of a comparison: every method but the variants of another (`clustering-collapse`)."""
-    return [m for m in methods if not any(m.startswith(f"{other}-") for other in methods if other != m)]
-
-
-def _numbers(text: str, cast: type, what: str) -> list:
-    try:
-        values = [cast(v) for v in re.split(r"[,\s]+", text.strip()) if v]
-    except ValueError:
-        raise ValueError(f"{what}: comma-separated numbers, e.g. 0,1,2") from None
-    if not values:
-        raise ValueError(f"{what}: give at least one")
-    if len(set(values)) != len(values):
-        raise ValueError(f"{what}: duplicates")
-    return values
-
-
-def config_errors(values: dict[str, Any]) -> dict[str, str]:
-    """Errors of a full config by field, as the engine's RunConfig validation finds them."""
-    from pydantic import ValidationError
-
-    from engine.config import RunConfig
-
-    try:
-        RunConfig.model_validate(values)
-    except ValidationError as err:
-        errors: dict[str, str] = {}
-        for e in err.errors():
-            message = e["msg"].removeprefix("Value error, ")
-            field = str(e["loc"][0]) if e["loc"] else next(
-                (w for w in re.findall(r"\w+", message) if w in RunConfig.model_fields), "config")
-            if e["type"] != "extra_forbidden":
-                errors.setdefault(field, message)
-        return errors
-    return {}
 
 
 class LaunchDialog(QDialog):
@@ -185,14 +142,12 @@ class LaunchDialog(QDialog):
             box.setChecked(method in chosen)
 
     def _on_preset_changed(self) -> None:
-        from engine.config import build, method_defaults
+        from engine.config import build
 
         preset = self.preset.currentText()
         self.form.set_values(build(preset).model_dump())
         for method, box in self.method_boxes.items():
-            own = ", ".join(f"{k} = {v:g}" if isinstance(v, float) else f"{k} = {v}"
-                            for k, v in method_defaults(preset, method).items())
-            box.setToolTip(f"{method} starts from its own {own} unless you change them" if own else "")
+            box.setToolTip(defaults_tooltip(preset, method))
         self.revalidate()
 
     def _on_corpus_changed(self) -> None:
@@ -229,7 +184,7 @@ class LaunchDialog(QDialog):
         name = self.name.text().strip()
         preset = self.preset.currentText()
         defaults = build(preset).model_dump()
-        # only what the user changed, so that each method keeps its own defaults (engine.config.method_defaults)
+        # only what the user changed, so that each method keeps its own defaults (engine.methods.method_defaults)
         config = {"preset": preset, **{k: v for k, v in values.items() if v != defaults.get(k)}}
         if not self.is_study():
             run = {**config, "method": self.methods()[0], "corpus": self.corpus.source(), "seed": seeds[0]}
@@ -240,7 +195,7 @@ class LaunchDialog(QDialog):
                   "config": config, "seeds": seeds,
                   "stages": [s for s, box in self.stage_boxes.items() if box.isChecked()],
                   "tasks": [t for t, box in self.task_boxes.items() if box.isChecked()],
-                  "fractions": _numbers(self.fractions.text(), float, "fractions"), "draws": self.draws.value()}
+                  "fractions": numbers(self.fractions.text(), float, "fractions"), "draws": self.draws.value()}
         if self.probe_protocol.currentText() != "ours":
             fields["options"] = {"probe": {"protocol": self.probe_protocol.currentText()}}
         return "submit_study", ({**fields, "name": name} if name else fields)
@@ -277,7 +232,7 @@ class LaunchDialog(QDialog):
 
         try:
             if field == "fractions":
-                if any(not 0 < f <= 100 for f in _numbers(self.fractions.text(), float, "fractions")):
+                if any(not 0 < f <= 100 for f in numbers(self.fractions.text(), float, "fractions")):
                     return "fractions must be in (0, 100]"
             elif self.name.text().strip() and not re.match(ID_PATTERN, self.name.text().strip()):
                 return "letters, digits, '.', '_' or '-', starting with a letter or digit"

@@ -1,6 +1,8 @@
 """BYOL: hand values, a loop reference, the official batch-axis bug, stop-gradient, bad shapes."""
 from __future__ import annotations
 
+import itertools
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -11,13 +13,8 @@ from engine.methods.byol import BYOLLoss
 def reference_byol(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """PAPER.md: 2 - 2 cos(student_pred(v_i), teacher_proj(v_j)) for i != j, averaged."""
     views, batch, _ = prediction.shape
-    terms = []
-    for i in range(views):
-        for j in range(views):
-            if i == j:
-                continue
-            for b in range(batch):
-                terms.append(2 - 2 * F.cosine_similarity(prediction[i, b], target[j, b], dim=0))
+    terms = [2 - 2 * F.cosine_similarity(prediction[i, b], target[j, b], dim=0)
+             for i, j in itertools.permutations(range(views), 2) for b in range(batch)]
     return torch.stack(terms).mean()
 
 

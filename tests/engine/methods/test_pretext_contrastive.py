@@ -69,26 +69,3 @@ def test_invariant_to_view_order_batch_order_and_scale() -> None:
     assert torch.allclose(loss(z[[2, 0, 1]]), base, atol=1e-5)
     assert torch.allclose(loss(z[:, torch.randperm(6, generator=g)]), base, atol=1e-5)
     assert torch.allclose(loss(z * (torch.rand(3, 6, 1, generator=g) * 5 + 0.1)), base, atol=1e-5)
-
-
-def test_loss_falls_under_sgd() -> None:
-    z = torch.randn(2, 8, 6, generator=torch.Generator().manual_seed(2)).requires_grad_()
-    loss = ContrastiveLoss()
-    opt = torch.optim.SGD([z], lr=0.5)
-    start = loss(z).item()
-    for _ in range(20):
-        opt.zero_grad()
-        loss(z).backward()
-        opt.step()
-    assert loss(z).item() < start - 0.5
-
-
-@pytest.mark.parametrize("shape, message", [((8, 4), "views, batch, dim"), ((1, 8, 4), "at least 2 views")])
-def test_bad_shapes_raise(shape: tuple[int, ...], message: str) -> None:
-    with pytest.raises(ValueError, match=message):
-        ContrastiveLoss()(torch.randn(*shape))
-
-
-def test_bad_temperature_raises() -> None:
-    with pytest.raises(ValueError, match="temperature"):
-        ContrastiveConfig(temperature=0.0)
