@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.rundir import store
+from engine.rundir import analysis_store, embeddings_store
 from engine.evaluation.colours import colour_of
 from engine.config import ConfigError, load
 from engine.evaluation.metrics import (
@@ -46,7 +46,7 @@ class RunData:
     run_dir: Path
     method: str
     seed: int | None  # the run's training seed (config.toml, else the embeddings' attrs)
-    probe: store.ProbeResult
+    probe: analysis_store.ProbeResult
     test_ids: list[str]
     labels: np.ndarray  # (N_test, T) of the probe's tags
     track_ids: list[str]  # every track of the store
@@ -83,11 +83,11 @@ def run_names(run_dirs: list[Path]) -> list[str]:
 
 
 def load_run(run_dir: Path, name: str, task: str) -> RunData:
-    probes = store.read_probes(run_dir, task)
+    probes = analysis_store.read_probes(run_dir, task)
     if task not in probes:
         raise ValueError(f"{run_dir}: no '{task}' probe (run `mvssl probe --run-dir {run_dir} --task {task}`)")
     probe = probes[task]
-    with store.open_embeddings(run_dir) as emb:
+    with embeddings_store.open_embeddings(run_dir) as emb:
         tracks, embeddings, attrs = emb.tracks, emb.track_embeddings(), emb.attrs
     missing = [t for t in probe.tag_names if t not in tracks.tag_names]
     if missing:
@@ -156,7 +156,7 @@ def collapse_summary(run: RunData) -> dict[str, Any]:
 
     z = torch.from_numpy(run.embeddings)
     out: dict[str, Any] = {"rankme": rankme(z), "spectrum": covariance_spectrum(z).tolist()}
-    stored = store.read_diagnostics(run.run_dir)
+    stored = analysis_store.read_diagnostics(run.run_dir)
     if stored:
         step, (scalars, _) = max(stored.items())
         if "rankme" in scalars:

@@ -30,7 +30,7 @@ from tqdm import tqdm
 
 from engine.training import precision
 
-from engine.rundir import store
+from engine.rundir import embeddings_store
 from engine.data.audio import SAMPLE_RATE, AudioError, is_silent, load
 from engine.data.corpora.base import Corpus
 from engine.data.corpora.sources import load_source
@@ -108,13 +108,13 @@ def _as_is(item: tuple) -> tuple:
     return item
 
 
-def track_table(corpus: Corpus) -> store.TrackTable:
+def track_table(corpus: Corpus) -> embeddings_store.TrackTable:
     """The corpus's tracks with multi-hot tags (N, T) in `corpus.tag_names` order."""
     column = {name: j for j, name in enumerate(corpus.tag_names)}
     tags = np.zeros((len(corpus.tracks), len(corpus.tag_names)), np.uint8)
     for i, track in enumerate(corpus.tracks):
         tags[i, [column[t] for t in track.tags]] = 1
-    return store.TrackTable([t.id for t in corpus.tracks], [str(t.path) for t in corpus.tracks],
+    return embeddings_store.TrackTable([t.id for t in corpus.tracks], [str(t.path) for t in corpus.tracks],
                             [t.split for t in corpus.tracks], tags, list(corpus.tag_names))
 
 
@@ -179,8 +179,8 @@ class PrototypeHead:
                 logits = logits - self.center
             return torch.softmax(logits / self.temperature, dim=-1).cpu().numpy()
 
-    def prototypes(self, votes: PrototypeVotes) -> store.TrackPrototypes:
-        return store.TrackPrototypes(votes.result(), self.n_prototypes, self.source, self.temperature,
+    def prototypes(self, votes: PrototypeVotes) -> embeddings_store.TrackPrototypes:
+        return embeddings_store.TrackPrototypes(votes.result(), self.n_prototypes, self.source, self.temperature,
                                      self.center is not None)
 
 
@@ -306,7 +306,7 @@ def embed(run_dir: Path, checkpoint: str = "last", corpus: str | None = None,
                         num_workers=workers, prefetch_factor=4 if workers else None)
     skipped = [(str(p.path), p.reason) for p in source.problems]
     votes = PrototypeVotes(len(tracks)) if head is not None else None
-    with store.EmbeddingsWriter(run_dir, tracks, dim, attrs, segment_dtype) as writer, \
+    with embeddings_store.EmbeddingsWriter(run_dir, tracks, dim, attrs, segment_dtype) as writer, \
             tqdm(total=len(tracks), desc=f"embed {run_dir.name}", unit="track", disable=not progress) as bar:
         def add(rows: np.ndarray, starts: np.ndarray, emb: np.ndarray) -> None:
             writer.add_segments(rows, starts, emb)

@@ -18,7 +18,8 @@ from PySide6.QtWidgets import (
     QTableWidgetItem, QToolButton, QVBoxLayout, QWidget,
 )
 
-from engine.rundir.store import EMBEDDINGS_FILE, ANALYSIS_FILE, StoreError
+from engine.rundir.embeddings_store import StoreError
+from engine.rundir.layout import ANALYSIS, EMBEDDINGS
 from workbench import map_model as mm
 from workbench.background import Background
 from workbench.panels.map_plot import MapPlot
@@ -154,7 +155,7 @@ class EmbeddingMapPanel(QWidget):
                 return os.stat(run / name).st_mtime_ns
             except OSError:
                 return 0.0
-        return mtime(EMBEDDINGS_FILE), mtime(ANALYSIS_FILE)
+        return mtime(EMBEDDINGS), mtime(ANALYSIS)
 
     def _on_run_changed(self, *_: object) -> None:
         self.data, self.maps = None, {}

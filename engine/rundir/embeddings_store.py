@@ -1,8 +1,8 @@
-"""The only code that knows the HDF5 layout of a run's `embeddings.h5` and `analysis.h5`.
+"""The HDF5 layout of a run's `embeddings.h5`: written once by `EmbeddingsWriter`, read through `Embeddings`.
 
-`embeddings.h5` is written once by `EmbeddingsWriter` (SWMR, into `.embeddings.h5.partial`,
-then fsync + atomic rename) and never modified afterwards. Tracks that ended with no segment
-(unreadable audio) are dropped from it when it is finished and listed in attr `skipped`.
+The writer works SWMR into `.embeddings.h5.partial`, then fsyncs and renames the final file into
+place; it is never modified afterwards. Tracks that ended with no segment (unreadable audio) are
+dropped from it when it is finished and listed in attr `skipped`.
 
     /tracks/id, /tracks/split, /tracks/path   (N,) UTF-8 strings
     /tracks/tags        (N, T) uint8, attr tag_names
@@ -16,48 +16,26 @@ then fsync + atomic rename) and never modified afterwards. Tracks that ended wit
     /segments/start_s   (S,) float32
     root attrs: run_id, method, checkpoint_step, precision, sample_rate, segment_seconds, created, corpus,
                 store_id (unique per written file), n_skipped, skipped (JSON list of {path, reason}), complete
-
-`analysis.h5` holds derived results; every change is copy-on-write through `update_analysis`
-(lock, copy into a new file, change, fsync, rename), so readers see the old or the new file.
-Every attribute in it is a JSON string.
-
-    /projections/<name>/xy               (N, 2) float32; attrs method, params, seed, checkpoint_step...
-    /diagnostics/<step>/<array>          attr scalars
-    /probes/<task>/test_index            (N_test,) int32 into /tracks; attrs tag_names, protocol
-    /probes/<task>/<fraction>/<draw>/pred  (N_test, T) float32; attrs metrics, info
-
-Public API: TrackTable, EmbeddingsWriter, Embeddings, TrackPrototypes, open_embeddings,
-embedding_progress, write_projection, read_projection, list_projections, write_diagnostics, read_diagnostics,
-write_probe, read_probes, list_probe_tasks, ProbeDraw, ProbeResult, update_analysis.
 """
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
-import os
 import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import h5py
 import numpy as np
 
-EMBEDDINGS_FILE = "embeddings.h5"
-PARTIAL_FILE = ".embeddings.h5.partial"
-ANALYSIS_FILE = "analysis.h5"
-_EMBED_LOCK = ".embeddings.lock"
-_ANALYSIS_LOCK = ".analysis.lock"
+from engine.rundir.h5files import STR, StoreError, fsync_rename, locked
+from engine.rundir.layout import EMBEDDINGS, RunDir
+
 _CHUNK_BYTES = 2 << 20  # segment rows are read in blocks of about 2 MB
 _FLUSH_SECONDS = 1.0
-_STR = h5py.string_dtype("utf-8")
-
-
-class StoreError(ValueError):
-    """A store file is missing, corrupt, incomplete or asked for something it does not hold."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -101,35 +79,11 @@ class TrackTable:
         return np.array([i for i, s in enumerate(self.splits) if s == split], dtype=np.int64)
 
 
-@contextlib.contextmanager
-def _locked(path: Path, blocking: bool = True) -> Iterator[None]:
-    with open(path, "a") as f:
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
-        except BlockingIOError:
-            raise StoreError(f"{path.parent}: another process is writing {EMBEDDINGS_FILE}") from None
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
-
-
-def _fsync_rename(tmp: Path, final: Path) -> None:
-    with open(tmp, "rb+") as f:
-        os.fsync(f.fileno())
-    os.replace(tmp, final)
-    dir_fd = os.open(final.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-
-
 def _write_tracks(group: h5py.Group, tracks: TrackTable) -> None:
     for name, values in (("id", tracks.ids), ("split", tracks.splits), ("path", tracks.paths)):
-        group.create_dataset(name, data=np.array(values, dtype=object), dtype=_STR)
+        group.create_dataset(name, data=np.array(values, dtype=object), dtype=STR)
     group.create_dataset("tags", data=np.asarray(tracks.tags, np.uint8).reshape(len(tracks), len(tracks.tag_names)))
-    group["tags"].attrs.create("tag_names", np.array(tracks.tag_names, dtype=object), dtype=_STR)
+    group["tags"].attrs.create("tag_names", np.array(tracks.tag_names, dtype=object), dtype=STR)
 
 
 class EmbeddingsWriter:
@@ -143,10 +97,11 @@ class EmbeddingsWriter:
                  segment_dtype: Any = np.float16) -> None:
         self.run_dir = Path(run_dir)
         self.tracks, self.dim = tracks, int(dim)
-        self.partial = self.run_dir / PARTIAL_FILE
-        self._lock = _locked(self.run_dir / _EMBED_LOCK, blocking=False)
+        run = RunDir(self.run_dir)
+        self.partial = run.embeddings_partial
+        self._lock = locked(run.embeddings_lock, EMBEDDINGS, blocking=False)
         self._lock.__enter__()
-        self._final_tmp = self.run_dir / f".{EMBEDDINGS_FILE}.final"
+        self._final_tmp = self.run_dir / f".{EMBEDDINGS}.final"
         self.partial.unlink(missing_ok=True)
         self._final_tmp.unlink(missing_ok=True)
         self._sums = np.zeros((len(tracks), self.dim), np.float32)
@@ -251,8 +206,8 @@ class EmbeddingsWriter:
             src.copy(src["segments/embedding"], seg, "embedding")
             src.copy(src["segments/start_s"], seg, "start_s")
             seg.create_dataset("track", data=remap[src["segments/track"][:]], chunks=True)
-        final = self.run_dir / EMBEDDINGS_FILE
-        _fsync_rename(self._final_tmp, final)
+        final = RunDir(self.run_dir).embeddings
+        fsync_rename(self._final_tmp, final)
         self.partial.unlink(missing_ok=True)
         self._lock.__exit__(None, None, None)
         return final
@@ -370,7 +325,7 @@ class Embeddings:
 
 def open_embeddings(run_dir: Path) -> Embeddings:
     """Open RUN_DIR/embeddings.h5 read-only; a missing, corrupt or incomplete file raises StoreError."""
-    emb = Embeddings(Path(run_dir) / EMBEDDINGS_FILE)
+    emb = Embeddings(RunDir(run_dir).embeddings)
     if not emb.complete:
         emb.close()
         raise StoreError(f"{emb.path}: incomplete embeddings file")
@@ -380,208 +335,8 @@ def open_embeddings(run_dir: Path) -> Embeddings:
 def embedding_progress(run_dir: Path) -> dict[str, int] | None:
     """Progress of an `embed` in flight (tracks, tracks_done, segments), or None when none is."""
     try:
-        with Embeddings(Path(run_dir) / PARTIAL_FILE) as emb:
+        with Embeddings(RunDir(run_dir).embeddings_partial) as emb:
             return {"tracks": len(emb.tracks), "tracks_done": int((emb.n_segments > 0).sum()),
                     "segments": int(emb._file["segments/track"].shape[0])}
     except StoreError:
         return None
-
-
-# ---------------------------------------------------------------- analysis.h5 (copy-on-write)
-
-def _put(attrs: h5py.AttributeManager, values: dict[str, Any]) -> None:
-    for key, value in values.items():
-        attrs[key] = json.dumps(value)
-
-
-def _get(attrs: h5py.AttributeManager) -> dict[str, Any]:
-    return {key: json.loads(value) for key, value in attrs.items()}
-
-
-def update_analysis(run_dir: Path, fn: Callable[[h5py.File], None]) -> None:
-    """Apply `fn` to a fresh copy of analysis.h5 and swap it in atomically, one writer at a time."""
-    run_dir = Path(run_dir)
-    final = run_dir / ANALYSIS_FILE
-    tmp = run_dir / f".{ANALYSIS_FILE}.{os.getpid()}.partial"
-    with _locked(run_dir / _ANALYSIS_LOCK):
-        for stale in run_dir.glob(f".{ANALYSIS_FILE}.*.partial"):  # left by a writer that died
-            stale.unlink(missing_ok=True)
-        try:
-            with h5py.File(tmp, "w") as dst:
-                if final.exists():
-                    with h5py.File(final, "r") as src:
-                        for name in src:
-                            src.copy(src[name], dst, name)
-                        dst.attrs.update(src.attrs)
-                fn(dst)
-            _fsync_rename(tmp, final)
-        finally:
-            tmp.unlink(missing_ok=True)
-
-
-@contextlib.contextmanager
-def _read_analysis(run_dir: Path) -> Iterator[h5py.File | None]:
-    path = Path(run_dir) / ANALYSIS_FILE
-    if not path.exists():
-        yield None
-        return
-    try:
-        f = h5py.File(path, "r")
-    except OSError as err:
-        raise StoreError(f"{path}: unreadable analysis file ({err})") from None
-    with f:
-        yield f
-
-
-def _name(kind: str, name: str) -> str:
-    if not name or "/" in name or name.startswith("."):
-        raise ValueError(f"{kind} name '{name}': must be non-empty, without '/' or a leading '.'")
-    return name
-
-
-def _replace(parent: h5py.Group, name: str) -> h5py.Group:
-    if name in parent:
-        del parent[name]
-    return parent.create_group(name)
-
-
-def write_projection(run_dir: Path, name: str, xy: np.ndarray, attrs: dict[str, Any]) -> None:
-    """Store a 2-D map (N, 2) under /projections/<name> with its method, params, seed, step."""
-    xy = np.asarray(xy, np.float32)
-    if xy.ndim != 2 or xy.shape[1] != 2:
-        raise ValueError(f"projection '{name}': xy must be (N, 2), got {xy.shape}")
-
-    def change(f: h5py.File) -> None:
-        group = _replace(f.require_group("projections"), _name("projection", name))
-        group.create_dataset("xy", data=xy)
-        _put(group.attrs, attrs)
-    update_analysis(run_dir, change)
-
-
-def read_projection(run_dir: Path, name: str) -> tuple[np.ndarray, dict[str, Any]] | None:
-    """(xy (N, 2) float32, attrs) of a stored projection, or None when there is none."""
-    with _read_analysis(run_dir) as f:
-        if f is None or f"projections/{name}/xy" not in f:
-            return None
-        group = f[f"projections/{name}"]
-        return group["xy"][:], _get(group.attrs)
-
-
-def list_projections(run_dir: Path) -> list[str]:
-    with _read_analysis(run_dir) as f:
-        return sorted(f["projections"]) if f is not None and "projections" in f else []
-
-
-def write_diagnostics(run_dir: Path, step: int, scalars: dict[str, float], arrays: dict[str, np.ndarray]) -> None:
-    """Store (replace) the diagnostics of one checkpoint step."""
-    def change(f: h5py.File) -> None:
-        group = _replace(f.require_group("diagnostics"), str(int(step)))
-        for key, value in arrays.items():
-            group.create_dataset(_name("diagnostic", key), data=np.asarray(value))
-        _put(group.attrs, {"scalars": scalars})
-    update_analysis(run_dir, change)
-
-
-def read_diagnostics(run_dir: Path) -> dict[int, tuple[dict[str, float], dict[str, np.ndarray]]]:
-    """{step: (scalars, arrays)} for every stored step, in step order."""
-    with _read_analysis(run_dir) as f:
-        if f is None or "diagnostics" not in f:
-            return {}
-        out = {}
-        for step in sorted(f["diagnostics"], key=int):
-            group = f["diagnostics"][step]
-            out[int(step)] = (_get(group.attrs).get("scalars", {}), {k: group[k][()] for k in group})
-        return out
-
-
-@dataclass(frozen=True)
-class ProbeDraw:
-    """One probe trained on one draw of a training fraction: test predictions (N_test, T) and metrics."""
-
-    fraction: float
-    draw: int
-    pred: np.ndarray
-    metrics: dict[str, Any]
-    info: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class ProbeResult:
-    """Every stored draw of one probe task; test_index rows into /tracks give the tracks of `pred`."""
-
-    task: str
-    tag_names: list[str]
-    test_index: np.ndarray
-    draws: list[ProbeDraw]
-    protocol: str = "ours"  # engine.evaluation.probe_protocols: every draw of a task follows one protocol
-
-    def fractions(self) -> list[float]:
-        return sorted({d.fraction for d in self.draws})
-
-    def at(self, fraction: float) -> list[ProbeDraw]:
-        return [d for d in self.draws if np.isclose(d.fraction, fraction)]
-
-
-def _fraction_key(fraction: float) -> str:
-    if not 0 < fraction <= 1:
-        raise ValueError(f"probe fraction must be in (0, 1], got {fraction}")
-    return f"{fraction:g}"
-
-
-def write_probe(run_dir: Path, task: str, fraction: float, draw: int, pred: np.ndarray, test_index: np.ndarray,
-                tag_names: list[str], metrics: dict[str, Any], info: dict[str, Any]) -> None:
-    """Store one draw's test predictions and metrics; a changed test set, tag list or probe protocol
-    (`info["protocol"]`) resets the task, so its draws never mix protocols."""
-    protocol = str(info.get("protocol", "ours"))
-    pred = np.asarray(pred, np.float32)
-    test_index = np.asarray(test_index, np.int32)
-    if pred.shape != (len(test_index), len(tag_names)):
-        raise ValueError(f"probe '{task}': pred {pred.shape} != ({len(test_index)}, {len(tag_names)})")
-
-    def change(f: h5py.File) -> None:
-        probes = f.require_group("probes")
-        group = probes.get(_name("probe task", task))
-        if group is None or not (np.array_equal(group["test_index"][:], test_index)
-                                 and json.loads(group.attrs["tag_names"]) == list(tag_names)
-                                 and _protocol(group) == protocol):
-            group = _replace(probes, task)
-            group.create_dataset("test_index", data=test_index)
-            _put(group.attrs, {"tag_names": list(tag_names), "protocol": protocol})
-        slot = _replace(group.require_group(_fraction_key(fraction)), str(int(draw)))
-        slot.create_dataset("pred", data=pred)
-        _put(slot.attrs, {"metrics": metrics, "info": info})
-    update_analysis(run_dir, change)
-
-
-def _protocol(group: h5py.Group) -> str:
-    """A task's probe protocol; stores older than protocols say `kind` (mlp = ours) in each draw."""
-    if "protocol" in group.attrs:
-        return json.loads(group.attrs["protocol"])
-    for frac in (k for k in group if k != "test_index"):
-        for d in group[frac]:
-            info = _get(group[frac][d].attrs).get("info", {})
-            return str(info.get("protocol") or {"mlp": "ours"}.get(info.get("kind", "mlp"), info.get("kind")))
-    return "ours"
-
-
-def read_probes(run_dir: Path, task: str | None = None) -> dict[str, ProbeResult]:
-    """{task: ProbeResult} of every stored task (or just `task`; {} when it has none)."""
-    with _read_analysis(run_dir) as f:
-        if f is None or "probes" not in f:
-            return {}
-        out = {}
-        for name in [task] if task is not None else sorted(f["probes"]):
-            if name not in f["probes"]:
-                continue
-            group = f["probes"][name]
-            draws = [ProbeDraw(float(frac), int(d), group[frac][d]["pred"][:], **_get(group[frac][d].attrs))
-                     for frac in sorted((k for k in group if k != "test_index"), key=float)
-                     for d in sorted(group[frac], key=int)]
-            out[name] = ProbeResult(name, json.loads(group.attrs["tag_names"]), group["test_index"][:], draws,
-                                    _protocol(group))
-        return out
-
-
-def list_probe_tasks(run_dir: Path) -> list[str]:
-    with _read_analysis(run_dir) as f:
-        return sorted(f["probes"]) if f is not None and "probes" in f else []
