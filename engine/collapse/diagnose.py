@@ -19,7 +19,8 @@ from tqdm import tqdm
 from engine import config as config_mod
 from engine.collapse import diagnostics as dg
 from engine.collapse import clustering as dc
-from engine.rundir import analysis_store, embeddings_store, layout
+from engine.rundir import analysis_store, embeddings_store
+from engine.rundir.layout import RunDir
 from engine.model.checkpoints import load_checkpoint, step_checkpoints
 from engine.config import RunConfig
 from engine.data.corpora import Corpus, Track, load_source
@@ -121,7 +122,7 @@ def clustering_diagnostics(model: SSLModel, out: Outputs,
 
 def knn_diagnostics(run_dir: Path) -> tuple[int | None, dict[str, Any]] | None:
     """(checkpoint step, k-NN scalars) of the run's track embeddings; None without a complete embeddings.h5."""
-    if not (Path(run_dir) / layout.EMBEDDINGS).exists():
+    if not RunDir(run_dir).embeddings.exists():
         return None
     try:
         emb = embeddings_store.open_embeddings(run_dir)
@@ -144,7 +145,7 @@ def diagnose(run_dir: Path, progress: bool = True, max_tracks: int = MAX_TRACKS)
     Returns {"run_dir", "method", "tracks", "views", "knn_step", "steps": {step: scalars}}.
     """
     run_dir = Path(run_dir)
-    cfg = config_mod.load(run_dir / "config.toml")
+    cfg = config_mod.load(RunDir(run_dir).config)
     checkpoints = step_checkpoints(run_dir)
     if not checkpoints:
         raise ValueError(f"{run_dir}: no step checkpoints to diagnose (checkpoints/step-*.pt)")

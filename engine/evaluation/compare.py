@@ -33,6 +33,7 @@ from engine.evaluation.metrics import (
     tag_metrics,
 )
 from engine.rundir.files import read_status
+from engine.rundir.layout import RunDir
 from engine.evaluation.seeds import compare_methods
 
 KNN_K = 10
@@ -57,9 +58,9 @@ class RunData:
 def method_of(run_dir: Path, attrs: dict[str, Any] | None = None) -> str:
     """The run's method: status.json, else config.toml, else the embeddings' attrs; 'unknown' if none."""
     method = read_status(run_dir).get("method")
-    if not method and (Path(run_dir) / "config.toml").exists():
+    if not method and RunDir(run_dir).config.exists():
         try:
-            method = load(Path(run_dir) / "config.toml").method
+            method = load(RunDir(run_dir).config).method
         except ConfigError:
             method = None
     return str(method or (attrs or {}).get("method") or "unknown")
@@ -67,9 +68,9 @@ def method_of(run_dir: Path, attrs: dict[str, Any] | None = None) -> str:
 
 def seed_of(run_dir: Path, attrs: dict[str, Any] | None = None) -> int | None:
     """The run's training seed: config.toml, else the embeddings' attrs; None when neither says."""
-    if (Path(run_dir) / "config.toml").exists():
+    if RunDir(run_dir).config.exists():
         try:
-            return load(Path(run_dir) / "config.toml").seed
+            return load(RunDir(run_dir).config).seed
         except ConfigError:
             pass
     seed = (attrs or {}).get("seed")

@@ -17,6 +17,8 @@ import traceback
 from pathlib import Path
 from typing import Any, Callable
 
+from engine.rundir.layout import RunDir
+
 KINDS: tuple[str, ...] = ("pretrain", "embed", "diagnose", "project", "probe")
 ALIASES = {"train": "pretrain"}
 
@@ -114,11 +116,11 @@ def job_argv(kind: str, run_dir: Path, args: dict[str, Any], job: int | None = N
 
 
 def result_path(run_dir: Path, kind: str, job: int) -> Path:
-    return Path(run_dir) / "logs" / f"job-{ALIASES.get(kind, kind)}-{job}.result.json"
+    return RunDir(run_dir).job_result(ALIASES.get(kind, kind), job)
 
 
 def log_path(run_dir: Path, kind: str, job: int) -> Path:
-    return Path(run_dir) / "logs" / f"job-{ALIASES.get(kind, kind)}-{job}.log"
+    return RunDir(run_dir).job_log(ALIASES.get(kind, kind), job)
 
 
 def read_result(path: Path) -> dict[str, Any] | None:
