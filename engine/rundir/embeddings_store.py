@@ -23,7 +23,6 @@ import contextlib
 import json
 import time
 import uuid
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -31,59 +30,15 @@ from typing import Any
 import h5py
 import numpy as np
 
-from engine.rundir.h5files import STR, StoreError, fsync_rename, locked
+from engine.rundir.h5files import StoreError, fsync_rename, locked
 from engine.rundir.layout import EMBEDDINGS, RunDir
+from engine.rundir.tracks import TrackPrototypes, TrackTable, read_tracks, write_tracks
+
+__all__ = ["Embeddings", "EmbeddingsWriter", "StoreError", "TrackPrototypes", "TrackTable", "embedding_progress",
+           "open_embeddings"]
 
 _CHUNK_BYTES = 2 << 20  # segment rows are read in blocks of about 2 MB
 _FLUSH_SECONDS = 1.0
-
-
-@dataclass(frozen=True, eq=False)
-class TrackTable:
-    """The tracks of an embeddings file, in row order; tags is (N, T) uint8 in tag_names order."""
-
-    ids: list[str]
-    paths: list[str]
-    splits: list[str]
-    tags: np.ndarray
-    tag_names: list[str]
-
-    def __post_init__(self) -> None:
-        n = len(self.ids)
-        if not (len(self.paths) == len(self.splits) == n and self.tags.shape == (n, len(self.tag_names))):
-            raise ValueError(f"TrackTable: {n} ids, {len(self.paths)} paths, {len(self.splits)} splits, "
-                             f"tags {self.tags.shape} for {len(self.tag_names)} tag names")
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-    def __eq__(self, other: object) -> bool:
-        return (isinstance(other, TrackTable) and (self.ids, self.paths, self.splits, self.tag_names)
-                == (other.ids, other.paths, other.splits, other.tag_names) and np.array_equal(self.tags, other.tags))
-
-    __hash__ = None  # type: ignore[assignment]
-
-    def take(self, rows: np.ndarray) -> TrackTable:
-        """The table restricted to `rows` (in that order)."""
-        return TrackTable([self.ids[i] for i in rows], [self.paths[i] for i in rows],
-                          [self.splits[i] for i in rows], self.tags[rows], list(self.tag_names))
-
-    def index_of(self, track_id: str) -> int:
-        try:
-            return self.ids.index(track_id)
-        except ValueError:
-            raise StoreError(f"unknown track id '{track_id}'") from None
-
-    def split_index(self, split: str) -> np.ndarray:
-        """Row indices (int64) of the tracks of one split."""
-        return np.array([i for i, s in enumerate(self.splits) if s == split], dtype=np.int64)
-
-
-def _write_tracks(group: h5py.Group, tracks: TrackTable) -> None:
-    for name, values in (("id", tracks.ids), ("split", tracks.splits), ("path", tracks.paths)):
-        group.create_dataset(name, data=np.array(values, dtype=object), dtype=STR)
-    group.create_dataset("tags", data=np.asarray(tracks.tags, np.uint8).reshape(len(tracks), len(tracks.tag_names)))
-    group["tags"].attrs.create("tag_names", np.array(tracks.tag_names, dtype=object), dtype=STR)
 
 
 class EmbeddingsWriter:
@@ -123,7 +78,7 @@ class EmbeddingsWriter:
                             "store_id": uuid.uuid4().hex, "n_skipped": 0, "skipped": "[]", "complete": False})
             f.attrs.update({k: v for k, v in attrs.items() if v is not None})
             t = f.create_group("tracks")
-            _write_tracks(t, self.tracks)
+            write_tracks(t, self.tracks)
             t.create_dataset("n_segments", data=np.zeros(len(self.tracks), np.int32))
             rows = min(8192, max(1, _CHUNK_BYTES // (self.dim * np.dtype(segment_dtype).itemsize)))
             s = f.create_group("segments")
@@ -196,7 +151,7 @@ class EmbeddingsWriter:
             dst.attrs.update(src.attrs)
             dst.attrs.update({"n_skipped": len(skipped), "skipped": json.dumps(skipped), "complete": True})
             group = dst.create_group("tracks")
-            _write_tracks(group, self.tracks.take(keep))
+            write_tracks(group, self.tracks.take(keep))
             group.create_dataset("n_segments", data=self._counts[keep].astype(np.int32))
             group.create_dataset("embedding", data=(self._sums[keep] / self._counts[keep, None]).astype(np.float32))
             if prototypes is not None:
@@ -221,30 +176,6 @@ class EmbeddingsWriter:
         self._lock.__exit__(None, None, None)
 
 
-@dataclass(frozen=True, eq=False)
-class TrackPrototypes:
-    """The clustering prototype of each track (N,) int32 (-1: none) and how it was assigned."""
-
-    prototype: np.ndarray
-    n_prototypes: int
-    head: str  # "teacher" or "student": whose clustering head gave the probabilities
-    temperature: float  # of the softmax over the head's logits
-    centered: bool  # teacher center subtracted from the logits first
-
-    def attrs(self) -> dict[str, Any]:
-        return {"n_prototypes": int(self.n_prototypes), "head": self.head, "temperature": float(self.temperature),
-                "centered": bool(self.centered)}
-
-
-def _decode(values: np.ndarray) -> list[str]:
-    return [v.decode() if isinstance(v, bytes) else str(v) for v in values]
-
-
-def _read_tracks(group: h5py.Group) -> TrackTable:
-    return TrackTable(_decode(group["id"][:]), _decode(group["path"][:]), _decode(group["split"][:]),
-                      group["tags"][:], _decode(group["tags"].attrs["tag_names"]))
-
-
 class Embeddings:
     """A read-only (SWMR) view of embeddings.h5; use as a context manager or call `close`."""
 
@@ -257,7 +188,7 @@ class Embeddings:
         except OSError as err:
             raise StoreError(f"{self.path}: unreadable embeddings file ({err})") from None
         try:
-            self.tracks = _read_tracks(self._file["tracks"])
+            self.tracks = read_tracks(self._file["tracks"])
             self.attrs = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in self._file.attrs.items()}
             self.attrs["skipped"] = json.loads(self.attrs.get("skipped", "[]"))
         except (KeyError, OSError, ValueError) as err:

@@ -74,7 +74,7 @@ def test_analysis_update_killed_midway_leaves_the_old_file(tmp_path: Path) -> No
         analysis_store.update_analysis({str(tmp_path)!r}, change)
         """)
     assert proc.wait(timeout=60) == -signal.SIGKILL
-    assert list(tmp_path.glob(".analysis.h5.*.partial"))  # the dead writer's half file
+    assert [p.name for p in tmp_path.glob(".analysis.h5.*.partial")] == [f".analysis.h5.{proc.pid}.partial"]
     xy, attrs = analysis_store.read_projection(tmp_path, "pca")
     np.testing.assert_array_equal(xy, np.ones((3, 2)))
     analysis_store.write_diagnostics(tmp_path, 1, {"x": 1.0}, {})  # the next writer is not blocked
