@@ -16,7 +16,7 @@ import torch
 
 from benchmarks.common import demo_subset, median, row, times, tiny_corpus
 from engine import config as config_mod
-from engine.rundir import store
+from engine.rundir import embeddings_store
 from engine.evaluation.embed import SegmentPlan, TrackSegments, embed, fast_bf16, load_encoder, track_table
 from engine.data.corpora.sources import load_source
 from engine.config import prepare_run
@@ -46,7 +46,7 @@ def embed_clips(run_dir: Path, corpus: str, batch: int) -> tuple[float, int]:
     t0 = time.perf_counter()
     path = embed(run_dir, corpus=corpus, batch=batch, progress=False)
     seconds = time.perf_counter() - t0
-    with store.Embeddings(path) as emb:
+    with embeddings_store.Embeddings(path) as emb:
         return seconds, int(emb.n_segments.sum())
 
 

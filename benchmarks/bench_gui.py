@@ -45,7 +45,7 @@ def choose_audio(tmp: Path) -> str:
 
 
 def make_run(root: Path, n: int, dim: int) -> Path:
-    from engine.rundir import store
+    from engine.rundir import analysis_store, embeddings_store
 
     rng = np.random.default_rng(0)
     audio = root / "tone.wav"
@@ -53,19 +53,19 @@ def make_run(root: Path, n: int, dim: int) -> Path:
     sf.write(audio, (0.3 * np.sin(2 * np.pi * 330 * t)).astype(np.float32), 16000)
     tags = (rng.random((n, 20)) < 0.15).astype(np.uint8)
     names = [f"genre:g{i}" for i in range(8)] + [f"instrument:i{i}" for i in range(8)] + [f"mood:m{i}" for i in range(4)]
-    tracks = store.TrackTable([f"t{i:06d}" for i in range(n)], [str(audio)] * n,
-                              [("train", "valid", "test")[i % 3] for i in range(n)], tags, names)
+    tracks = embeddings_store.TrackTable([f"t{i:06d}" for i in range(n)], [str(audio)] * n,
+                                         [("train", "valid", "test")[i % 3] for i in range(n)], tags, names)
     run = root / "big"
     run.mkdir()
     centres = rng.normal(size=(16, dim)).astype(np.float32)
-    with store.EmbeddingsWriter(run, tracks, dim, {"run_id": "big", "method": "contrastive"}) as writer:
+    with embeddings_store.EmbeddingsWriter(run, tracks, dim, {"run_id": "big", "method": "contrastive"}) as writer:
         for lo in range(0, n, 5000):
             rows = np.arange(lo, min(n, lo + 5000))
             emb = centres[rows % 16] + rng.normal(size=(len(rows), dim)).astype(np.float32)
             writer.add_segments(rows, np.full(len(rows), 4.0, np.float32), emb)
         writer.finish()
     xy = np.c_[np.cos(np.arange(n) % 16), np.sin(np.arange(n) % 16)] * 5 + rng.normal(size=(n, 2))
-    store.write_projection(run, "pca", xy, {"method": "pca"})
+    analysis_store.write_projection(run, "pca", xy, {"method": "pca"})
     return run
 
 

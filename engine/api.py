@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from engine.rundir import store
+from engine.rundir import embeddings_store, layout
 from engine.data.audio import SAMPLE_RATE, load, resample, to_mono
 from engine.config import RunConfig
 from engine.model.portable.model import scene_segments
@@ -93,7 +93,7 @@ class Run:
     def nearest(self, query: np.ndarray, k: int = 10, exclude: int | None = None) -> list[Neighbour]:
         """The k stored tracks nearest to `query` (D,) by cosine similarity, best first; `exclude` a row."""
         if len(self.embeddings) == 0:
-            raise store.StoreError(f"{self.run_dir}: no embeddings yet (run `mvssl embed`)")
+            raise embeddings_store.StoreError(f"{self.run_dir}: no embeddings yet (run `mvssl embed`)")
         unit = self.embeddings / np.maximum(np.linalg.norm(self.embeddings, axis=1, keepdims=True), 1e-12)
         q = np.asarray(query, np.float32)
         sims = unit @ (q / max(float(np.linalg.norm(q)), 1e-12))
@@ -126,8 +126,8 @@ def load_run(run_dir: str | Path, checkpoint: str = "last", device: str = "cpu")
     run_dir = Path(run_dir)
     model, method, step, cfg, samples = load_model(run_dir, checkpoint)
     run = Run(run_dir, method, step, cfg, model.to(device), samples)
-    if (run_dir / store.EMBEDDINGS_FILE).exists():
-        with store.open_embeddings(run_dir) as emb:
+    if (run_dir / layout.EMBEDDINGS).exists():
+        with embeddings_store.open_embeddings(run_dir) as emb:
             t = emb.tracks
             run.ids, run.paths, run.splits = t.ids, t.paths, np.array(t.splits)
             run.tags, run.tag_names = t.tags, t.tag_names

@@ -11,7 +11,6 @@ backoff and resubscribes every run from the last offset it received.
 """
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from typing import Any
 from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtNetwork import QLocalSocket
 
+from engine.rundir.events import json_lines
 from engine.service import protocol
 from engine.service.enginedir import address_through, engine_paths, make_private_dir, socket_fits
 from workbench.engine_start import EngineStarter
@@ -236,16 +236,14 @@ class EngineClient(QObject):
     def _on_ready_read(self) -> None:
         if self._socket is None:
             return
-        self._buffer += self._socket.readAll().data()
-        while (end := self._buffer.find(b"\n")) >= 0:
-            line = bytes(self._buffer[:end])
-            del self._buffer[: end + 1]
-            try:
-                message = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(message, dict):
-                self._dispatch(message)
+        sock = self._socket
+        self._buffer += sock.readAll().data()
+        messages, used = json_lines(bytes(self._buffer))
+        del self._buffer[:used]
+        for _, message in messages:
+            if self._socket is not sock:  # a message dropped the connection: the rest were for it
+                break
+            self._dispatch(message)
 
     def _dispatch(self, message: dict[str, Any]) -> None:
         kind = message.get("type")

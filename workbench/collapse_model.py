@@ -15,10 +15,10 @@ from typing import Any, Literal, NamedTuple
 
 import numpy as np
 
-from engine.rundir import store
+from engine.rundir import analysis_store, embeddings_store, layout
 from engine.collapse.verdicts import snapshot_embedding_state
 from engine.rundir.events import read_events
-from engine.rundir.layout import ANALYSIS, EMBEDDINGS, RunDir
+from engine.rundir.layout import RunDir
 from workbench.runs import read_run
 
 AlarmKind = Literal["dominant", "uniform", "dimensional", "full"]
@@ -97,22 +97,22 @@ class RunCollapse:
             elif event.get("type") == "train":
                 self.train_events.append(event)
         changed = bool(events)
-        if self._changed(ANALYSIS):
+        if self._changed(layout.ANALYSIS):
             try:
-                self.diagnostics = store.read_diagnostics(self.run_dir)
-            except store.StoreError:  # being replaced or broken: keep what was read before
-                self._stamps.pop(ANALYSIS)
+                self.diagnostics = analysis_store.read_diagnostics(self.run_dir)
+            except embeddings_store.StoreError:  # being replaced or broken: keep what was read before
+                self._stamps.pop(layout.ANALYSIS)
             changed = True
-        if self._changed(EMBEDDINGS):
+        if self._changed(layout.EMBEDDINGS):
             self.dim_std = self._read_dim_std()
             changed = True
         return changed
 
     def _read_dim_std(self) -> np.ndarray | None:
         try:
-            with store.open_embeddings(self.run_dir) as emb:
+            with embeddings_store.open_embeddings(self.run_dir) as emb:
                 x = emb.track_embeddings()
-        except store.StoreError:
+        except embeddings_store.StoreError:
             return None
         x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
         return x.std(axis=0) if len(x) > 1 else None

@@ -1,6 +1,6 @@
 """What the embedding map shows, with no Qt: tracks, maps, colourings, hover lookup, neighbours.
 
-Everything comes from the run's store (engine.rundir.store); the 2-D maps (PCA preview, UMAP) and the
+Everything comes from the run's store (engine.rundir.embeddings_store and analysis_store); the 2-D maps (PCA preview, UMAP) and the
 clustering prototype of each track (clustering runs) are computed by the engine and only read here.
 Neighbours are cosine similarities in the full embedding space, on rows normalised once at load so
 a click costs one matrix-vector product.
@@ -15,7 +15,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from engine.collapse.neighbours import nearest, unit_rows
-from engine.rundir import store
+from engine.rundir import analysis_store, embeddings_store
 
 PROJECTION_ORDER = ("umap", "pca")  # the best stored map is shown first
 GROUP_SEPARATORS = (":", "---")  # tag-name prefixes that form groups: "genre:rock", "genre---rock"
@@ -82,8 +82,8 @@ def middle_segments(segment_track: np.ndarray, start_s: np.ndarray, n_tracks: in
 
 
 def load_map(run_dir: Path) -> MapData:
-    """Tracks, normalised embeddings and segment starts of a run (raises store.StoreError without embeddings)."""
-    with store.open_embeddings(run_dir) as emb:
+    """Tracks, normalised embeddings and segment starts of a run (raises embeddings_store.StoreError without embeddings)."""
+    with embeddings_store.open_embeddings(run_dir) as emb:
         tracks = emb.tracks
         x = emb.track_embeddings()
         starts = middle_segments(emb.segment_track(), emb.segment_start_s(), len(tracks))
@@ -97,7 +97,7 @@ def read_maps(run_dir: Path, n_tracks: int) -> dict[str, np.ndarray]:
     """{name: (N, 2) xy} of the stored maps that match the tracks, best first (UMAP, then PCA)."""
     out = {}
     for name in PROJECTION_ORDER:
-        found = store.read_projection(run_dir, name)
+        found = analysis_store.read_projection(run_dir, name)
         if found is not None and found[0].shape == (n_tracks, 2):
             out[name] = found[0]
     return out

@@ -2,21 +2,20 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from engine.evaluation.colours import METHOD_COLOURS, colour_of
 from engine.service.enginedir import default_runs_dir
-from engine.rundir.summary import precision_text
+from engine.rundir.files import STATES as RUN_STATES
+from engine.rundir.summary import number, run_summary, state_of
 
 __all__ = ["METHOD_COLOURS", "STATES", "UNTRAINED", "RunSummary", "colour_of", "default_runs_dir", "format_duration",
            "from_engine", "group_by_study", "has_study", "read_run", "scan_runs", "with_job", "with_status"]
 
-STATES = ("queued", "running", "done", "failed", "cancelled", "diverged", "interrupted", "unknown")
+STATES = (*RUN_STATES, "unknown")
 UNTRAINED = frozenset({"random", "logmel"})  # baselines with no training steps (their step counts mean nothing)
 NO_STUDY = ""  # the group of runs started on their own
 
@@ -37,6 +36,7 @@ class RunSummary:
     message: str = ""
     job: str = ""  # "embed running" while a job other than pre-training is queued or running
     precision: str = ""  # what precision=auto resolved to and why (config.toml [resolved]); "" before training
+    corpus: str = ""  # the run's corpus SOURCE (config.toml); "" for runs that do not say
 
     @property
     def trains(self) -> bool:
@@ -80,46 +80,9 @@ def format_duration(seconds: float | None) -> str:
     return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
 
 
-def _read_json(path: Path) -> dict:
-    try:
-        value = json.loads(path.read_text())
-        return value if isinstance(value, dict) else {}
-    except (OSError, ValueError):
-        return {}
-
-
-def _read_toml(path: Path) -> dict:
-    try:
-        return tomllib.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-
-
-def _num(value: object, default: float | None) -> float | None:
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else default
-
-
-def _state(value: object) -> str:
-    return value if isinstance(value, str) and value in STATES else "unknown"
-
-
 def read_run(path: Path) -> RunSummary:
-    """Summary of one run directory; missing or malformed fields fall back to neutral values."""
-    status = _read_json(path / "status.json")
-    config = _read_toml(path / "config.toml")
-    return RunSummary(
-        run_id=path.name,
-        path=path,
-        method=str(status.get("method") or config.get("method") or "unknown"),
-        state=_state(status.get("state")),
-        step=int(_num(status.get("step"), 0) or 0),
-        total_steps=int(_num(status.get("total_steps"), _num(config.get("steps"), 0)) or 0),
-        study=str(status.get("study") or config.get("study") or ""),
-        started_at=_num(status.get("started_at"), None),
-        updated_at=_num(status.get("updated_at"), None),
-        message=str(status.get("message") or ""),
-        precision=precision_text(config.get("resolved")),
-    )
+    """Summary of one run directory (engine.rundir.summary.run_summary); broken fields give neutral values."""
+    return from_engine(run_summary(path), Path(path).parent)
 
 
 def scan_runs(runs_dir: Path) -> list[RunSummary]:
@@ -148,15 +111,16 @@ def from_engine(item: dict[str, Any], runs_dir: Path) -> RunSummary:
         run_id=str(item["run"]),
         path=runs_dir / str(item["run"]),
         method=str(item.get("method") or "unknown"),
-        state=_state(item.get("state")),
-        step=int(_num(item.get("step"), 0) or 0),
-        total_steps=int(_num(item.get("total_steps"), 0) or 0),
+        state=state_of(item.get("state")),
+        step=int(number(item.get("step"), 0) or 0),
+        total_steps=int(number(item.get("total_steps"), 0) or 0),
         study=str(item.get("study") or ""),
-        started_at=_num(item.get("started_at"), None),
-        updated_at=_num(item.get("updated_at"), None),
+        started_at=number(item.get("started_at"), None),
+        updated_at=number(item.get("updated_at"), None),
         message=str(item.get("message") or ""),
         job=_job_text(item.get("job")),
         precision=str(item.get("precision") or ""),
+        corpus=str(item.get("corpus") or ""),
     )
 
 
@@ -165,12 +129,12 @@ def with_status(run: RunSummary, status: dict[str, Any]) -> RunSummary:
     return dataclasses.replace(
         run,
         method=str(status.get("method") or run.method),
-        state=_state(status.get("state")) if "state" in status else run.state,
-        step=int(_num(status.get("step"), run.step) or 0),
-        total_steps=int(_num(status.get("total_steps"), run.total_steps) or 0),
+        state=state_of(status.get("state")) if "state" in status else run.state,
+        step=int(number(status.get("step"), run.step) or 0),
+        total_steps=int(number(status.get("total_steps"), run.total_steps) or 0),
         study=str(status.get("study") or run.study),
-        started_at=_num(status.get("started_at"), run.started_at),
-        updated_at=_num(status.get("updated_at"), run.updated_at),
+        started_at=number(status.get("started_at"), run.started_at),
+        updated_at=number(status.get("updated_at"), run.updated_at),
         message=str(status.get("message") or ""),
     )
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.rundir import store
+from engine.rundir import analysis_store, embeddings_store
 from engine.rundir.layout import RunDir
 from engine.evaluation.metrics import METRICS, PairedBootstrap, paired_bootstrap, tag_metrics
 from engine.evaluation.seeds import OVER, MethodComparison, compare_methods
@@ -59,10 +59,10 @@ def _mean(values: list[float]) -> float:
 
 def load_scores(run_dir: Path, task: str) -> RunScores | None:
     """The run's probes of `task`, or None when it has none."""
-    found = store.read_probes(run_dir, task).get(task)
+    found = analysis_store.read_probes(run_dir, task).get(task)
     if found is None or not found.draws:
         return None
-    with store.open_embeddings(run_dir) as emb:
+    with embeddings_store.open_embeddings(run_dir) as emb:
         tracks = emb.tracks
     rows = np.asarray(found.test_index, np.int64)
     columns = [tracks.tag_names.index(t) for t in found.tag_names]
@@ -86,8 +86,8 @@ def tasks_of(run_dirs: list[Path]) -> list[str]:
     per_run = []
     for run in run_dirs:
         try:
-            per_run.append(set(store.list_probe_tasks(run)))
-        except store.StoreError:  # an unreadable analysis file: that run shows no scores
+            per_run.append(set(analysis_store.list_probe_tasks(run)))
+        except embeddings_store.StoreError:  # an unreadable analysis file: that run shows no scores
             per_run.append(set())
     if not per_run:
         return []

@@ -9,6 +9,8 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
+from engine.rundir.summary import number
+
 SKIPPED_KEYS = frozenset({"type", "step", "time"})
 
 
@@ -42,11 +44,7 @@ class Series:
 
 def _number(value: Any) -> float | None:
     """A plotted value: numbers as float, null (NaN/inf in the run) as NaN, anything else skipped."""
-    if value is None:
-        return float("nan")
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
-    return None
+    return float("nan") if value is None else number(value, None)
 
 
 class SeriesStore:

@@ -60,12 +60,13 @@ def _cmd_gui(args: argparse.Namespace) -> int:
 def _cmd_train(args: argparse.Namespace) -> int:
     from engine import config as config_mod
     from engine.data.corpora.sources import parse_source
+    from engine.rundir.layout import RunDir
 
     run_dir = Path(args.run_dir)
     if args.resume:
-        if not (run_dir / "config.toml").exists():
+        if not RunDir(run_dir).config.exists():
             raise ValueError(f"{run_dir}: nothing to resume (no config.toml)")
-        cfg = config_mod.load(run_dir / "config.toml")
+        cfg = config_mod.load(RunDir(run_dir).config)
     else:
         base = config_mod.load_values(Path(args.config)) if args.config else {}
         overrides = config_mod.parse_set(args.set or [])

@@ -27,7 +27,7 @@ def _cmd_embed(args: argparse.Namespace) -> int:
     else:
         bf16 = {"auto": None, "bf16": True, "fp32": False}[args.precision]
         path = embed(Path(args.run_dir), checkpoint=args.checkpoint, corpus=args.corpus, bf16=bf16, **common)
-    from engine.rundir.store import open_embeddings
+    from engine.rundir.embeddings_store import open_embeddings
 
     with open_embeddings(path.parent) as emb:
         print(f"{path}: {len(emb.tracks)} tracks, {int(emb.n_segments.sum())} segments, "

@@ -19,7 +19,8 @@ from tqdm import tqdm
 from engine import config as config_mod
 from engine.collapse import diagnostics as dg
 from engine.collapse import clustering as dc
-from engine.rundir import store
+from engine.rundir import analysis_store, embeddings_store
+from engine.rundir.layout import RunDir
 from engine.model.checkpoints import load_checkpoint, step_checkpoints
 from engine.config import RunConfig
 from engine.data.corpora import Corpus, Track, load_source
@@ -121,11 +122,11 @@ def clustering_diagnostics(model: SSLModel, out: Outputs,
 
 def knn_diagnostics(run_dir: Path) -> tuple[int | None, dict[str, Any]] | None:
     """(checkpoint step, k-NN scalars) of the run's track embeddings; None without a complete embeddings.h5."""
-    if not (Path(run_dir) / store.EMBEDDINGS_FILE).exists():
+    if not RunDir(run_dir).embeddings.exists():
         return None
     try:
-        emb = store.open_embeddings(run_dir)
-    except store.StoreError:
+        emb = embeddings_store.open_embeddings(run_dir)
+    except embeddings_store.StoreError:
         return None  # an embed in flight, or a broken file: nothing to measure yet
     with emb:
         z, tags = torch.from_numpy(emb.track_embeddings()), torch.from_numpy(emb.tracks.tags)
@@ -144,7 +145,7 @@ def diagnose(run_dir: Path, progress: bool = True, max_tracks: int = MAX_TRACKS)
     Returns {"run_dir", "method", "tracks", "views", "knn_step", "steps": {step: scalars}}.
     """
     run_dir = Path(run_dir)
-    cfg = config_mod.load(run_dir / "config.toml")
+    cfg = config_mod.load(RunDir(run_dir).config)
     checkpoints = step_checkpoints(run_dir)
     if not checkpoints:
         raise ValueError(f"{run_dir}: no step checkpoints to diagnose (checkpoints/step-*.pt)")
@@ -164,10 +165,10 @@ def diagnose(run_dir: Path, progress: bool = True, max_tracks: int = MAX_TRACKS)
             arrays.update(more_arrays)
         if knn is not None and step == knn_step:
             scalars.update(knn[1])
-        store.write_diagnostics(run_dir, step, scalars, arrays)
+        analysis_store.write_diagnostics(run_dir, step, scalars, arrays)
         steps[step] = scalars
     if knn is not None and knn_step not in steps:  # embeddings of a checkpoint that is gone
-        store.write_diagnostics(run_dir, knn_step, knn[1], {})
+        analysis_store.write_diagnostics(run_dir, knn_step, knn[1], {})
         steps[knn_step] = dict(knn[1])
     return {"run_dir": str(run_dir), "method": cfg.method, "tracks": views.shape[1], "views": 2 * views.shape[1],
             "knn_step": knn_step, "steps": dict(sorted(steps.items()))}

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from engine.collapse.neighbours import knn_tag_hits, unit_rows
-from engine.rundir import store
+from engine.rundir import analysis_store, embeddings_store
 from engine.evaluation.colours import colour_of
 from engine.config import ConfigError, load
 from engine.evaluation.metrics import (
@@ -34,6 +34,7 @@ from engine.evaluation.metrics import (
     tag_metrics,
 )
 from engine.rundir.files import read_status
+from engine.rundir.layout import RunDir
 from engine.evaluation.seeds import compare_methods
 
 KNN_K = 10
@@ -47,7 +48,7 @@ class RunData:
     run_dir: Path
     method: str
     seed: int | None  # the run's training seed (config.toml, else the embeddings' attrs)
-    probe: store.ProbeResult
+    probe: analysis_store.ProbeResult
     test_ids: list[str]
     labels: np.ndarray  # (N_test, T) of the probe's tags
     track_ids: list[str]  # every track of the store
@@ -58,9 +59,9 @@ class RunData:
 def method_of(run_dir: Path, attrs: dict[str, Any] | None = None) -> str:
     """The run's method: status.json, else config.toml, else the embeddings' attrs; 'unknown' if none."""
     method = read_status(run_dir).get("method")
-    if not method and (Path(run_dir) / "config.toml").exists():
+    if not method and RunDir(run_dir).config.exists():
         try:
-            method = load(Path(run_dir) / "config.toml").method
+            method = load(RunDir(run_dir).config).method
         except ConfigError:
             method = None
     return str(method or (attrs or {}).get("method") or "unknown")
@@ -68,9 +69,9 @@ def method_of(run_dir: Path, attrs: dict[str, Any] | None = None) -> str:
 
 def seed_of(run_dir: Path, attrs: dict[str, Any] | None = None) -> int | None:
     """The run's training seed: config.toml, else the embeddings' attrs; None when neither says."""
-    if (Path(run_dir) / "config.toml").exists():
+    if RunDir(run_dir).config.exists():
         try:
-            return load(Path(run_dir) / "config.toml").seed
+            return load(RunDir(run_dir).config).seed
         except ConfigError:
             pass
     seed = (attrs or {}).get("seed")
@@ -84,11 +85,11 @@ def run_names(run_dirs: list[Path]) -> list[str]:
 
 
 def load_run(run_dir: Path, name: str, task: str) -> RunData:
-    probes = store.read_probes(run_dir, task)
+    probes = analysis_store.read_probes(run_dir, task)
     if task not in probes:
         raise ValueError(f"{run_dir}: no '{task}' probe (run `mvssl probe --run-dir {run_dir} --task {task}`)")
     probe = probes[task]
-    with store.open_embeddings(run_dir) as emb:
+    with embeddings_store.open_embeddings(run_dir) as emb:
         tracks, embeddings, attrs = emb.tracks, emb.track_embeddings(), emb.attrs
     missing = [t for t in probe.tag_names if t not in tracks.tag_names]
     if missing:
@@ -139,7 +140,7 @@ def collapse_summary(run: RunData) -> dict[str, Any]:
 
     z = torch.from_numpy(run.embeddings)
     out: dict[str, Any] = {"rankme": rankme(z), "spectrum": covariance_spectrum(z).tolist()}
-    stored = store.read_diagnostics(run.run_dir)
+    stored = analysis_store.read_diagnostics(run.run_dir)
     if stored:
         step, (scalars, _) = max(stored.items())
         if "rankme" in scalars:

@@ -30,18 +30,18 @@ from tqdm import tqdm
 
 from engine.training import precision
 
-from engine.rundir import store
+from engine.rundir import embeddings_store
 from engine.data.audio import SAMPLE_RATE, AudioError, is_silent, load
 from engine.data.corpora.base import Corpus
 from engine.data.corpora.sources import load_source
 from engine.rundir.files import atomic_write_bytes, write_status
+from engine.rundir.layout import BASELINE, RunDir
 
 if TYPE_CHECKING:
     from engine.config import RunConfig
 
 SegmentsPerTrack = int | Literal["all"]
 Encoder = Callable[[torch.Tensor], torch.Tensor]  # (B, samples) waveforms -> (B, D) embeddings
-BASELINE_FILE = "baseline.json"
 LOGMEL_DIM = 256  # mean and std over time of 128 log-mel bins
 MAX_TRIES = 10  # random draws per segment before a silent one is kept
 SILENCE_DB = -60.0
@@ -108,13 +108,13 @@ def _as_is(item: tuple) -> tuple:
     return item
 
 
-def track_table(corpus: Corpus) -> store.TrackTable:
+def track_table(corpus: Corpus) -> embeddings_store.TrackTable:
     """The corpus's tracks with multi-hot tags (N, T) in `corpus.tag_names` order."""
     column = {name: j for j, name in enumerate(corpus.tag_names)}
     tags = np.zeros((len(corpus.tracks), len(corpus.tag_names)), np.uint8)
     for i, track in enumerate(corpus.tracks):
         tags[i, [column[t] for t in track.tags]] = 1
-    return store.TrackTable([t.id for t in corpus.tracks], [str(t.path) for t in corpus.tracks],
+    return embeddings_store.TrackTable([t.id for t in corpus.tracks], [str(t.path) for t in corpus.tracks],
                             [t.split for t in corpus.tracks], tags, list(corpus.tag_names))
 
 
@@ -131,7 +131,7 @@ def logmel_stats(frontend: torch.nn.Module) -> Encoder:
 
 def read_baseline(run_dir: Path) -> dict | None:
     """baseline.json of a pseudo-run, or None for a trained run."""
-    path = Path(run_dir) / BASELINE_FILE
+    path = RunDir(run_dir).baseline
     return json.loads(path.read_text()) if path.exists() else None
 
 
@@ -178,8 +178,8 @@ class PrototypeHead:
                 logits = logits - self.center
             return torch.softmax(logits / self.temperature, dim=-1).cpu().numpy()
 
-    def prototypes(self, votes: PrototypeVotes) -> store.TrackPrototypes:
-        return store.TrackPrototypes(votes.result(), self.n_prototypes, self.source, self.temperature,
+    def prototypes(self, votes: PrototypeVotes) -> embeddings_store.TrackPrototypes:
+        return embeddings_store.TrackPrototypes(votes.result(), self.n_prototypes, self.source, self.temperature,
                                      self.center is not None)
 
 
@@ -225,9 +225,9 @@ def load_trained_backbone(run_dir: Path, checkpoint: str) -> tuple[torch.nn.Modu
     from engine.model.checkpoints import load_checkpoint, resolve_checkpoint
     from engine.model.ssl_model import build_backbone
 
-    if not (Path(run_dir) / "config.toml").exists():
-        raise ValueError(f"{run_dir}: not a run directory (no config.toml or {BASELINE_FILE})")
-    cfg = config_mod.load(Path(run_dir) / "config.toml")
+    if not RunDir(run_dir).config.exists():
+        raise ValueError(f"{run_dir}: not a run directory (no config.toml or {BASELINE})")
+    cfg = config_mod.load(RunDir(run_dir).config)
     path = resolve_checkpoint(Path(run_dir), str(checkpoint))
     state = load_checkpoint(path)
     backbone = build_backbone(cfg)
@@ -247,7 +247,7 @@ def _load_run(run_dir: Path, checkpoint: str, device: str,
     baseline = read_baseline(run_dir)
     if baseline is not None:
         if baseline.get("method") != "logmel":
-            raise ValueError(f"{Path(run_dir) / BASELINE_FILE}: unknown baseline method {baseline.get('method')!r}")
+            raise ValueError(f"{RunDir(run_dir).baseline}: unknown baseline method {baseline.get('method')!r}")
         attrs = {"method": "logmel", "checkpoint_step": 0, "segment_seconds": float(baseline.get("segment_s", 4.0)),
                  "corpus": baseline.get("corpus", "demo"), "seed": int(baseline.get("seed", 0))}
         return logmel_stats(LogMel().to(device)), LOGMEL_DIM, attrs, None
@@ -305,7 +305,7 @@ def embed(run_dir: Path, checkpoint: str = "last", corpus: str | None = None,
                         num_workers=workers, prefetch_factor=4 if workers else None)
     skipped = [(str(p.path), p.reason) for p in source.problems]
     votes = PrototypeVotes(len(tracks)) if head is not None else None
-    with store.EmbeddingsWriter(run_dir, tracks, dim, attrs, segment_dtype) as writer, \
+    with embeddings_store.EmbeddingsWriter(run_dir, tracks, dim, attrs, segment_dtype) as writer, \
             tqdm(total=len(tracks), desc=f"embed {run_dir.name}", unit="track", disable=not progress) as bar:
         def add(rows: np.ndarray, starts: np.ndarray, emb: np.ndarray) -> None:
             writer.add_segments(rows, starts, emb)
@@ -346,11 +346,11 @@ def embed_logmel(run_dir: Path, corpus: str = "demo", segments_per_track: Segmen
                  batch: int | None = None, progress: bool = True, workers: int | None = None, seed: int = 0) -> Path:
     """Create (or refresh) the log-mel statistics pseudo-run in `run_dir` and embed `corpus` with it."""
     run_dir = Path(run_dir)
-    if (run_dir / "config.toml").exists():
+    if RunDir(run_dir).config.exists():
         raise ValueError(f"{run_dir}: holds a trained run; pick another directory for the logmel baseline")
     run_dir.mkdir(parents=True, exist_ok=True)
     baseline = {"method": "logmel", "corpus": corpus, "segment_s": 4.0, "seed": seed}
-    atomic_write_bytes(run_dir / BASELINE_FILE, json.dumps(baseline, indent=1).encode())
+    atomic_write_bytes(RunDir(run_dir).baseline, json.dumps(baseline, indent=1).encode())
     write_status(run_dir, "done", method="logmel", corpus=corpus, message="log-mel statistics baseline")
     return embed(run_dir, corpus=corpus, segments_per_track=segments_per_track, batch=batch,
                  progress=progress, workers=workers)

@@ -23,7 +23,7 @@ from torch import nn
 
 from engine.training import precision
 
-from engine.rundir import store
+from engine.rundir import analysis_store, embeddings_store
 from engine.evaluation.metrics import tag_metrics
 from engine.evaluation.probe_protocols import ProbeConfig, build_model, loss_function
 
@@ -210,7 +210,7 @@ class ProbeData:
 
     @classmethod
     def load(cls, run_dir: Path, task: str, standardise: bool = True) -> ProbeData:
-        with store.open_embeddings(run_dir) as emb:
+        with embeddings_store.open_embeddings(run_dir) as emb:
             tracks = emb.tracks
             cols = task_columns(task, tracks.tag_names)
             segments, segment_track, attrs = emb.segment_embeddings(), emb.segment_track(), dict(emb.attrs)
@@ -241,7 +241,7 @@ def run_probe(run_dir: Path, task: str, fractions: tuple[float, ...] = DEFAULT_F
     """Train and store the probes of one task at every fraction (percent) and draw.
 
     Returns {fraction (0, 1]: [metrics dict per draw]}; each draw is stored with
-    `store.write_probe` (test predictions, per-tag and macro/micro metrics, skipped tags).
+    `analysis_store.write_probe` (test predictions, per-tag and macro/micro metrics, skipped tags).
     `threads`: torch threads while training (the matrices are small: one thread is fastest on
     a busy CPU); None keeps torch's setting.
     """
@@ -276,7 +276,7 @@ def _run_draws(run_dir: Path, task: str, data: ProbeData, fractions: tuple[float
             info = {**asdict(config), **log, "seed": seed, "n_train_tracks": len(picked),
                     "n_train_segments": len(x), "checkpoint_step": data.attrs.get("checkpoint_step"),
                     "prediction": config.prediction, "precision": choice.name}
-            store.write_probe(run_dir, task, fraction, draw, pred, data.test.rows, data.tag_names, metrics, info)
+            analysis_store.write_probe(run_dir, task, fraction, draw, pred, data.test.rows, data.tag_names, metrics, info)
             results.setdefault(fraction, []).append(metrics)
             if progress is not None:
                 progress(f"{task} [{config.protocol}] {percent:g}% draw {draw}: ROC-AUC {metrics['macro']['roc_auc']:.3f} "

@@ -16,7 +16,7 @@ from typing import Any, Callable, NamedTuple
 import numpy as np
 
 from engine.collapse.neighbours import nearest, unit_rows
-from engine.rundir import store
+from engine.rundir import analysis_store, embeddings_store, layout
 
 PROJECTIONS = ("pca", "umap")
 
@@ -67,7 +67,7 @@ def project(run_dir: Path, methods: tuple[str, ...] = PROJECTIONS, seed: int = 0
     for name in methods:
         if name not in known:
             raise ValueError(f"unknown projection '{name}' (valid: {', '.join(sorted(known))})")
-    with store.open_embeddings(run_dir) as emb:
+    with embeddings_store.open_embeddings(run_dir) as emb:
         x = emb.track_embeddings()
         key = {"seed": seed, "checkpoint_step": emb.attrs.get("checkpoint_step"),
                "store_id": emb.attrs.get("store_id"), "n_tracks": len(x)}
@@ -75,12 +75,12 @@ def project(run_dir: Path, methods: tuple[str, ...] = PROJECTIONS, seed: int = 0
     for name in methods:
         params, compute = known[name]
         wanted = {"method": name, "params": params, **key}
-        cached = None if force else store.read_projection(run_dir, name)
+        cached = None if force else analysis_store.read_projection(run_dir, name)
         if cached is not None and all(cached[1].get(k) == v for k, v in wanted.items()):
             out[name] = cached[0]
             continue
         out[name] = compute(x)
-        store.write_projection(run_dir, name, out[name], {**wanted, "computed_at": time.time()})
+        analysis_store.write_projection(run_dir, name, out[name], {**wanted, "computed_at": time.time()})
     return out
 
 
@@ -99,7 +99,7 @@ class NeighbourIndex:
     built once (`neighbour_index`) and every later query is one matrix-vector product.
     """
 
-    def __init__(self, x: np.ndarray, tracks: store.TrackTable | None = None) -> None:
+    def __init__(self, x: np.ndarray, tracks: embeddings_store.TrackTable | None = None) -> None:
         self.unit = unit_rows(x)  # (N, D) float32
         self.tracks = tracks
         self._rows = {track_id: i for i, track_id in enumerate(tracks.ids)} if tracks is not None else {}
@@ -122,7 +122,7 @@ def cosine_neighbours(x: np.ndarray, index: int, k: int = 10) -> tuple[np.ndarra
 
 def neighbour_index(run_dir: Path) -> NeighbourIndex:
     """The run's index, built on first use and again whenever embeddings.h5 is replaced or rewritten."""
-    path = (Path(run_dir) / store.EMBEDDINGS_FILE).resolve()
+    path = (Path(run_dir) / layout.EMBEDDINGS).resolve()
     try:
         st = path.stat()
         version = (st.st_ino, st.st_size, st.st_mtime_ns)  # the writer renames a new file into place
@@ -133,7 +133,7 @@ def neighbour_index(run_dir: Path) -> NeighbourIndex:
 
 @functools.lru_cache(maxsize=2)  # a 50,000-track index holds 200 MB
 def _cached_index(path: Path, version: tuple[int, int, int] | None) -> NeighbourIndex:
-    with store.open_embeddings(path.parent) as emb:
+    with embeddings_store.open_embeddings(path.parent) as emb:
         return NeighbourIndex(emb.track_embeddings(), emb.tracks)
 
 
@@ -145,7 +145,7 @@ def neighbours(run_dir: Path, track_id: str, k: int = 10) -> list[Neighbour]:
     tracks = index.tracks
     row = index.row_of(track_id)
     if row is None:
-        path = Path(run_dir) / store.EMBEDDINGS_FILE
+        path = Path(run_dir) / layout.EMBEDDINGS
         raise ValueError(f"{path}: unknown track id '{track_id}' ({len(tracks)} tracks)")
     rows, sims = index.query(row, k)
     return [Neighbour(tracks.ids[r], float(s), [t for t, on in zip(tracks.tag_names, tracks.tags[r]) if on])

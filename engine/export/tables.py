@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.rundir import store
+from engine.rundir import embeddings_store
 
 TSV_FILES = ("vectors.tsv", "metadata.tsv")
 PARQUET_FILE = "embeddings.parquet"
@@ -23,7 +23,7 @@ def _cell(text: str) -> str:
     return " ".join(str(text).split())  # no tab or newline inside a TSV field
 
 
-def _tags(tracks: store.TrackTable) -> list[list[str]]:
+def _tags(tracks: embeddings_store.TrackTable) -> list[list[str]]:
     return [[name for name, on in zip(tracks.tag_names, row) if on] for row in tracks.tags]
 
 
@@ -31,7 +31,7 @@ def export_tsv(run_dir: Path, out: Path) -> list[Path]:
     """Write the projector pair into `out`; returns the two paths."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    with store.open_embeddings(run_dir) as emb:
+    with embeddings_store.open_embeddings(run_dir) as emb:
         tracks, vectors = emb.tracks, emb.track_embeddings()
     vec_path, meta_path = out / TSV_FILES[0], out / TSV_FILES[1]
     np.savetxt(vec_path, vectors, fmt="%.7g", delimiter="\t")
@@ -51,7 +51,7 @@ def export_parquet(run_dir: Path, out: Path) -> Path:
         raise ValueError("Parquet export needs pyarrow: pip install 'mvssl-workbench[parquet]'") from None
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    with store.open_embeddings(run_dir) as emb:
+    with embeddings_store.open_embeddings(run_dir) as emb:
         tracks, vectors, n_segments = emb.tracks, emb.track_embeddings(), emb.n_segments
         prototypes, attrs = emb.track_prototypes(), emb.attrs
     columns = {

@@ -7,7 +7,6 @@ weights of that step only, for embedding or diagnosing any checkpoint later.
 from __future__ import annotations
 
 import io
-import re
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +14,7 @@ import torch
 from torch import nn
 
 from engine.rundir.files import atomic_write_bytes
-
-_STEP_FILE = re.compile(r"step-(\d{6,})\.pt$")
+from engine.rundir.layout import RunDir
 
 
 def _bytes(obj: Any) -> bytes:
@@ -28,10 +26,10 @@ def _bytes(obj: Any) -> bytes:
 def save_checkpoint(run_dir: Path, step: int, model: nn.Module, optimizer: torch.optim.Optimizer | None,
                     scaler: torch.amp.GradScaler | None, epoch: int) -> Path:
     """Write step-NNNNNN.pt (weights) and last.pt (full state), each atomically."""
-    folder = Path(run_dir) / "checkpoints"
-    folder.mkdir(parents=True, exist_ok=True)
+    run = RunDir(run_dir)
+    run.checkpoints.mkdir(parents=True, exist_ok=True)
     weights = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    step_path = folder / f"step-{step:06d}.pt"
+    step_path = run.step_checkpoint(step)
     atomic_write_bytes(step_path, _bytes({"model": weights, "step": step, "epoch": epoch}))
     full = {
         "model": weights,
@@ -41,7 +39,7 @@ def save_checkpoint(run_dir: Path, step: int, model: nn.Module, optimizer: torch
         "epoch": epoch,
         "torch_rng": torch.get_rng_state(),
     }
-    atomic_write_bytes(folder / "last.pt", _bytes(full))
+    atomic_write_bytes(run.last_checkpoint, _bytes(full))
     return step_path
 
 
@@ -56,19 +54,13 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
 
 
 def latest_checkpoint(run_dir: Path) -> Path | None:
-    path = Path(run_dir) / "checkpoints" / "last.pt"
+    path = RunDir(run_dir).last_checkpoint
     return path if path.exists() else None
 
 
 def step_checkpoints(run_dir: Path) -> dict[int, Path]:
     """Every step-NNNNNN.pt of the run by step."""
-    folder = Path(run_dir) / "checkpoints"
-    found = {}
-    for path in folder.glob("step-*.pt") if folder.is_dir() else []:
-        match = _STEP_FILE.search(path.name)
-        if match:
-            found[int(match.group(1))] = path
-    return dict(sorted(found.items()))
+    return RunDir(run_dir).step_checkpoints()
 
 
 def resolve_checkpoint(run_dir: Path, which: str = "last") -> Path:

@@ -44,29 +44,37 @@ class EventWriter:
         self.close()
 
 
-def read_events(path: Path, from_offset: int = 0) -> tuple[list[dict[str, Any]], int]:
-    """Complete events from byte `from_offset`, and the offset after the last complete line.
+def json_lines(data: bytes, start: int = 0) -> tuple[list[tuple[int, dict[str, Any]]], int]:
+    """The JSON objects of the complete lines of `data` (read from offset `start`) as (offset after the line,
+    object), and the offset after the last complete line.
 
-    A torn last line (no newline yet) is left for the next read; a malformed complete line is skipped.
+    A torn last line (no newline yet) is left for the next read; malformed lines and non-objects are skipped.
     """
+    end = data.rfind(b"\n")
+    if end < 0:
+        return [], start
+    found, position = [], start
+    for line in data[: end + 1].splitlines(keepends=True):
+        position += len(line)
+        try:
+            value = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(value, dict):
+            found.append((position, value))
+    return found, start + end + 1
+
+
+def read_events(path: Path, from_offset: int = 0) -> tuple[list[dict[str, Any]], int]:
+    """Complete events from byte `from_offset`, and the offset after the last complete line (see json_lines)."""
     try:
         with open(path, "rb") as f:
             f.seek(from_offset)
             data = f.read()
     except FileNotFoundError:
         return [], from_offset
-    end = data.rfind(b"\n")
-    if end < 0:
-        return [], from_offset
-    events = []
-    for line in data[: end + 1].splitlines():
-        try:
-            value = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(value, dict):
-            events.append(value)
-    return events, from_offset + end + 1
+    found, end = json_lines(data, from_offset)
+    return [event for _, event in found], end
 
 
 def iter_events(path: Path) -> Iterator[dict[str, Any]]:

@@ -5,10 +5,13 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
+
+from engine.rundir.layout import RunDir
 
 State = Literal["queued", "running", "done", "failed", "cancelled", "diverged", "interrupted"]
-FINAL_STATES = ("done", "failed", "cancelled", "diverged", "interrupted")
+STATES: tuple[str, ...] = get_args(State)  # every state status.json may hold
+FINAL_STATES = tuple(s for s in STATES if s not in ("queued", "running"))
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -28,14 +31,14 @@ def write_status(run_dir: Path, state: State, **fields: Any) -> dict[str, Any]:
     status.update(fields)
     status["state"] = state
     status["updated_at"] = time.time()
-    atomic_write_bytes(Path(run_dir) / "status.json", json.dumps(status, indent=1).encode())
+    atomic_write_bytes(RunDir(run_dir).status, json.dumps(status, indent=1).encode())
     return status
 
 
 def read_status(run_dir: Path) -> dict[str, Any]:
     """status.json as a dict; {} when missing or unreadable (older or broken runs)."""
     try:
-        value = json.loads((Path(run_dir) / "status.json").read_text())
+        value = json.loads(RunDir(run_dir).status.read_text())
         return value if isinstance(value, dict) else {}
     except (OSError, ValueError):
         return {}

@@ -5,13 +5,14 @@ checkpoint (a new file, so a new inode): readers that see the inode change start
 """
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from engine.rundir.events import json_lines
 from engine.rundir.files import read_status
+from engine.rundir.layout import RunDir
 
 CHUNK = 256 << 10  # bytes of events read per client per turn
 
@@ -30,19 +31,19 @@ class RunWatch:
     def __init__(self, run_dir: Path) -> None:
         self.run_dir = Path(run_dir)
         self.status: dict[str, Any] = read_status(self.run_dir)
-        self._status_key = _stat_key(self.run_dir / "status.json")
-        self._events_key = _stat_key(self.run_dir / "events.jsonl")
+        self._status_key = _stat_key(RunDir(self.run_dir).status)
+        self._events_key = _stat_key(RunDir(self.run_dir).events)
 
     def poll(self) -> tuple[dict[str, Any] | None, bool]:
         """(the new status when its content changed, whether events.jsonl changed)."""
         new_status = None
-        key = _stat_key(self.run_dir / "status.json")
+        key = _stat_key(RunDir(self.run_dir).status)
         if key != self._status_key:
             self._status_key = key
             status = read_status(self.run_dir)
             if status and status != self.status:
                 self.status = new_status = status
-        key = _stat_key(self.run_dir / "events.jsonl")
+        key = _stat_key(RunDir(self.run_dir).events)
         events_changed = key != self._events_key
         self._events_key = key
         return new_status, events_changed
@@ -75,20 +76,7 @@ class EventCursor:
             self.inode = st.st_ino
             f.seek(self.offset)
             data = f.read(limit)
-            end = data.rfind(b"\n")
-            if end < 0 and len(data) == limit:  # one line longer than `limit`: take it whole
+            if b"\n" not in data and len(data) == limit:  # one line longer than `limit`: take it whole
                 data += f.readline()
-                end = data.rfind(b"\n")
-        if end < 0:
-            return [], reset
-        events, position = [], self.offset
-        for line in data[: end + 1].splitlines(keepends=True):
-            position += len(line)
-            try:
-                value = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(value, dict):
-                events.append((position, value))
-        self.offset = position
+        events, self.offset = json_lines(data, self.offset)
         return events, reset

@@ -7,11 +7,11 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from engine.rundir.files import atomic_write_bytes, read_status, write_status
+from engine.rundir.files import STATES, atomic_write_bytes, read_status, write_status
+from engine.rundir.layout import RunDir
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
 _ID = re.compile(ID_PATTERN)
-STATES = ("queued", "running", "done", "failed", "cancelled", "diverged", "interrupted")
 
 
 def check_id(value: str, what: str = "run id") -> str:
@@ -26,34 +26,43 @@ def run_path(runs_dir: Path, run: str) -> Path:
     return Path(runs_dir) / check_id(run)
 
 
-def _number(value: Any, default: float | None) -> float | None:
+def number(value: Any, default: float | None) -> float | None:
+    """A JSON or TOML number as float; anything else (missing, bool, text) gives `default`."""
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else default
+
+
+def state_of(value: Any) -> str:
+    """A status.json state, or "unknown" for anything else (a newer or broken run)."""
+    return value if isinstance(value, str) and value in STATES else "unknown"
 
 
 def _read_config(run_dir: Path) -> dict[str, Any]:
     try:
-        return tomllib.loads((run_dir / "config.toml").read_text())
+        return tomllib.loads(RunDir(run_dir).config.read_text())
     except (OSError, ValueError):
         return {}
 
 
 def run_summary(run_dir: Path) -> dict[str, Any]:
-    """What a runs list shows for one run; files of older or broken runs give neutral values."""
+    """What a runs list shows for one run; files of older or broken runs give neutral values.
+
+    status.json wins over config.toml, except for the corpus, which config.toml holds authoritatively.
+    """
+    run_dir = Path(run_dir)
     status = read_status(run_dir)
     cfg = _read_config(run_dir)
-    state = status.get("state")
     return {
         "run": run_dir.name,
-        "state": state if state in STATES else "unknown",
+        "state": state_of(status.get("state")),
         "method": str(status.get("method") or cfg.get("method") or "unknown"),
-        "step": int(_number(status.get("step"), 0) or 0),
-        "total_steps": int(_number(status.get("total_steps"), _number(cfg.get("steps"), 0)) or 0),
-        "study": str(status.get("study") or ""),
+        "step": int(number(status.get("step"), 0) or 0),
+        "total_steps": int(number(status.get("total_steps"), number(cfg.get("steps"), 0)) or 0),
+        "study": str(status.get("study") or cfg.get("study") or ""),
         "corpus": str(cfg.get("corpus") or status.get("corpus") or ""),
         "precision": precision_text(cfg.get("resolved")),
         "message": str(status.get("message") or ""),
-        "started_at": _number(status.get("started_at"), None),
-        "updated_at": _number(status.get("updated_at"), None),
+        "started_at": number(status.get("started_at"), None),
+        "updated_at": number(status.get("updated_at"), None),
     }
 
 
@@ -76,21 +85,21 @@ def list_runs(runs_dir: Path) -> list[dict[str, Any]]:
 
 def run_details(run_dir: Path) -> dict[str, Any]:
     """Summary plus the raw status and config, and which result files exist."""
-    logs = sorted(p.name for p in (run_dir / "logs").glob("job-*.log")) if (run_dir / "logs").is_dir() else []
-    checkpoints = sorted(p.name for p in (run_dir / "checkpoints").glob("*.pt")) \
-        if (run_dir / "checkpoints").is_dir() else []
+    run = RunDir(run_dir)
+    logs = [p.name for p in run.job_logs()]
+    checkpoints = sorted(p.name for p in run.checkpoints.glob("*.pt")) if run.checkpoints.is_dir() else []
     return {**run_summary(run_dir), "status": read_status(run_dir), "config": _read_config(run_dir),
-            "checkpoints": checkpoints, "logs": logs,
-            "embeddings": (run_dir / "embeddings.h5").exists(), "path": str(run_dir)}
+            "checkpoints": checkpoints, "logs": logs, "embeddings": run.embeddings.exists(), "path": str(run_dir)}
 
 
 def create_run(run_dir: Path, config_toml: str, method: str, total_steps: int, study: str | None = None) -> None:
     """Create a queued run directory around its config text; refuses a run that already exists."""
-    if (run_dir / "config.toml").exists():
-        raise ValueError(f"run {run_dir.name!r} already exists in {run_dir.parent}")
-    (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
-    (run_dir / "logs").mkdir(exist_ok=True)
-    atomic_write_bytes(run_dir / "config.toml", config_toml.encode())
+    run = RunDir(run_dir)
+    if run.config.exists():
+        raise ValueError(f"run {run.name!r} already exists in {run.path.parent}")
+    run.checkpoints.mkdir(parents=True, exist_ok=True)
+    run.logs.mkdir(exist_ok=True)
+    atomic_write_bytes(run.config, config_toml.encode())
     fields = {"study": study} if study else {}
     write_status(run_dir, "queued", method=method, step=0, total_steps=total_steps, **fields)
 

@@ -68,10 +68,11 @@ def logmel_baseline(runs_dir: Path) -> Path:
     (skipping what exists): the simplest spectral baseline, which must stay well below ceiling."""
     from engine.evaluation.embed import embed_logmel
     from engine.evaluation.probe import ProbeConfig, run_probe
-    from engine.rundir.store import EMBEDDINGS_FILE, list_probe_tasks
+    from engine.rundir.analysis_store import list_probe_tasks
+    from engine.rundir.layout import RunDir
 
     run_dir = runs_dir / f"{STUDY}-logmel"
-    if not (run_dir / EMBEDDINGS_FILE).exists():
+    if not RunDir(run_dir).embeddings.exists():
         _say("log-mel baseline: embedding")
         embed_logmel(run_dir, corpus="demo", progress=False)
     for task in TASKS:

@@ -22,6 +22,7 @@ from engine.service import jobs
 from engine.service import procs
 from engine.service.enginedir import EnginePaths
 from engine.rundir.files import FINAL_STATES, atomic_write_bytes, read_status, write_status
+from engine.rundir.layout import RunDir
 
 log = logging.getLogger("engine.queue")
 
@@ -136,7 +137,7 @@ class JobQueue:
         args = dict(args or {})
         jobs.check_args(kind, args)
         run_dir = self.paths.runs_dir / run
-        if not (run_dir / "config.toml").exists() and not (run_dir / "status.json").exists():
+        if not RunDir(run_dir).config.exists() and not RunDir(run_dir).status.exists():
             raise ValueError(f"run {run!r} does not exist in {self.paths.runs_dir}")
         n, self._next = self._next, self._next + 1
         job = Job(id=f"j{n}", n=n, kind=kind, run=run, args=args, study=study, step=step, submitted_at=time.time(),

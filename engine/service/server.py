@@ -29,6 +29,7 @@ from engine.service.queue import Job, JobQueue, device_slots
 from engine.rundir.files import read_status
 from engine.service.studies import Studies, Study
 from engine.rundir.follow import RunWatch
+from engine.rundir.layout import RunDir
 
 log = logging.getLogger("engine.service.server")
 
@@ -236,7 +237,7 @@ class Engine:
         run_dir = self._run_dir(req.run)
         if req.run not in self.watches:
             self.watches[req.run] = RunWatch(run_dir)
-        offset = conn.subscribe(req.run, run_dir / "events.jsonl", req.from_offset)
+        offset = conn.subscribe(req.run, RunDir(run_dir).events, req.from_offset)
         return {"run": req.run, "offset": offset, "status": self.watches[req.run].status}
 
     def _on_unsubscribe(self, conn: Connection, req: protocol.Unsubscribe) -> dict[str, Any]:

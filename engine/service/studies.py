@@ -22,6 +22,7 @@ from engine.service.protocol import JOB_KINDS, SubmitStudy
 from engine.rundir.files import atomic_write_bytes
 from engine.config import prepare_run
 from engine.rundir.summary import check_id
+from engine.rundir.layout import RunDir
 
 log = logging.getLogger("engine.service.studies")
 
@@ -232,7 +233,7 @@ class Studies:
         for branch in study.branches:
             if run is not None and branch.run != run:
                 continue
-            if not (self.paths.runs_dir / branch.run / "config.toml").exists():
+            if not RunDir(self.paths.runs_dir / branch.run).config.exists():
                 raise ValueError(f"run {branch.run!r} of study {study_id!r} is gone; cannot resume it")
             job = self._advance(study, branch, resume=True)
             if job is not None:

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from engine.rundir.files import read_status
+from engine.rundir.layout import RunDir
 
 
 def torchrun_command(run_dir: Path, devices: int) -> list[str]:
@@ -33,7 +34,7 @@ def submit_slurm(run_dir: Path, devices: int, options: dict, executor_kind: str 
 
     from engine.training.loop import train
 
-    folder = Path(run_dir) / "logs" / "submitit"
+    folder = RunDir(run_dir).submitit
     if executor_kind == "local":
         executor = submitit.LocalExecutor(folder=folder)
         executor.update_parameters(timeout_min=options.get("timeout_min", 60))

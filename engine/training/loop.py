@@ -28,6 +28,7 @@ from engine.rundir.events import EventWriter, truncate_after
 from engine.training.tensorboard import event_log
 from engine.training.precision import Precision
 from engine.rundir.files import read_status, write_status
+from engine.rundir.layout import RunDir
 from engine.config import prepare_run as prepare_run_dir  # noqa: F401 (the CLI and tests create runs here)
 from engine.training.snapshots import CollapseProbe
 from engine.model.ssl_model import SSLModel
@@ -213,7 +214,7 @@ class TrainStep:
 def train(run_dir: Path, progress: bool = True) -> str:
     """Train (or resume) the run in `run_dir`; returns the final state written to status.json."""
     run_dir = Path(run_dir)
-    cfg = config_mod.load(run_dir / "config.toml")
+    cfg = config_mod.load(RunDir(run_dir).config)
     rt = resolve_runtime(cfg)
     model = build_model(cfg, rt)
 
@@ -231,7 +232,7 @@ def train(run_dir: Path, progress: bool = True) -> str:
         scaler.load_state_dict(state["scaler"])
         start = int(state["step"])
     if rt.main:
-        truncate_after(run_dir / "events.jsonl", start)  # a crash may have logged steps past the checkpoint
+        truncate_after(RunDir(run_dir).events, start)  # a crash may have logged steps past the checkpoint
     if start >= cfg.steps and read_status(run_dir).get("state") == "done":
         return "done"
 
@@ -326,7 +327,7 @@ def _record_precision(run_dir: Path, rt: Runtime, events: EventWriter, step: int
     choice = rt.precision or Precision(str(rt.dtype).removeprefix("torch."), "fixed", "set by the caller")
     if progress:
         print(f"precision: {choice.name} (requested {choice.requested}; {choice.reason})", file=sys.stderr, flush=True)
-    config_mod.record_resolved(run_dir / "config.toml", precision=choice.name, precision_reason=choice.reason,
+    config_mod.record_resolved(RunDir(run_dir).config, precision=choice.name, precision_reason=choice.reason,
                                device=str(rt.device))
     events.write({"type": "runtime", "step": step, "device": str(rt.device), "threads": torch.get_num_threads(),
                   **choice.record(), "time": time.time()})
@@ -337,7 +338,7 @@ def _write_random_control(run_dir: Path, cfg: RunConfig, model: SSLModel, rt: Ru
     model.eval()
     save_checkpoint(run_dir, 0, model, None, None, epoch=0)
     if rt.main:
-        with EventWriter(run_dir / "events.jsonl") as events:
+        with EventWriter(RunDir(run_dir).events) as events:
             events.write({"type": "train", "step": 0, "epoch": 0.0, "time": time.time(),
                           "message": "random control: seeded initial weights, BatchNorm at initial statistics"})
         write_status(run_dir, "done", step=cfg.steps, total_steps=cfg.steps, finished_at=time.time(),

@@ -22,6 +22,7 @@ import torch
 from engine import config as config_mod
 from engine.model.checkpoints import load_checkpoint
 from engine.rundir.files import atomic_write_bytes, write_status
+from engine.rundir.layout import RunDir
 
 # official file stem -> our method ("feature_stats" is the official name of VICReg)
 RELEASED: dict[str, str] = {"byol": "byol", "clustering": "clustering", "barlow_twins": "barlow_twins",
@@ -29,7 +30,6 @@ RELEASED: dict[str, str] = {"byol": "byol", "clustering": "clustering", "barlow_
 STUDENT_PREFIXES = ("student.module.", "student.", "module.", "")  # DDP and BYOL/DINO wrappers, outermost first
 RENAMES = (("backbone.spec.spec.", "backbone.frontend.mel."), ("backbone.embedding.", "backbone.resnet."),
            ("projector.", "predictor."))
-PROVENANCE_FILE = "official.json"
 
 
 def method_of_file(path: Path) -> str | None:
@@ -128,7 +128,7 @@ def build_state(cfg: config_mod.RunConfig, weights: dict[str, torch.Tensor]) -> 
 def import_official(checkpoint: Path, out: Path, method: str | None = None, corpus: str = "demo") -> Path:
     """Turn an official checkpoint file into a finished run directory `out`; returns its checkpoint path."""
     checkpoint, out = Path(checkpoint), Path(out)
-    if (out / "config.toml").exists():
+    if RunDir(out).config.exists():
         raise ValueError(f"{out}: already a run directory; pick a new --out")
     method = method or method_of_file(checkpoint)
     if method is None:
@@ -142,16 +142,16 @@ def import_official(checkpoint: Path, out: Path, method: str | None = None, corp
     cfg = config_mod.build("paper", overrides={"method": method, "corpus": corpus, "official": True})
     cfg = cfg.model_copy(update={"f_max": f_max})
     state, report = build_state(cfg, weights)
-    (out / "checkpoints").mkdir(parents=True, exist_ok=True)
-    (out / "logs").mkdir(exist_ok=True)
+    RunDir(out).checkpoints.mkdir(parents=True, exist_ok=True)
+    RunDir(out).logs.mkdir(exist_ok=True)
     buffer = io.BytesIO()
     torch.save({"model": state, "step": 0, "epoch": 0}, buffer)
-    step_path = out / "checkpoints" / "step-000000.pt"
+    step_path = RunDir(out).step_checkpoint(0)
     atomic_write_bytes(step_path, buffer.getvalue())
-    config_mod.save(cfg, out / "config.toml")
+    config_mod.save(cfg, RunDir(out).config)
     provenance = {"source": str(checkpoint.resolve()), "sha256": hashlib.sha256(checkpoint.read_bytes()).hexdigest(),
                   "method": method, "f_max": f_max, "imported_at": time.time(), **report}
-    atomic_write_bytes(out / PROVENANCE_FILE, json.dumps(provenance, indent=1).encode())
+    atomic_write_bytes(RunDir(out).official, json.dumps(provenance, indent=1).encode())
     write_status(out, "done", method=method, step=0, total_steps=0, finished_at=time.time(),
                  message=f"imported from official checkpoint {checkpoint.name} (f_max {f_max or 'sr/2'})")
     return step_path
@@ -160,6 +160,6 @@ def import_official(checkpoint: Path, out: Path, method: str | None = None, corp
 def read_provenance(run_dir: Path) -> dict[str, Any] | None:
     """What `import_official` recorded for an imported run, None for a run trained here."""
     try:
-        return json.loads((Path(run_dir) / PROVENANCE_FILE).read_text())
+        return json.loads(RunDir(run_dir).official.read_text())
     except (OSError, ValueError):
         return None

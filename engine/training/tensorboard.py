@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from engine.rundir.events import EventWriter, iter_events
+from engine.rundir.layout import RunDir
 
-FOLDER = "tensorboard"
 NOT_SCALARS = frozenset({"type", "step", "time"})
 
 
@@ -82,20 +82,20 @@ def event_log(run_dir: Path, tensorboard: bool, start_step: int = 0) -> EventWri
     """The trainer's event writer: mirrored to `RUN_DIR/tensorboard/` when `tensorboard` is on; every start
     purges the scalars of earlier files past `start_step` (the checkpoint it resumes from, 0 when it found
     none), as `events.jsonl` is truncated there."""
-    path = Path(run_dir) / "events.jsonl"
+    run = RunDir(run_dir)
     if not tensorboard:
-        return EventWriter(path)
-    return MirroredEvents(path, Path(run_dir) / FOLDER, purge_step=start_step + 1)
+        return EventWriter(run.events)
+    return MirroredEvents(run.events, run.tensorboard, purge_step=start_step + 1)
 
 
 def export_tensorboard(run_dir: Path, out: Path | None = None) -> tuple[Path, int]:
     """Write every scalar of `RUN_DIR/events.jsonl` to `out` (default `RUN_DIR/tensorboard/`), replacing
     the event files already there; returns (folder, number of scalars)."""
     run_dir = Path(run_dir)
-    events_path = run_dir / "events.jsonl"
+    events_path = RunDir(run_dir).events
     if not events_path.is_file():
         raise ValueError(f"{events_path}: no events to export")
-    out = Path(out) if out is not None else run_dir / FOLDER
+    out = Path(out) if out is not None else RunDir(run_dir).tensorboard
     out.mkdir(parents=True, exist_ok=True)
     for old in out.glob("events.out.tfevents.*"):
         old.unlink()

@@ -51,7 +51,8 @@ def make_small_study(runs_dir: Path, umap: bool = True, max_jobs: int = 2) -> Pa
     from engine.service.client import EngineClient, ensure_engine, stop_engine
     from engine.evaluation.embed import embed_logmel
     from engine.evaluation.probe import ProbeConfig, run_probe
-    from engine.rundir.store import EMBEDDINGS_FILE, list_probe_tasks
+    from engine.rundir.analysis_store import list_probe_tasks
+    from engine.rundir.layout import RunDir
 
     runs_dir = Path(runs_dir)
     corpus = _corpus(runs_dir.parent / f"{runs_dir.name}-corpus")
@@ -69,7 +70,7 @@ def make_small_study(runs_dir: Path, umap: bool = True, max_jobs: int = 2) -> Pa
     finally:
         stop_engine(runs_dir, timeout=60)
     logmel = runs_dir / f"{STUDY}-logmel"
-    if not (logmel / EMBEDDINGS_FILE).exists():
+    if not RunDir(logmel).embeddings.exists():
         embed_logmel(logmel, corpus=f"folder:{corpus}", progress=False, workers=0)
     if TASK not in list_probe_tasks(logmel):
         run_probe(logmel, TASK, fractions=tuple(FRACTIONS), draws=2, config=ProbeConfig.of("linear"))

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.rundir import store
+from engine.rundir import analysis_store
 from engine.data.corpora.demo import make_demo
 from tests.e2e.test_engine_e2e import TIMEOUT, _start_engine, _stop
 from tests.engine.service.test_server import wait_push
@@ -67,7 +67,7 @@ def test_alarm_names_dominant_for_clustering_collapse_and_stays_off_for_contrast
 
     assert collapsed.alarm_label.styleSheet() == ALARM_STYLE
     assert "dominant collapse: one prototype takes every sample" in collapsed.alarm_label.text()
-    scalars, arrays = store.read_diagnostics(collapse_run)[STEPS]  # the diagnose job's verdict behind it
+    scalars, arrays = analysis_store.read_diagnostics(collapse_run)[STEPS]  # the diagnose job's verdict behind it
     assert scalars["clustering_state"] == "dominant" and scalars["effective_prototypes"] <= 4
     assert arrays["usage"].max() >= 0.5 * arrays["usage"].sum()  # one prototype holds at least half the views
     assert all(plot.isVisible() for plot in collapsed.clustering_plots)
@@ -75,7 +75,7 @@ def test_alarm_names_dominant_for_clustering_collapse_and_stays_off_for_contrast
 
     assert healthy.alarm_label.styleSheet() == HEALTHY_STYLE
     assert healthy.alarm_label.text() == "no collapse at the latest measurement"
-    scalars, _ = store.read_diagnostics(contrastive_run)[STEPS]
+    scalars, _ = analysis_store.read_diagnostics(contrastive_run)[STEPS]
     assert scalars["embedding_state"] == "healthy" and "clustering_state" not in scalars
     assert cm.RunCollapse(contrastive_run).alarms() == []
     assert not any(plot.isVisible() for plot in healthy.clustering_plots)

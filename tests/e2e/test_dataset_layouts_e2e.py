@@ -15,7 +15,7 @@ import pytest
 
 from engine import cli
 
-from engine.rundir import store
+from engine.rundir import embeddings_store
 from engine.api import load_run
 from engine.data.audio import load
 from engine.data.corpora.sources import MISSING
@@ -48,7 +48,7 @@ def check_tracks(layout: Layout, run_dir: Path) -> None:
     """Every present clip is stored once, in its split, with its own tags, path and the embedding of its own
     decoded audio: exactly for the log-mel baseline (float32, and no other track is closer), within the bf16
     rounding that `mvssl embed` may use for a backbone."""
-    with store.open_embeddings(run_dir) as emb:
+    with embeddings_store.open_embeddings(run_dir) as emb:
         tracks, vectors = emb.tracks, emb.track_embeddings()
         skipped = emb.attrs["skipped"]  # the listed clips that are not on disk, and nothing else
     assert {s["reason"] for s in skipped} <= {MISSING}
@@ -106,7 +106,7 @@ def test_magnatagatune_layout_end_to_end(shared_dir: Path, tmp_path: Path) -> No
     # published test labels reach the probe's test set unchanged
     published = np.load(split_dir / "y_test_pub.npy")
     listed = (split_dir / "test_list.txt").read_text().split()
-    with store.open_embeddings(run_dirs[0]) as emb:
+    with embeddings_store.open_embeddings(run_dirs[0]) as emb:
         for row in emb.tracks.split_index("test"):
             clip = emb.tracks.ids[row] + ".npy"
             np.testing.assert_array_equal(emb.tracks.tags[row], published[listed.index(clip)])

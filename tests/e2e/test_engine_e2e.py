@@ -17,7 +17,7 @@ import pytest
 
 from engine.service import procs
 
-from engine.rundir import store
+from engine.rundir import analysis_store, embeddings_store
 from engine.model.checkpoints import load_checkpoint, step_checkpoints
 from engine.service.client import EngineClient, EngineUnavailable
 from engine.rundir.events import iter_events
@@ -108,12 +108,12 @@ def test_study_survives_the_engine_killed_mid_training(tmp_path: Path) -> None:
             assert load_checkpoint(path)["step"] == step
         assert load_checkpoint(run / "checkpoints" / "last.pt")["step"] == STEPS
         assert [e["step"] for e in iter_events(run / "events.jsonl") if e.get("type") == "train"] == [2, 4, 6, 8]
-        with store.open_embeddings(run) as emb:
+        with embeddings_store.open_embeddings(run) as emb:
             vectors = emb.track_embeddings()
             assert emb.attrs["checkpoint_step"] == STEPS and len(emb.tracks) == 16
             assert vectors.shape == (16, emb.dim) and np.isfinite(vectors).all()
-        assert sorted(store.read_diagnostics(run)) == [4, 8]
-        assert store.read_projection(run, "pca")[0].shape == (16, 2)
-        assert store.read_probes(run)["genre"].fractions() == [1.0]
+        assert sorted(analysis_store.read_diagnostics(run)) == [4, 8]
+        assert analysis_store.read_projection(run, "pca")[0].shape == (16, 2)
+        assert analysis_store.read_probes(run)["genre"].fractions() == [1.0]
         logs = sorted(p.name for p in (run / "logs").glob("job-*.log"))
         assert [name.split("-")[1] for name in logs].count("probe") == 1 and len(logs) == 5

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.rundir import store
+from engine.rundir import embeddings_store
 
 TAG_NAMES = ["genre:a", "genre:b", "genre:c", "instrument:x", "instrument:y", "mood:m"]
 
@@ -28,11 +28,11 @@ def make_run(run_dir: Path, method: str = "contrastive", signal: float = 3.0, n:
     if splits is None:
         splits = ["train"] * int(0.7 * n) + ["valid"] * int(0.15 * n)
         splits += ["test"] * (n - len(splits))
-    table = store.TrackTable([f"t{i:04d}" for i in range(n)], [f"audio/t{i:04d}.flac" for i in range(n)],
+    table = embeddings_store.TrackTable([f"t{i:04d}" for i in range(n)], [f"audio/t{i:04d}.flac" for i in range(n)],
                              splits, tags, names)
     rng = np.random.default_rng(seed)
     centre = signal * tags @ rng.normal(size=(len(names), dim))
-    with store.EmbeddingsWriter(run_dir, table, dim, {"method": method, "checkpoint_step": 1}) as writer:
+    with embeddings_store.EmbeddingsWriter(run_dir, table, dim, {"method": method, "checkpoint_step": 1}) as writer:
         for i in range(n):
             writer.add_segments(np.full(segments, i), 4.0 * np.arange(segments),
                                 centre[i] + rng.normal(size=(segments, dim)))

@@ -11,7 +11,7 @@ import PySide6
 import pytest
 
 from engine.collapse import verdicts
-from engine.rundir import store
+from engine.rundir import analysis_store
 from engine.rundir.events import EventWriter
 from engine.rundir.files import write_status
 from workbench import collapse_model as cm
@@ -48,7 +48,7 @@ def make_run(root: Path, name: str, method: str, kind: str = "healthy") -> Path:
         spectrum = np.sort(rng.random(64))[::-1] ** (i + 1)
         scalars = {"rankme": 30.0 + i, "alignment": 0.5 - 0.1 * i, "uniformity": -3.0 + 0.2 * i,
                    "embedding_state": "healthy"}
-        store.write_diagnostics(run, step, scalars, {"spectrum": spectrum})
+        analysis_store.write_diagnostics(run, step, scalars, {"spectrum": spectrum})
     return run
 
 
@@ -123,7 +123,7 @@ def test_dimensional_and_full_collapse_from_training_snapshots(tmp_path: Path) -
         events.write({"type": "collapse", "step": 50, "std": 0.02, "rankme": 2.5, "healthy_std": 1 / 32})
     model = cm.RunCollapse(run)
     assert [a.kind for a in model.alarms()] == ["dimensional"]
-    store.write_diagnostics(run, 50, {"embedding_state": "full", "std": 0.0001, "healthy_std": 1 / 32}, {})
+    analysis_store.write_diagnostics(run, 50, {"embedding_state": "full", "std": 0.0001, "healthy_std": 1 / 32}, {})
     with EventWriter(run / "events.jsonl") as events:
         events.write({"type": "collapse", "step": 60, "std": 0.0001, "rankme": 1.1, "healthy_std": 1 / 32})
     assert model.refresh()

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QPointF, Qt
 
-from engine.rundir import store
+from engine.rundir import analysis_store, embeddings_store
 from workbench import map_model as mm
 from workbench.panels.embedding_map import (
     OTHER_PROTOTYPES, PALETTE, PROTOTYPE_COLOURS, TAG_COLOURS, EmbeddingMapPanel,
@@ -35,24 +35,24 @@ def make_map_run(root: Path, n: int = 60, dim: int = 32, seed: int = 0, name: st
     tags[:, 4] = rng.random(n) < 0.3
     tags[::7, :3] = 0  # a few tracks without a genre
     splits = ["train", "valid", "test"]
-    tracks = store.TrackTable([f"t{i:03d}" for i in range(n)], [str(root / f"t{i:03d}.flac") for i in range(n)],
+    tracks = embeddings_store.TrackTable([f"t{i:03d}" for i in range(n)], [str(root / f"t{i:03d}.flac") for i in range(n)],
                               [splits[i % 3] for i in range(n)], tags, TAGS)
     centres = rng.normal(size=(3, dim)) * 3
     method = "contrastive" if prototypes is None else "clustering"
-    with store.EmbeddingsWriter(run, tracks, dim, {"run_id": name, "method": method, "checkpoint_step": 20,
+    with embeddings_store.EmbeddingsWriter(run, tracks, dim, {"run_id": name, "method": method, "checkpoint_step": 20,
                                                    "sample_rate": 16000, "segment_seconds": 4.0}) as writer:
         for start in (8.0, 0.0, 4.0):  # out of time order on purpose
             emb = centres[genre] + rng.normal(size=(n, dim))
             writer.add_segments(np.arange(n), np.full(n, start, np.float32), emb)
         writer.finish(prototypes=None if prototypes is None else
-                      store.TrackPrototypes(np.asarray(prototypes, np.int32), 4096, "teacher", 0.04, True))
+                      embeddings_store.TrackPrototypes(np.asarray(prototypes, np.int32), 4096, "teacher", 0.04, True))
     if pca:
-        with store.open_embeddings(run) as emb:
+        with embeddings_store.open_embeddings(run) as emb:
             x = emb.track_embeddings()
         x = x / np.linalg.norm(x, axis=1, keepdims=True)
         x -= x.mean(0)
         xy = x @ np.linalg.svd(x, full_matrices=False)[2][:2].T
-        store.write_projection(run, "pca", xy, {"method": "pca"})
+        analysis_store.write_projection(run, "pca", xy, {"method": "pca"})
     return run
 
 
@@ -98,7 +98,7 @@ def test_pca_first_then_umap_when_the_engine_writes_it(panel: EmbeddingMapPanel,
     assert [panel.map_box.itemData(i) for i in range(panel.map_box.count())] == ["pca"]
     assert "UMAP not computed yet" in panel.status.text()
     umap_xy = np.random.default_rng(1).normal(size=(60, 2)).astype(np.float32)
-    store.write_projection(panel.run_dir(), "umap", umap_xy, {"method": "umap"})
+    analysis_store.write_projection(panel.run_dir(), "umap", umap_xy, {"method": "umap"})
     qtbot.waitUntil(lambda: panel.map_box.currentData() == "umap", timeout=5000)
     x, y = panel.plot.scatter.getData()
     np.testing.assert_allclose(np.c_[x, y], umap_xy, rtol=1e-6)
@@ -206,7 +206,7 @@ def test_click_plays_and_lists_ten_cosine_neighbours(panel: EmbeddingMapPanel, q
         qtbot.mouseClick(panel.plot.viewport(), Qt.MouseButton.LeftButton, pos=point)
     assert played.args == ["t005", panel.data.paths[row], 4.0]
 
-    with store.open_embeddings(panel.run_dir()) as emb:
+    with embeddings_store.open_embeddings(panel.run_dir()) as emb:
         x = emb.track_embeddings().astype(np.float64)
     x /= np.linalg.norm(x, axis=1, keepdims=True)
     sims = x @ x[row]

@@ -40,6 +40,15 @@ def test_scan_reads_status_and_config(tmp_path: Path) -> None:
     assert (c.state, c.method, c.step) == ("unknown", "unknown", 0)
 
 
+def test_the_gui_summary_is_the_engine_summary(tmp_path: Path) -> None:
+    run = _make_run(tmp_path, "r1", {"state": "running", "step": 4, "total_steps": 10, "started_at": 5.0},
+                    'method = "vicreg"\nstudy = "s7"\ncorpus = "demo"\n[resolved]\nprecision = "bf16"\n')
+    gui = read_run(run)
+    assert (gui.run_id, gui.path, gui.state, gui.method, gui.step, gui.total_steps) == (
+        "r1", run, "running", "vicreg", 4, 10)
+    assert (gui.study, gui.corpus, gui.precision, gui.started_at, gui.updated_at) == ("s7", "demo", "bf16", 5.0, None)
+
+
 def test_unknown_state_and_wrong_types_are_tolerated(tmp_path: Path) -> None:
     run = _make_run(tmp_path, "old", {"state": "weird", "step": "12", "total_steps": None})
     summary = read_run(run)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 
-from engine.rundir import store
+from engine.rundir import analysis_store, embeddings_store
 from engine.evaluation.metrics import paired_bootstrap, tag_metrics
 from engine.rundir.files import write_status
 from workbench import scores_model as sm
@@ -33,9 +33,9 @@ def make_scored_run(root: Path, name: str, method: str, skill: float, seed: int,
     tags[:6, 3] = 0  # funk: only a few positives
     tags[:, :4] *= genres
     splits = ["train", "valid", "test"]
-    tracks = store.TrackTable([f"t{i:03d}" for i in range(N)], [f"/audio/t{i:03d}.flac" for i in range(N)],
+    tracks = embeddings_store.TrackTable([f"t{i:03d}" for i in range(N)], [f"/audio/t{i:03d}.flac" for i in range(N)],
                               [splits[i % 3] for i in range(N)], tags, TAGS)
-    with store.EmbeddingsWriter(run, tracks, 8, {"run_id": name, "method": method}) as writer:
+    with embeddings_store.EmbeddingsWriter(run, tracks, 8, {"run_id": name, "method": method}) as writer:
         writer.add_segments(np.arange(N), np.zeros(N, np.float32), rng.normal(size=(N, 8)))
         writer.finish()
     test = tracks.split_index("test")
@@ -45,7 +45,7 @@ def make_scored_run(root: Path, name: str, method: str, skill: float, seed: int,
         for draw in range(1 if fraction == 1.0 else 3):
             pred = skill * fraction ** 0.2 * y + noise.normal(size=y.shape)
             metrics = tag_metrics(y, pred, GENRES).to_dict()
-            store.write_probe(run, "genre", fraction, draw, pred, test, GENRES, metrics, {})
+            analysis_store.write_probe(run, "genre", fraction, draw, pred, test, GENRES, metrics, {})
     return run
 
 
@@ -75,7 +75,7 @@ def test_table_holds_the_stored_metrics(panel: ScoresPanel, runs: list[Path]) ->
     assert panel.proxy.rowCount() == 4 and panel.proxy.columnCount() == 1 + 3 * 2
     assert panel.model.headerData(1, Qt.Orientation.Horizontal) == "contrastive\nROC-AUC"  # short, the id in its tip
     assert panel.model.horizontalHeaderItem(1).toolTip() == "a-contrastive"
-    stored = store.read_probes(runs[1], "genre")["genre"].at(1.0)[0].metrics
+    stored = analysis_store.read_probes(runs[1], "genre")["genre"].at(1.0)[0].metrics
     col = 1 + 2 * 1 + 1  # b-byol PR-AUC
     for row in range(4):
         tag = panel.proxy.index(row, 0).data()
@@ -109,8 +109,8 @@ def test_cells_are_heat_coloured_within_a_metric(panel: ScoresPanel) -> None:
 
 def test_fig1_and_matrix_equal_paired_bootstrap(panel: ScoresPanel, runs: list[Path], qtbot) -> None:
     loaded = [sm.load_scores(r, "genre") for r in runs]
-    test = store.read_probes(runs[0], "genre")["genre"].test_index
-    with store.open_embeddings(runs[0]) as emb:
+    test = analysis_store.read_probes(runs[0], "genre")["genre"].test_index
+    with embeddings_store.open_embeddings(runs[0]) as emb:
         y = emb.tracks.tags[test][:, :4]
     preds = {r.name: r.pred for r in loaded}
     expected = paired_bootstrap(y, preds, n_resamples=200, seed=0, metric="roc_auc", average="macro")
@@ -135,7 +135,7 @@ def test_fig1_and_matrix_equal_paired_bootstrap(panel: ScoresPanel, runs: list[P
 
 
 def test_fig2_curves_are_the_mean_of_draws(panel: ScoresPanel, runs: list[Path]) -> None:
-    probes = store.read_probes(runs[2], "genre")["genre"]
+    probes = analysis_store.read_probes(runs[2], "genre")["genre"]
     x, y = panel.curves[2].getOriginalDataset()
     np.testing.assert_allclose(x, [5, 20, 100])
     for fraction, value in zip(FRACTIONS, y):

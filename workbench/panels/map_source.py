@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
-from engine.rundir.store import StoreError
+from engine.rundir.h5files import StoreError
 from workbench import map_model as mm
 from workbench.background import Background
 from workbench.run_watch import FileChange, Subscription

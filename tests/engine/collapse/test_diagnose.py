@@ -13,7 +13,7 @@ import torch
 
 from engine import config
 
-from engine.rundir import store
+from engine.rundir import analysis_store, embeddings_store
 from engine.collapse import diagnostics as dg
 from engine.collapse import clustering as dc
 from engine.model.checkpoints import load_checkpoint, step_checkpoints
@@ -39,9 +39,9 @@ def _write_embeddings(run_dir: Path, step: int) -> tuple[torch.Tensor, torch.Ten
     groups = torch.arange(24) % 3
     tags = torch.nn.functional.one_hot(groups, 3).to(torch.uint8)
     emb = torch.randn(3, 16, generator=g)[groups] + 0.8 * torch.randn(24, 16, generator=g)
-    table = store.TrackTable([f"t{i}" for i in range(24)], [f"/x/t{i}.flac" for i in range(24)], ["test"] * 24,
+    table = embeddings_store.TrackTable([f"t{i}" for i in range(24)], [f"/x/t{i}.flac" for i in range(24)], ["test"] * 24,
                              tags.numpy(), ["a", "b", "c"])
-    with store.EmbeddingsWriter(run_dir, table, dim=16, attrs={"checkpoint_step": step}, segment_dtype=np.float32) as w:
+    with embeddings_store.EmbeddingsWriter(run_dir, table, dim=16, attrs={"checkpoint_step": step}, segment_dtype=np.float32) as w:
         w.add_segments(np.arange(24), np.zeros(24, np.float32), emb.numpy())
         w.finish()
     return emb, tags
@@ -65,7 +65,7 @@ def test_every_checkpoint_is_diagnosed_and_stored(clustering_run) -> None:
     run, result = clustering_run
     assert sorted(result["steps"]) == sorted(step_checkpoints(run)) == [1, 2]
     assert result["tracks"] == TRACKS and result["views"] == 2 * TRACKS
-    stored = store.read_diagnostics(run)
+    stored = analysis_store.read_diagnostics(run)
     assert sorted(stored) == [1, 2]
     for step, (scalars, arrays) in stored.items():
         assert scalars == pytest.approx(result["steps"][step], nan_ok=True)
@@ -108,7 +108,7 @@ def test_statistics_come_from_the_checkpoint_teacher_and_center(clustering_run, 
 @slow
 def test_knn_precision_of_the_stored_track_embeddings(clustering_run) -> None:
     run, result = clustering_run
-    with store.open_embeddings(run) as emb:
+    with embeddings_store.open_embeddings(run) as emb:
         expected = dg.knn_tag_precision(torch.from_numpy(emb.track_embeddings()), torch.from_numpy(emb.tracks.tags))
     assert result["knn_step"] == 2
     assert result["steps"][2]["knn_precision_at_10"] == pytest.approx(expected.precision)
@@ -142,7 +142,7 @@ def test_random_run_and_the_command(tmp_path: Path, tiny_corpus: Path, capsys) -
     result = json.loads(capsys.readouterr().out)
     assert list(result["steps"]) == ["0"] and result["views"] == 4
     assert "teacher_entropy" not in result["steps"]["0"] and "embedding_state" in result["steps"]["0"]
-    assert sorted(store.read_diagnostics(run)) == [0]
+    assert sorted(analysis_store.read_diagnostics(run)) == [0]
 
     args = _parser().parse_args(["diagnose", "--run-dir", str(run), "--tracks", "2"])
     assert args.handler(args) == 0

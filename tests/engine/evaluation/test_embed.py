@@ -11,7 +11,7 @@ import soundfile as sf
 import torch
 
 from engine import config as config_mod
-from engine.rundir import store
+from engine.rundir import embeddings_store, layout
 from engine.data.audio import load
 from engine.model.checkpoints import save_checkpoint
 from engine.cli import embed as embed_cmd
@@ -90,8 +90,8 @@ def test_cut_segments_all_drops_silence_k_is_seeded_and_short_tracks_are_padded(
 
 def test_embed_all_segments_skips_the_corrupt_file_and_matches_the_backbone(run_dir: Path, corpus: str) -> None:
     path = embed(run_dir, checkpoint="5", segments_per_track="all", batch=BATCH, progress=False, bf16=False)
-    assert path == run_dir / store.EMBEDDINGS_FILE and not (run_dir / store.PARTIAL_FILE).exists()
-    with store.open_embeddings(run_dir) as e:
+    assert path == run_dir / layout.EMBEDDINGS and not (run_dir / layout.EMBEDDINGS_PARTIAL).exists()
+    with embeddings_store.open_embeddings(run_dir) as e:
         assert e.tracks.ids == ["a", "b", "c", TONE_THEN_SILENCE]
         assert e.tracks.splits == ["train", "train", "valid", "test"]
         assert e.tracks.tag_names == ["jazz", "rock", "sad"]
@@ -117,7 +117,7 @@ def test_embed_all_segments_skips_the_corrupt_file_and_matches_the_backbone(run_
 def test_embed_k_random_segments_are_non_silent_and_reproducible(run_dir: Path) -> None:
     def starts() -> np.ndarray:
         embed(run_dir, checkpoint="last", segments_per_track=3, batch=BATCH, progress=False, bf16=False)
-        with store.open_embeddings(run_dir) as e:
+        with embeddings_store.open_embeddings(run_dir) as e:
             np.testing.assert_array_equal(e.n_segments, [3, 3, 1, 3])
             assert e.attrs["segments_per_track"] == "3"
             return e.segment_start_s(), e.segment_track(), e.attrs["store_id"]
@@ -133,7 +133,7 @@ def test_logmel_baseline_is_a_pseudo_run_embedded_like_any_other(tmp_path: Path,
     embed_logmel(run, corpus=corpus, progress=False)
     assert json.loads((run / "baseline.json").read_text())["method"] == "logmel"
     assert read_status(run)["method"] == "logmel" and read_status(run)["state"] == "done"
-    with store.open_embeddings(run) as e:
+    with embeddings_store.open_embeddings(run) as e:
         assert e.attrs["method"] == "logmel" and e.dim == 256 and e.attrs["n_skipped"] == 1
         seg, rows, starts = e.segment_embeddings(), e.segment_track(), e.segment_start_s()
         a_path = e.tracks.paths[0]
@@ -156,7 +156,7 @@ def test_embed_refuses_a_directory_without_run_or_checkpoint(tmp_path: Path, cor
     prepare_run_dir(cfg, tmp_path / "r")
     with pytest.raises(ValueError, match="no checkpoints yet"):
         embed(tmp_path / "r", progress=False)
-    assert not (tmp_path / "r" / store.EMBEDDINGS_FILE).exists()
+    assert not (tmp_path / "r" / layout.EMBEDDINGS).exists()
 
 
 def test_cli_embed_prints_a_summary_and_rejects_bad_segment_counts(run_dir: Path, capsys) -> None:
@@ -191,7 +191,7 @@ def test_clustering_runs_store_each_tracks_prototype_as_the_head_assigns_it(tmp_
     prepare_run_dir(cfg, run)
     assert train(run, progress=False) == "done"
     embed(run, segments_per_track=2, batch=BATCH, progress=False, bf16=False)
-    with store.open_embeddings(run) as e:
+    with embeddings_store.open_embeddings(run) as e:
         seg = e.segment_embeddings()
     model = SSLModel(cfg)
     model.load_state_dict(torch.load(run / "checkpoints" / "step-000002.pt", weights_only=True)["model"])
@@ -199,7 +199,7 @@ def test_clustering_runs_store_each_tracks_prototype_as_the_head_assigns_it(tmp_
     save_checkpoint(run, 3, model, None, None, epoch=0)
 
     embed(run, checkpoint="3", segments_per_track=2, batch=BATCH, progress=False, bf16=False)
-    with store.open_embeddings(run) as e:
+    with embeddings_store.open_embeddings(run) as e:
         found = e.track_prototypes()
         seg, seg_track, n_tracks = e.segment_embeddings(), e.segment_track(), len(e.tracks)
     assert found is not None and found.prototype.shape == (n_tracks,) and found.prototype.dtype == np.int32

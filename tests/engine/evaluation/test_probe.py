@@ -8,7 +8,7 @@ import numpy as np
 import torch
 import pytest
 
-from engine.rundir import store
+from engine.rundir import analysis_store, embeddings_store
 from engine.cli import evaluate
 from engine.evaluation.probe import ProbeConfig, draw_tracks, draws_at, run_probe, task_columns, track_mean
 from tests.engine.fake_runs import make_run
@@ -87,11 +87,11 @@ def test_probe_learns_separable_tags_and_not_noise(runs: dict[str, Path]) -> Non
 
 def test_probe_stores_every_draw_with_predictions_and_metrics(runs: dict[str, Path]) -> None:
     run_probe(runs["separable"], "genre", fractions=(10, 100), draws=2, seed=1, config=ProbeConfig.of("linear"))
-    probe = store.read_probes(runs["separable"], "genre")["genre"]
+    probe = analysis_store.read_probes(runs["separable"], "genre")["genre"]
     assert probe.tag_names == ["genre:a", "genre:b", "genre:c"]
     assert probe.fractions() == [0.1, 1.0]
     assert [d.draw for d in probe.at(0.1)] == [0, 1] and [d.draw for d in probe.at(1.0)] == [0]
-    with store.open_embeddings(runs["separable"]) as emb:
+    with embeddings_store.open_embeddings(runs["separable"]) as emb:
         assert np.array_equal(probe.test_index, emb.tracks.split_index("test"))
     draw = probe.at(0.1)[1]
     assert draw.pred.shape == (len(probe.test_index), 3) and ((draw.pred >= 0) & (draw.pred <= 1)).all()
@@ -114,7 +114,7 @@ def test_probe_trains_at_the_precision_auto_resolves_to(runs: dict[str, Path], m
                         or original(self, x))
     result = run_probe(runs["separable"], "genre", fractions=(100,), draws=1, seed=2)
     assert seen and set(seen) == {torch.bfloat16}
-    assert store.read_probes(runs["separable"], "genre")["genre"].at(1.0)[0].info["precision"] == "bf16"
+    assert analysis_store.read_probes(runs["separable"], "genre")["genre"].at(1.0)[0].info["precision"] == "bf16"
     assert result[1.0][0]["macro"]["roc_auc"] > 0.9
 
 
@@ -131,7 +131,7 @@ def test_probe_command_via_register(runs: dict[str, Path], capsys: pytest.Captur
                               "--draws", "1", "--quiet"])
     assert args.handler(args) == 0
     assert '"mean_macro"' in capsys.readouterr().out
-    assert store.read_probes(runs["separable"], "mood")["mood"].fractions() == [0.5, 1.0]
+    assert analysis_store.read_probes(runs["separable"], "mood")["mood"].fractions() == [0.5, 1.0]
     with pytest.raises(SystemExit):
         parser.parse_args(["probe", "--run-dir", "x", "--task", "mood", "--fractions", "0,150"])
 

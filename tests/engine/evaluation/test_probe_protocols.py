@@ -11,7 +11,7 @@ import pytest
 import torch
 from torch import nn
 
-from engine.rundir import store
+from engine.rundir import analysis_store, embeddings_store
 from engine.cli import main
 from engine.evaluation.probe import ProbeConfig, Split, predict, run_probe
 from engine.evaluation.probe_protocols import build_model, official_loss
@@ -75,7 +75,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 def test_every_protocol_runs_learns_and_is_recorded(runs: dict[str, Path], protocol: str) -> None:
     result = run_probe(runs["a"], "all", fractions=(100,), draws=1, config=ProbeConfig.of(protocol))
     assert result[1.0][0]["macro"]["roc_auc"] > 0.9
-    probe = store.read_probes(runs["a"], "all")["all"]
+    probe = analysis_store.read_probes(runs["a"], "all")["all"]
     assert probe.protocol == protocol and probe.draws[0].info["protocol"] == protocol
     assert probe.draws[0].info["prediction"] == ProbeConfig.of(protocol).prediction
 
@@ -83,7 +83,7 @@ def test_every_protocol_runs_learns_and_is_recorded(runs: dict[str, Path], proto
 def test_marble_halves_the_learning_rate_on_a_plateau_and_ours_keeps_it(runs: dict[str, Path]) -> None:
     for protocol, check in (("marble", lambda lr: lr <= 5e-4), ("ours", lambda lr: lr == 1e-3)):
         run_probe(runs["b"], "all", fractions=(100,), draws=1, config=ProbeConfig.of(protocol))
-        info = store.read_probes(runs["b"], "all")["all"].draws[0].info
+        info = analysis_store.read_probes(runs["b"], "all")["all"].draws[0].info
         assert info["criterion"] == ("roc_auc" if protocol == "marble" else "pr_auc")
         assert check(info["lr_end"]), (protocol, info["lr_end"], info["steps"])
 
@@ -91,7 +91,7 @@ def test_marble_halves_the_learning_rate_on_a_plateau_and_ours_keeps_it(runs: di
 def test_another_protocol_replaces_a_tasks_draws(runs: dict[str, Path]) -> None:
     run_probe(runs["b"], "genre", fractions=(50, 100), draws=1, config=ProbeConfig.of("ours"))
     run_probe(runs["b"], "genre", fractions=(100,), draws=1, config=ProbeConfig.of("paper"))
-    probe = store.read_probes(runs["b"], "genre")["genre"]
+    probe = analysis_store.read_probes(runs["b"], "genre")["genre"]
     assert probe.protocol == "paper" and probe.fractions() == [1.0]  # no 'ours' draw left beside it
 
 
@@ -115,17 +115,17 @@ def test_probe_command_takes_a_protocol(runs: dict[str, Path], capsys: pytest.Ca
     assert main(["probe", "--run-dir", str(runs["a"]), "--task", "instrument", "--fractions", "100",
                  "--draws", "1", "--probe", "paper", "--quiet"]) == 0
     assert json.loads(capsys.readouterr().out)["protocol"] == "paper"
-    assert store.read_probes(runs["a"], "instrument")["instrument"].protocol == "paper"
+    assert analysis_store.read_probes(runs["a"], "instrument")["instrument"].protocol == "paper"
 
 
 def test_old_stores_without_a_protocol_read_as_ours_or_linear(tmp_path: Path) -> None:
     run = make_run(tmp_path / "old")
-    with store.open_embeddings(run) as emb:
+    with embeddings_store.open_embeddings(run) as emb:
         test, names = emb.tracks.split_index("test"), emb.tracks.tag_names
     pred = np.zeros((len(test), len(names)), np.float32)
-    store.write_probe(run, "all", 1.0, 0, pred, test, names, {}, {"kind": "linear"})  # older draws had no protocol
+    analysis_store.write_probe(run, "all", 1.0, 0, pred, test, names, {}, {"kind": "linear"})  # older draws had no protocol
 
     def drop(f) -> None:  # an older store: no protocol attribute on the task
         del f["probes"]["all"].attrs["protocol"]
-    store.update_analysis(run, drop)
-    assert store.read_probes(run, "all")["all"].protocol == "linear"
+    analysis_store.update_analysis(run, drop)
+    assert analysis_store.read_probes(run, "all")["all"].protocol == "linear"

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.rundir import store
+from engine.rundir import analysis_store, embeddings_store
 from engine.cli import embed as embed_cmd
 from engine.evaluation.projection import (NeighbourIndex, cosine_neighbours, neighbour_index, neighbours, pca_preview, project,
                                umap_2d)
@@ -28,8 +28,8 @@ def clusters(n: int = 200, dim: int = 32, seed: int = 0) -> tuple[np.ndarray, np
 def write_run(run_dir: Path, x: np.ndarray, label: np.ndarray, step: int = 10) -> None:
     n = len(x)
     tags = np.eye(4, dtype=np.uint8)[label]
-    tracks = store.TrackTable([f"t{i}" for i in range(n)], [f"/m/t{i}.flac" for i in range(n)], ["train"] * n, tags, TAGS)
-    with store.EmbeddingsWriter(run_dir, tracks, x.shape[1], {"checkpoint_step": step}) as w:
+    tracks = embeddings_store.TrackTable([f"t{i}" for i in range(n)], [f"/m/t{i}.flac" for i in range(n)], ["train"] * n, tags, TAGS)
+    with embeddings_store.EmbeddingsWriter(run_dir, tracks, x.shape[1], {"checkpoint_step": step}) as w:
         w.add_segments(np.arange(n), np.zeros(n), x)
         w.finish()
 
@@ -55,19 +55,19 @@ def test_project_caches_until_params_or_embeddings_change(tmp_path: Path) -> Non
     x, label = clusters()
     write_run(tmp_path, x, label)
     first = project(tmp_path, methods=("pca",))
-    stamp = store.read_projection(tmp_path, "pca")[1]["computed_at"]
+    stamp = analysis_store.read_projection(tmp_path, "pca")[1]["computed_at"]
     np.testing.assert_allclose(first["pca"], pca_preview(x, 0), atol=1e-5)
     again = project(tmp_path, methods=("pca",))
-    assert store.read_projection(tmp_path, "pca")[1]["computed_at"] == stamp
+    assert analysis_store.read_projection(tmp_path, "pca")[1]["computed_at"] == stamp
     np.testing.assert_array_equal(again["pca"], first["pca"])
-    attrs = store.read_projection(tmp_path, "pca")[1]
+    attrs = analysis_store.read_projection(tmp_path, "pca")[1]
     assert attrs["method"] == "pca" and attrs["checkpoint_step"] == 10 and attrs["seed"] == 0
     project(tmp_path, methods=("pca",), seed=1)
-    stamp_seed = store.read_projection(tmp_path, "pca")[1]["computed_at"]
+    stamp_seed = analysis_store.read_projection(tmp_path, "pca")[1]["computed_at"]
     assert stamp_seed != stamp
     write_run(tmp_path, x, label, step=10)  # same step, new file: the map is recomputed
     project(tmp_path, methods=("pca",), seed=1)
-    assert store.read_projection(tmp_path, "pca")[1]["computed_at"] != stamp_seed
+    assert analysis_store.read_projection(tmp_path, "pca")[1]["computed_at"] != stamp_seed
     with pytest.raises(ValueError, match="unknown projection 'tsne'"):
         project(tmp_path, methods=("tsne",))
 
@@ -81,8 +81,8 @@ def test_umap_on_200_points_is_reproducible_and_keeps_clusters(tmp_path: Path) -
     assert label_agreement(xy, label) > 0.95
     write_run(tmp_path, x, label)
     maps = project(tmp_path)
-    assert set(maps) == {"pca", "umap"} and store.list_projections(tmp_path) == ["pca", "umap"]
-    assert store.read_projection(tmp_path, "umap")[1]["params"] == {"n_neighbors": 15, "min_dist": 0.1,
+    assert set(maps) == {"pca", "umap"} and analysis_store.list_projections(tmp_path) == ["pca", "umap"]
+    assert analysis_store.read_projection(tmp_path, "umap")[1]["params"] == {"n_neighbors": 15, "min_dist": 0.1,
                                                                    "metric": "cosine"}
     with pytest.raises(ValueError, match="at least 4 tracks"):
         umap_2d(x[:3])
@@ -156,4 +156,4 @@ def test_cli_neighbours_json_and_project(tmp_path: Path, capsys) -> None:
     assert [n["id"] for n in out] == [n.id for n in neighbours(tmp_path, "t3", k=2)]
     args = parser.parse_args(["project", "--run-dir", str(tmp_path), "--method", "pca"])
     assert args.handler(args) == 0
-    assert "pca: 20 points" in capsys.readouterr().out and store.list_projections(tmp_path) == ["pca"]
+    assert "pca: 20 points" in capsys.readouterr().out and analysis_store.list_projections(tmp_path) == ["pca"]

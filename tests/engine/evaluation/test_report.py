@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.rundir import store
+from engine.rundir import analysis_store, embeddings_store
 from engine.evaluation.colours import METHOD_COLOURS
 from engine.cli import evaluate
 from engine.evaluation.metrics import tag_metrics
@@ -21,14 +21,14 @@ TASK = "all"
 
 def _probe(run_dir: Path, quality: float, seed: int = 0) -> None:
     """Store fake probe draws: predictions = quality × labels + noise, at 10 % (2 draws) and 100 %."""
-    with store.open_embeddings(run_dir) as emb:
+    with embeddings_store.open_embeddings(run_dir) as emb:
         test = emb.tracks.split_index("test")
         labels, names = emb.tracks.tags[test], emb.tracks.tag_names
     rng = np.random.default_rng(seed)
     for fraction, draw in ((0.1, 0), (0.1, 1), (1.0, 0)):
         pred = quality * fraction * labels + rng.random(labels.shape)
         metrics = tag_metrics(labels, pred, names).to_dict()
-        store.write_probe(run_dir, TASK, fraction, draw, pred, test, names, metrics, {"kind": "fake"})
+        analysis_store.write_probe(run_dir, TASK, fraction, draw, pred, test, names, metrics, {"kind": "fake"})
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +65,7 @@ def test_report_writes_html_figures_and_results(runs: dict[str, Path], tmp_path:
     assert set(results["per_tag"]["random"]["roc_auc"]) == set(TAG_NAMES)
     knn = {(p["a"], p["b"]): p for p in results["knn"]["pairs"]}[("contrastive", "random")]
     assert knn["diff_low"] > 0 and knn["excludes_zero"]
-    with store.open_embeddings(runs["random"]) as emb:  # every tagged track of any split is a query
+    with embeddings_store.open_embeddings(runs["random"]) as emb:  # every tagged track of any split is a query
         tagged = int((emb.tracks.tags.sum(axis=1) > 0).sum())  # task "all": every tag
         assert results["knn"]["queries"] == tagged > len(emb.tracks.split_index("test"))
     assert results["collapse"]["random"]["rankme"] > 1

@@ -12,7 +12,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from engine.rundir import store
+from engine.rundir import embeddings_store
 from engine.api import load_run
 
 README = Path(__file__).resolve().parents[3] / "README.md"
@@ -29,7 +29,7 @@ def readme_example() -> str:
 
 def test_readme_notebook_example_embeds_a_wav_and_finds_its_track_first(export_runs, tmp_path) -> None:
     run_dir = export_runs["contrastive"]
-    with store.open_embeddings(run_dir) as emb:
+    with embeddings_store.open_embeddings(run_dir) as emb:
         track_id, path, tags = emb.tracks.ids[3], emb.tracks.paths[3], emb.tracks.tags[3]
         names = emb.tracks.tag_names
     wave, sr = sf.read(path, dtype="float32")

@@ -15,7 +15,7 @@ import torch
 
 from engine import cli
 
-from engine.rundir import store
+from engine.rundir import embeddings_store
 from engine.api import load_model
 from engine.export.hear import export_hear
 
@@ -44,7 +44,7 @@ def test_scene_embedding_equals_the_track_embedding_mvssl_embed_stores(method, e
     package = import_package(packages[method], f"mvssl_{method}")
     model = package.load_model()
     assert (model.sample_rate, model.scene_embedding_size) == (16000, 256 if method == "logmel" else 1024)
-    with store.open_embeddings(export_runs[method]) as emb:
+    with embeddings_store.open_embeddings(export_runs[method]) as emb:
         tracks, stored = emb.tracks, emb.track_embeddings()
     rows = [0, 5, 11]
     audio = []

@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 
 from engine import cli
 
-from engine.rundir import store
+from engine.rundir import embeddings_store
 
 
 def test_tsv_pair_has_one_row_per_track_in_store_order(export_runs, tmp_path) -> None:
@@ -17,7 +17,7 @@ def test_tsv_pair_has_one_row_per_track_in_store_order(export_runs, tmp_path) ->
     assert cli.main(["export", "--run-dir", str(run), "--format", "tsv", "--out", str(tmp_path)]) == 0
     vectors = np.loadtxt(tmp_path / "vectors.tsv", delimiter="\t", dtype=np.float32)
     meta = pd.read_csv(tmp_path / "metadata.tsv", sep="\t", keep_default_na=False)
-    with store.open_embeddings(run) as emb:
+    with embeddings_store.open_embeddings(run) as emb:
         tracks, want = emb.tracks, emb.track_embeddings()
     np.testing.assert_allclose(vectors, want, rtol=1e-6)
     assert list(meta.columns) == ["id", "split", "tags", "path"]
@@ -32,7 +32,7 @@ def test_parquet_table_opens_in_pandas_with_embeddings_and_tags(export_runs, tmp
     assert cli.main(["export", "--run-dir", str(run), "--format", "parquet", "--out", str(tmp_path)]) == 0
     path = tmp_path / "embeddings.parquet"
     frame = pd.read_parquet(path)
-    with store.open_embeddings(run) as emb:
+    with embeddings_store.open_embeddings(run) as emb:
         tracks, want, n_segments = emb.tracks, emb.track_embeddings(), emb.n_segments
     assert frame["id"].tolist() == tracks.ids and frame["split"].tolist() == tracks.splits
     np.testing.assert_array_equal(np.stack(frame["embedding"].to_numpy()), want)

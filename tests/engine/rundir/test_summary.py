@@ -1,0 +1,46 @@
+"""engine.rundir.summary: one tolerant summary of a run directory (the GUI's RunSummary comes from it)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from engine.rundir.files import FINAL_STATES, STATES
+from engine.rundir.summary import number, run_summary, state_of
+
+
+def make_run(root: Path, status: dict | None, config: str | None) -> Path:
+    run = root / "r1"
+    run.mkdir()
+    if status is not None:
+        (run / "status.json").write_text(json.dumps(status))
+    if config is not None:
+        (run / "config.toml").write_text(config)
+    return run
+
+
+def test_study_falls_back_to_config_and_corpus_to_status(tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    old = make_run(tmp_path / "a", {"state": "done", "corpus": "folder:/music"}, 'method = "byol"\nstudy = "s7"\n')
+    summary = run_summary(old)
+    assert (summary["study"], summary["corpus"], summary["method"]) == ("s7", "folder:/music", "byol")
+    both = make_run(tmp_path / "b", {"study": "s8", "corpus": "demo"}, 'study = "s7"\ncorpus = "mtat:/data"\n')
+    assert (run_summary(both)["study"], run_summary(both)["corpus"]) == ("s8", "mtat:/data")
+
+
+def test_states_numbers_and_unknown_values() -> None:
+    assert STATES == ("queued", "running", "done", "failed", "cancelled", "diverged", "interrupted")
+    assert FINAL_STATES == ("done", "failed", "cancelled", "diverged", "interrupted")
+    assert [state_of(v) for v in ("done", "weird", None, 3)] == ["done", "unknown", "unknown", "unknown"]
+    assert [number(v, -1.0) for v in (3, 2.5, True, "12", None)] == [3.0, 2.5, -1.0, -1.0, -1.0]
+
+
+@pytest.mark.parametrize("status", ["{not json", "[1, 2]"])
+def test_broken_files_give_neutral_values(tmp_path: Path, status: str) -> None:
+    run = make_run(tmp_path, None, "this is = = not toml")
+    (run / "status.json").write_text(status)
+    assert run_summary(run) == {"run": "r1", "state": "unknown", "method": "unknown", "step": 0, "total_steps": 0,
+                                "study": "", "corpus": "", "precision": "", "message": "", "started_at": None,
+                                "updated_at": None}
