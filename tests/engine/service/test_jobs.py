@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.rundir import store
+from engine.rundir import analysis_store
 from engine.service import job_specs, jobs
 from engine.service.client import EngineClient
 from engine.service.procs import child_env
@@ -49,7 +49,7 @@ def test_in_process_the_report_collects_progress_and_partial_results(tmp_path: P
     outcome = jobs.run_job("project", tmp_path, {"methods": "pca"}, report)
     assert outcome == ("done", "projections: pca")
     assert report.partials == [{"projection": "pca"}] and report.fractions == [1.0]
-    assert store.read_projection(tmp_path, "pca")[0].shape == (60, 2)
+    assert analysis_store.read_projection(tmp_path, "pca")[0].shape == (60, 2)
 
     lines = jobs.LocalReport()
     outcome = jobs.run_job("probe", tmp_path, {"task": "genre", "fractions": "50,100", "draws": 2,
@@ -65,7 +65,7 @@ def test_in_process_a_cancel_stops_the_job_at_its_next_step(tmp_path: Path) -> N
     report = jobs.LocalReport(on_partial=lambda obj: report.cancel())
     outcome = jobs.run_job("project", tmp_path, {"methods": "pca,umap"}, report)
     assert outcome.state == "cancelled" and report.partials == [{"projection": "pca"}]
-    assert store.read_projection(tmp_path, "pca") is not None and store.read_projection(tmp_path, "umap") is None
+    assert analysis_store.read_projection(tmp_path, "pca") is not None and analysis_store.read_projection(tmp_path, "umap") is None
 
 
 def test_a_queued_job_reports_to_its_log_and_result_file(tmp_path: Path) -> None:
@@ -80,7 +80,7 @@ def test_a_queued_job_reports_to_its_log_and_result_file(tmp_path: Path) -> None
     assert (result["state"], result["message"]) == ("done", "projections: pca")
     log = Path(ended["log"]).read_text().splitlines()
     assert '{"projection": "pca"}' in log and "progress 1.000" in log
-    assert store.read_projection(runs / "fake", "pca")[0].shape == (60, 2)
+    assert analysis_store.read_projection(runs / "fake", "pca")[0].shape == (60, 2)
 
 
 def test_sigterm_cancels_a_job_process_and_its_result_says_so(tmp_path: Path) -> None:
