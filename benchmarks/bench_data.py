@@ -25,7 +25,7 @@ from torch.utils.data import DataLoader
 from benchmarks.common import row, tiny_corpus
 from engine import config as config_mod
 from engine.data.corpora.sources import load_source
-from engine.training.loop import StepBatches, _EpochIndexed
+from engine.training.batches import EpochIndexed, StepBatches
 from engine.data.views import MultiViewDataset, ViewConfig
 
 SECTION = "data"
@@ -42,7 +42,7 @@ def pipeline_rate(corpus: str, cfg: config_mod.RunConfig, batches: int) -> dict[
     source = load_source(corpus)
     dataset = MultiViewDataset(source.split("train") or source.tracks, view_config(cfg), seed=cfg.seed)
     sampler = StepBatches(len(dataset), cfg.batch_size, cfg.seed, 0, batches + 1)
-    loader = DataLoader(_EpochIndexed(dataset), batch_sampler=sampler, num_workers=cfg.num_workers,
+    loader = DataLoader(EpochIndexed(dataset), batch_sampler=sampler, num_workers=cfg.num_workers,
                         persistent_workers=cfg.num_workers > 0, prefetch_factor=4 if cfg.num_workers > 0 else None)
     t0 = time.perf_counter()
     it = iter(loader)

@@ -17,7 +17,9 @@ import torch
 from benchmarks.common import demo_subset, median, row, times, tiny_corpus
 from engine import config as config_mod
 from engine.rundir import embeddings_store
-from engine.evaluation.embed import SegmentPlan, TrackSegments, embed, fast_bf16, load_encoder, track_table
+from engine.evaluation.embed import embed, fast_bf16
+from engine.evaluation.encoders import load_encoder
+from engine.evaluation.segments import SegmentPlan, TrackSegments, track_table
 from engine.data.corpora.sources import load_source
 from engine.config import prepare_run
 from engine.training.loop import train

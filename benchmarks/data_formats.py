@@ -21,7 +21,7 @@ from benchmarks.common import row
 from engine.data import audio_cache
 from engine import config as config_mod
 from engine.data.corpora.sources import load_source
-from engine.training.loop import StepBatches, _EpochIndexed
+from engine.training.batches import EpochIndexed, StepBatches
 from engine.data.views import MultiViewDataset, ViewConfig
 
 SECTION = "data"
@@ -56,7 +56,7 @@ def worker_rate(source: str, views: ViewConfig, batch: int, batches: int,
     """Views/s of one DataLoader worker over `batches` batches after the first (worker start-up)."""
     tracks = load_source(source, check_audio=True).tracks
     dataset = MultiViewDataset(tracks, views, seed=0, cache=cache)
-    loader = DataLoader(_EpochIndexed(dataset), batch_sampler=StepBatches(len(dataset), batch, 0, 0, batches + 1),
+    loader = DataLoader(EpochIndexed(dataset), batch_sampler=StepBatches(len(dataset), batch, 0, 0, batches + 1),
                         num_workers=1, persistent_workers=True, prefetch_factor=4)
     it = iter(loader)
     next(it)

@@ -88,7 +88,7 @@ def data_pipeline(tracks: int, seconds: float, workers: int, batches: int, batch
     from torch.utils.data import DataLoader
 
     from engine.data.corpora.sources import load_source
-    from engine.training.loop import StepBatches, _EpochIndexed
+    from engine.training.batches import EpochIndexed, StepBatches
     from engine.data.views import MultiViewDataset, ViewConfig
 
     with tempfile.TemporaryDirectory(prefix="gpu-check-audio-") as root:
@@ -103,7 +103,7 @@ def data_pipeline(tracks: int, seconds: float, workers: int, batches: int, batch
         source = load_source(f"folder:{root}")
         dataset = MultiViewDataset(source.tracks, ViewConfig(n_views=2, segment_s=4.0, min_gap_s=4.0, augment=False))
         sampler = StepBatches(len(dataset), batch, 0, 0, batches + 1)
-        loader = DataLoader(_EpochIndexed(dataset), batch_sampler=sampler, num_workers=workers,
+        loader = DataLoader(EpochIndexed(dataset), batch_sampler=sampler, num_workers=workers,
                             persistent_workers=workers > 0, prefetch_factor=4 if workers else None)
         it = iter(loader)
         next(it)

@@ -105,7 +105,7 @@ class Run:
 
 def load_model(run_dir: Path, checkpoint: str = "last") -> tuple[nn.Module, str, int, RunConfig | None, int]:
     """(model in eval mode, method, checkpoint step, config or None, segment samples) of a run directory."""
-    from engine.evaluation.embed import read_baseline
+    from engine.evaluation.encoders import read_baseline
 
     run_dir = Path(run_dir)
     baseline = read_baseline(run_dir)
@@ -115,7 +115,7 @@ def load_model(run_dir: Path, checkpoint: str = "last") -> tuple[nn.Module, str,
         return (LogMelStats().eval(), "logmel", 0, None,
                 int(round(float(baseline.get("segment_s", 4.0)) * SAMPLE_RATE)))
 
-    from engine.evaluation.embed import load_trained_backbone
+    from engine.evaluation.encoders import load_trained_backbone
 
     backbone, cfg, state, _ = load_trained_backbone(run_dir, checkpoint)
     return backbone.eval(), cfg.method, int(state["step"]), cfg, backbone.config.segment_samples

@@ -1,15 +1,8 @@
-"""Frozen backbone -> segment and track embeddings of every track of a corpus -> embeddings.h5.
+"""Frozen encoder -> segment and track embeddings of every track of a corpus -> embeddings.h5.
 
-Each track is decoded once (16 kHz mono) and cut into 4 s segments: "all" takes every
-non-overlapping segment from the start and drops silent ones (unless all are silent); an
-integer K takes K segments at seeded random positions, redrawing a silent one up to
-`MAX_TRIES` times. A track shorter than one segment gives one zero-padded segment. Segments of
-consecutive tracks are batched together; unreadable files are skipped and listed in the store.
-
-Clustering runs also get each track's prototype (`PrototypeHead`, `PrototypeVotes`): the teacher
-head (the student's when no teacher is stored) maps every segment embedding, as stored, to K
-prototype probabilities (teacher center subtracted, softmax at the final teacher temperature); a
-track's prototype is the argmax of its mean segment probabilities. The GUI colours its map by it.
+Each track is decoded once (16 kHz mono) and cut into segments (`segments`); segments of consecutive
+tracks are batched together through the run's encoder (`encoders`); unreadable files are skipped and
+listed in the store. Clustering runs also store each track's prototype (`prototypes`).
 
 The log-mel statistics baseline (`embed_logmel`) is a pseudo-run: a run directory holding
 `baseline.json` ({"method": "logmel", ...}) and status.json (state done, method logmel)
@@ -19,257 +12,24 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Literal
+from typing import Callable
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from engine.data.audio import SAMPLE_RATE
+from engine.data.corpora.sources import load_source
+from engine.evaluation.encoders import Encoder, load_run
+from engine.evaluation.prototypes import PrototypeVotes
+from engine.evaluation.segments import SegmentPlan, SegmentsPerTrack, TrackSegments, as_is, track_table
+from engine.rundir import embeddings_store
+from engine.rundir.files import atomic_write_bytes, write_status
+from engine.rundir.layout import RunDir
 from engine.training import precision
 
-from engine.rundir import embeddings_store
-from engine.data.audio import SAMPLE_RATE, AudioError, is_silent, load
-from engine.data.corpora.base import Corpus
-from engine.data.corpora.sources import load_source
-from engine.rundir.files import atomic_write_bytes, write_status
-from engine.rundir.layout import BASELINE, RunDir
-
-if TYPE_CHECKING:
-    from engine.config import RunConfig
-
-SegmentsPerTrack = int | Literal["all"]
-Encoder = Callable[[torch.Tensor], torch.Tensor]  # (B, samples) waveforms -> (B, D) embeddings
-LOGMEL_DIM = 256  # mean and std over time of 128 log-mel bins
-MAX_TRIES = 10  # random draws per segment before a silent one is kept
-SILENCE_DB = -60.0
-
-
-@dataclass(frozen=True)
-class SegmentPlan:
-    """Where segments are cut: length, "all" or K random ones per track, and the seed of K."""
-
-    segment_s: float = 4.0
-    per_track: SegmentsPerTrack = "all"
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        if self.per_track != "all" and not (isinstance(self.per_track, int) and self.per_track >= 1):
-            raise ValueError(f"segments per track must be 'all' or a positive integer, got {self.per_track!r}")
-
-    @property
-    def samples(self) -> int:
-        return round(self.segment_s * SAMPLE_RATE)
-
-
-def cut_segments(wave: np.ndarray, plan: SegmentPlan, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """A decoded track (n,) -> (start seconds (k,) float32, segments (k, samples) float32)."""
-    seg = plan.samples
-    if len(wave) < seg:
-        return np.zeros(1, np.float32), np.pad(wave, (0, seg - len(wave)))[None].astype(np.float32)
-    if plan.per_track == "all":
-        k = len(wave) // seg
-        crops = wave[: k * seg].reshape(k, seg)
-        starts = np.arange(k) * seg
-        loud = np.array([not is_silent(c, SILENCE_DB) for c in crops])
-        if loud.any():
-            crops, starts = crops[loud], starts[loud]
-    else:
-        starts = np.empty(plan.per_track, np.int64)
-        for i in range(plan.per_track):
-            for _ in range(MAX_TRIES):
-                starts[i] = rng.integers(0, len(wave) - seg + 1)
-                if not is_silent(wave[starts[i] : starts[i] + seg], SILENCE_DB):
-                    break
-        crops = np.stack([wave[s : s + seg] for s in starts])
-    return (starts / SAMPLE_RATE).astype(np.float32), crops.astype(np.float32, copy=False)
-
-
-class TrackSegments(Dataset):
-    """Item i: (i, start seconds (k,), segments (k, samples)), or (i, reason) for an unreadable file."""
-
-    def __init__(self, paths: list[str], plan: SegmentPlan) -> None:
-        self.paths, self.plan = paths, plan
-
-    def __len__(self) -> int:
-        return len(self.paths)
-
-    def __getitem__(self, i: int) -> tuple:
-        try:
-            wave = load(self.paths[i])
-        except AudioError as err:
-            return i, err.reason
-        return (i, *cut_segments(wave, self.plan, np.random.default_rng((self.plan.seed, i))))
-
-
-def _as_is(item: tuple) -> tuple:
-    return item
-
-
-def track_table(corpus: Corpus) -> embeddings_store.TrackTable:
-    """The corpus's tracks with multi-hot tags (N, T) in `corpus.tag_names` order."""
-    column = {name: j for j, name in enumerate(corpus.tag_names)}
-    tags = np.zeros((len(corpus.tracks), len(corpus.tag_names)), np.uint8)
-    for i, track in enumerate(corpus.tracks):
-        tags[i, [column[t] for t in track.tags]] = 1
-    return embeddings_store.TrackTable([t.id for t in corpus.tracks], [str(t.path) for t in corpus.tracks],
-                            [t.split for t in corpus.tracks], tags, list(corpus.tag_names))
-
-
-# --------------------------------------------------------------------------------------------------
-# encoders
-
-def logmel_stats(frontend: torch.nn.Module) -> Encoder:
-    """Log-mel statistics: per-bin mean and std over time, (B, samples) -> (B, 256)."""
-    def encode(wave: torch.Tensor) -> torch.Tensor:
-        mel = frontend(wave).squeeze(1)  # (B, n_mels, frames)
-        return torch.cat([mel.mean(-1), mel.std(-1)], dim=1)  # (B, 2 * n_mels)
-    return encode
-
-
-def read_baseline(run_dir: Path) -> dict | None:
-    """baseline.json of a pseudo-run, or None for a trained run."""
-    path = RunDir(run_dir).baseline
-    return json.loads(path.read_text()) if path.exists() else None
-
-
-class PrototypeHead:
-    """The clustering head of a checkpoint as a map from (B, D) embeddings to (B, K) prototype probabilities."""
-
-    def __init__(self, head: torch.nn.Module, center: torch.Tensor | None, temperature: float, source: str,
-                 device: str = "cpu") -> None:
-        self.head = head.eval().to(device)
-        self.center = center.float().to(device) if center is not None else None
-        self.temperature, self.source, self.device = float(temperature), source, device
-
-    @property
-    def n_prototypes(self) -> int:
-        return int(self.head.out_dim)
-
-    @classmethod
-    def from_checkpoint(cls, cfg: RunConfig, weights: dict[str, torch.Tensor], in_dim: int,
-                        device: str = "cpu") -> PrototypeHead | None:
-        """The teacher head of a clustering run's weights (student head without a teacher); None for other methods."""
-        from engine.model.heads import MLPHead
-        from engine.methods import get_pretext
-
-        spec = get_pretext(cfg.method) if cfg.method != "random" else None
-        if spec is None or spec.head != "clustering":
-            return None
-        source = "teacher" if any(k.startswith("teacher.head.") for k in weights) else "student"
-        prefix = "teacher.head." if source == "teacher" else "head."
-        head = MLPHead(in_dim, [*spec.head_dims[:-1], cfg.n_prototypes])
-        try:
-            head.load_state_dict({k[len(prefix):]: v for k, v in weights.items() if k.startswith(prefix)})
-        except RuntimeError as err:
-            raise ValueError(f"no clustering head weights matching config.toml ({str(err).splitlines()[0]})") from None
-        centering = spec.loss_config(cfg).centering
-        center = weights.get("loss_fn.center") if centering else None
-        return cls(head, center, cfg.teacher_temp_end, source, device)
-
-    @torch.no_grad()
-    def probabilities(self, emb: np.ndarray) -> np.ndarray:
-        """(B, D) embeddings -> (B, K) float32 probabilities, in float32 (no autocast)."""
-        with torch.autocast(device_type=torch.device(self.device).type, enabled=False):
-            logits = self.head(torch.from_numpy(np.asarray(emb, np.float32)).to(self.device)).float()
-            if self.center is not None:
-                logits = logits - self.center
-            return torch.softmax(logits / self.temperature, dim=-1).cpu().numpy()
-
-    def prototypes(self, votes: PrototypeVotes) -> embeddings_store.TrackPrototypes:
-        return embeddings_store.TrackPrototypes(votes.result(), self.n_prototypes, self.source, self.temperature,
-                                     self.center is not None)
-
-
-class PrototypeVotes:
-    """Per-track sums of segment probabilities; a track is settled (argmax) once a later track's
-    segments arrive, so only the tracks of the current batch are held (segments come in track order)."""
-
-    def __init__(self, n_tracks: int) -> None:
-        self.prototype = np.full(n_tracks, -1, np.int32)
-        self._open: dict[int, np.ndarray] = {}
-
-    def add(self, rows: np.ndarray, probs: np.ndarray) -> None:
-        """Add the (B, K) probabilities of segments of track `rows` (B,)."""
-        rows = np.asarray(rows, np.int64)
-        for row in np.unique(rows):
-            if self.prototype[row] >= 0:
-                raise ValueError(f"track {row}: segments after later tracks (segments must come in track order)")
-            total = probs[rows == row].sum(axis=0, dtype=np.float64)
-            self._open[int(row)] = self._open[int(row)] + total if row in self._open else total
-        if len(rows):
-            self._settle([r for r in self._open if r < rows.max()])
-
-    def _settle(self, rows: list[int]) -> None:
-        for row in rows:
-            self.prototype[row] = int(np.argmax(self._open.pop(row)))
-
-    def result(self) -> np.ndarray:
-        """(N,) int32 prototype of each track; -1 for a track without segments."""
-        self._settle(list(self._open))
-        return self.prototype
-
-
-def load_encoder(run_dir: Path, checkpoint: str = "last", device: str = "cpu",
-                 bf16: bool = False) -> tuple[Encoder, int, dict]:
-    """The run's frozen encoder, its output size and the store attrs it implies (method, step, ...)."""
-    return _load_run(run_dir, checkpoint, device, bf16)[:3]
-
-
-def load_trained_backbone(run_dir: Path, checkpoint: str) -> tuple[torch.nn.Module, Any, dict, Path]:
-    """The backbone of a trained run's `checkpoint` (last or a step) on the CPU, with its config, the
-    checkpoint's state and path; a ValueError names the file when it is not a run or does not match."""
-    from engine import config as config_mod
-    from engine.model.checkpoints import load_checkpoint, resolve_checkpoint
-    from engine.model.ssl_model import build_backbone
-
-    if not RunDir(run_dir).config.exists():
-        raise ValueError(f"{run_dir}: not a run directory (no config.toml or {BASELINE})")
-    cfg = config_mod.load(RunDir(run_dir).config)
-    path = resolve_checkpoint(Path(run_dir), str(checkpoint))
-    state = load_checkpoint(path)
-    backbone = build_backbone(cfg)
-    try:
-        backbone.load_state_dict({k[len("backbone."):]: v for k, v in state["model"].items()
-                                  if k.startswith("backbone.")})
-    except (KeyError, RuntimeError) as err:
-        raise ValueError(f"{path}: no backbone weights matching config.toml ({str(err).splitlines()[0]})") from None
-    return backbone, cfg, state, path
-
-
-def _load_run(run_dir: Path, checkpoint: str, device: str,
-              bf16: bool) -> tuple[Encoder, int, dict, PrototypeHead | None]:
-    """`load_encoder` plus the clustering head of the same checkpoint (None for other runs)."""
-    from engine.model.frontend import LogMel
-
-    baseline = read_baseline(run_dir)
-    if baseline is not None:
-        if baseline.get("method") != "logmel":
-            raise ValueError(f"{RunDir(run_dir).baseline}: unknown baseline method {baseline.get('method')!r}")
-        attrs = {"method": "logmel", "checkpoint_step": 0, "segment_seconds": float(baseline.get("segment_s", 4.0)),
-                 "corpus": baseline.get("corpus", "demo"), "seed": int(baseline.get("seed", 0))}
-        return logmel_stats(LogMel().to(device)), LOGMEL_DIM, attrs, None
-
-    backbone, cfg, state, path = load_trained_backbone(run_dir, checkpoint)
-    backbone.eval().to(device)
-    attrs = {"method": cfg.method, "checkpoint_step": int(state["step"]), "segment_seconds": cfg.segment_s,
-             "corpus": cfg.corpus, "seed": cfg.seed}
-
-    try:
-        head = PrototypeHead.from_checkpoint(cfg, state["model"], backbone.config.output_dim, device)
-    except ValueError as err:
-        raise ValueError(f"{path}: {err}") from None
-
-    def encode(wave: torch.Tensor) -> torch.Tensor:
-        with torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16, enabled=bf16):
-            return backbone(wave).float()  # (B, D)
-    return encode, backbone.config.output_dim, attrs, head
-
-
-# --------------------------------------------------------------------------------------------------
-# the job
 
 def fast_bf16(device: str) -> bool:
     """bf16 autocast where `engine.training.precision` finds it faster for this device (measured once on a CPU)."""
@@ -291,7 +51,7 @@ def embed(run_dir: Path, checkpoint: str = "last", corpus: str | None = None,
     if batch < 1:
         raise ValueError(f"batch must be >= 1, got {batch}")
     bf16 = fast_bf16(device) if bf16 is None else bf16
-    encode, dim, attrs, head = _load_run(run_dir, checkpoint, device, bf16)
+    encode, dim, attrs, head = load_run(run_dir, checkpoint, device, bf16)
     attrs["precision"] = "bf16" if bf16 else "fp32"
     spec = corpus or attrs["corpus"]
     source = load_source(spec)
@@ -301,7 +61,7 @@ def embed(run_dir: Path, checkpoint: str = "last", corpus: str | None = None,
                  segments_per_track=str(segments_per_track))
     if workers is None:
         workers = 0 if device == "cpu" else min(8, os.cpu_count() or 1)
-    loader = DataLoader(TrackSegments(tracks.paths, plan), batch_size=None, collate_fn=_as_is,
+    loader = DataLoader(TrackSegments(tracks.paths, plan), batch_size=None, collate_fn=as_is,
                         num_workers=workers, prefetch_factor=4 if workers else None)
     skipped = [(str(p.path), p.reason) for p in source.problems]
     votes = PrototypeVotes(len(tracks)) if head is not None else None

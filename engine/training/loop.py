@@ -9,12 +9,11 @@ import time
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, NamedTuple
+from typing import NamedTuple
 
-import numpy as np
 import torch
 import torch.distributed as tdist
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from engine.data import audio_cache
@@ -29,57 +28,14 @@ from engine.training.tensorboard import event_log
 from engine.training.precision import Precision
 from engine.rundir.files import read_status, write_status
 from engine.rundir.layout import RunDir
-from engine.config import prepare_run as prepare_run_dir  # noqa: F401 (the CLI and tests create runs here)
 from engine.training.snapshots import CollapseProbe
 from engine.model.ssl_model import SSLModel
 from engine.data.views import MultiViewDataset, ViewConfig
+from engine.training.batches import EpochIndexed, StepBatches
 
 
 class Diverged(RuntimeError):
     """The loss became NaN or infinite."""
-
-
-# --------------------------------------------------------------------------------------------------
-# data: a step-indexed sampler so a resumed run sees exactly the batches it would have seen
-# --------------------------------------------------------------------------------------------------
-class _EpochIndexed(Dataset):
-    """Global index e * N + i -> item i of epoch e (workers stay persistent across epochs)."""
-
-    def __init__(self, dataset: MultiViewDataset) -> None:
-        self.dataset = dataset
-
-    def __len__(self) -> int:
-        return len(self.dataset)
-
-    def __getitem__(self, index: int) -> torch.Tensor:
-        n = len(self.dataset)
-        self.dataset.set_epoch(index // n)
-        return self.dataset[index % n]
-
-
-class StepBatches(Sampler[list[int]]):
-    """Batches for steps start..total: epoch e is a permutation seeded by (seed, e); rank r takes its slice."""
-
-    def __init__(self, n_items: int, batch_size: int, seed: int, start: int, total: int,
-                 rank: int = 0, world: int = 1) -> None:
-        self.global_batch = batch_size * world
-        if n_items < self.global_batch:
-            raise ValueError(f"corpus has {n_items} training tracks, fewer than one batch "
-                             f"({self.global_batch}); lower batch_size")
-        self.n, self.b, self.seed, self.start, self.total = n_items, batch_size, seed, start, total
-        self.rank, self.world = rank, world
-        self.steps_per_epoch = n_items // self.global_batch
-
-    def __len__(self) -> int:
-        return max(0, self.total - self.start)
-
-    def __iter__(self) -> Iterator[list[int]]:
-        for step in range(self.start, self.total):
-            epoch, k = divmod(step, self.steps_per_epoch)
-            order = np.random.default_rng((self.seed, epoch)).permutation(self.n)
-            batch = order[k * self.global_batch:(k + 1) * self.global_batch]
-            mine = batch[self.rank * self.b:(self.rank + 1) * self.b]
-            yield [int(epoch * self.n + i) for i in mine]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -241,7 +197,7 @@ def train(run_dir: Path, progress: bool = True) -> str:
     views = ViewConfig(n_views=cfg.views, segment_s=cfg.segment_s, min_gap_s=cfg.min_gap_s, augment=cfg.augment)
     dataset = MultiViewDataset(tracks, views, seed=cfg.seed, cache=audio_cache.find(cfg.corpus))
     sampler = StepBatches(len(dataset), cfg.batch_size, cfg.seed, start, cfg.steps, rt.rank, rt.world)
-    loader = DataLoader(_EpochIndexed(dataset), batch_sampler=sampler, num_workers=cfg.num_workers,
+    loader = DataLoader(EpochIndexed(dataset), batch_sampler=sampler, num_workers=cfg.num_workers,
                         pin_memory=rt.device.type == "cuda", persistent_workers=cfg.num_workers > 0,
                         prefetch_factor=4 if cfg.num_workers > 0 else None)
     probe = CollapseProbe.from_corpus(corpus, views, seed=cfg.seed, device=rt.device)

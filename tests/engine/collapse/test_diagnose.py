@@ -21,7 +21,8 @@ from engine.cli import diagnose as diagnose_cmd
 from engine.data.corpora import load_source
 from engine.collapse.diagnose import diagnose, diagnosis_tracks, fixed_views, forward_views
 from engine.model.ssl_model import SSLModel
-from engine.training.loop import prepare_run_dir, train
+from engine.config import prepare_run as prepare_run_dir
+from engine.training.loop import train
 
 K = 64  # prototypes of the tiny clustering run
 TRACKS = 8  # tracks whose view pairs the clustering run's checkpoints embed

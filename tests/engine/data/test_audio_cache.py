@@ -204,7 +204,8 @@ def test_training_reads_its_corpus_from_the_cache(tmp_path: Path, monkeypatch: p
 
     from engine import config
     from engine.rundir.files import read_status
-    from engine.training.loop import prepare_run_dir, train
+    from engine.config import prepare_run as prepare_run_dir
+    from engine.training.loop import train
 
     monkeypatch.setenv("MVSSL_CACHE_DIR", str(tmp_path / "user-cache"))
     root = tmp_path / "c"

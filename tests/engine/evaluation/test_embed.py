@@ -15,11 +15,12 @@ from engine.rundir import embeddings_store, layout
 from engine.data.audio import load
 from engine.model.checkpoints import save_checkpoint
 from engine.cli import embed as embed_cmd
-from engine.evaluation.embed import SegmentPlan, cut_segments, embed, embed_logmel
+from engine.evaluation.embed import embed, embed_logmel
+from engine.evaluation.segments import SegmentPlan, cut_segments
 from engine.model.frontend import LogMel
 from engine.rundir.files import read_status
 from engine.model.ssl_model import SSLModel
-from engine.training.loop import prepare_run_dir
+from engine.config import prepare_run as prepare_run_dir
 
 SR = 16000
 BATCH = 8  # one batch shape for every embed of this file (each new shape costs a kernel warm-up)

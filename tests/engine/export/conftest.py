@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from engine.evaluation.embed import embed, embed_logmel
-from engine.training.loop import prepare_run_dir, train
+from engine.config import prepare_run as prepare_run_dir
+from engine.training.loop import train
 
 
 @pytest.fixture(scope="session")

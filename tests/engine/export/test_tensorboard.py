@@ -75,7 +75,8 @@ def test_a_resumed_run_has_each_step_once_in_tensorboard(tmp_path, tiny_config) 
     import time
 
     from engine.model.checkpoints import step_checkpoints
-    from engine.training.loop import prepare_run_dir, train
+    from engine.config import prepare_run as prepare_run_dir
+    from engine.training.loop import train
 
     run = tmp_path / "killed"
     prepare_run_dir(tiny_config(steps=8, checkpoint_every=3, tensorboard=True), run)

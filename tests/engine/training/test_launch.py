@@ -11,7 +11,7 @@ import torch
 from engine.rundir.events import iter_events
 from engine.training.launchers import submit_slurm
 from engine.rundir.files import read_status
-from engine.training.loop import prepare_run_dir
+from engine.config import prepare_run as prepare_run_dir
 
 
 @pytest.mark.slow

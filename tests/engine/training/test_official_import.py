@@ -70,7 +70,7 @@ def test_import_gives_the_released_models_embeddings(shared_dir: Path, tmp_path:
     provenance = json.loads((run / "official.json").read_text())
     assert provenance["imported"] == ["backbone"] and provenance["f_max"] == OFFICIAL_F_MAX
 
-    from engine.evaluation.embed import load_encoder
+    from engine.evaluation.encoders import load_encoder
 
     encode, dim, attrs = load_encoder(run)
     wave = torch.randn(3, 64_000)

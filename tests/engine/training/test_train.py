@@ -16,7 +16,9 @@ from engine import config as config_mod
 from engine.model.checkpoints import load_checkpoint, step_checkpoints
 from engine.rundir.events import iter_events
 from engine.rundir.files import read_status
-from engine.training.loop import StepBatches, prepare_run_dir, train
+from engine.training.batches import StepBatches
+from engine.config import prepare_run as prepare_run_dir
+from engine.training.loop import train
 
 METHODS = ["contrastive", "byol", "clustering", "clustering-collapse", "barlow_twins", "vicreg"]
 
