@@ -153,11 +153,12 @@ def umap_row(n: int, dim: int) -> tuple[dict, dict]:
 def knn_rows(n: int, dim: int, queries: int) -> tuple[list[dict], dict]:
     from sklearn.neighbors import NearestNeighbors
 
-    from engine.evaluation.projection import NeighbourIndex, _normalise
+    from engine.collapse.neighbours import unit_rows
+    from engine.evaluation.projection import NeighbourIndex
     from workbench.map_model import neighbours
 
     x = clustered(n, dim)
-    unit = _normalise(x)
+    unit = unit_rows(x)
     rows_ = np.random.default_rng(2).integers(0, n, queries)
     it = iter(np.tile(rows_, 4))
     gui = median(times(lambda: neighbours(unit, int(next(it)), 10), queries, warmup=2))

@@ -24,7 +24,7 @@ from workbench.client import EngineClient
 from workbench.geometry import MINIMUM_SIZE, restore_layout, save_layout, toggle_side
 from workbench.menus import build_menus
 from workbench.runs import default_runs_dir
-from workbench.runs_model import RunsModel
+from workbench.runs_tree import RunsTreeModel
 from workbench.run_watch_qt import RunWatchHub
 from workbench.runs_side import RunsSide
 from workbench.selection import RunSelection
@@ -56,7 +56,7 @@ class MainWindow(QMainWindow):
         self.connect_engine = connect_engine
         self.selection = RunSelection(self)
         self.store = SeriesStore()
-        self.model = RunsModel(self)
+        self.model = RunsTreeModel(self)
         self.watch = RunWatchHub(parent=self)  # one watcher per followed run, shared by every panel
         self.sync = RunsSync(self.model, self.store, self.selection, self.watch, self)
         self._select_after: list[str] = []

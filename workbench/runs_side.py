@@ -4,7 +4,7 @@ from __future__ import annotations
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from workbench.geometry import RUNS_WIDTH
-from workbench.runs_model import RunsModel
+from workbench.runs_tree import RunsTreeModel
 from workbench.runs_view import RunsView
 from workbench.selection import RunSelection
 
@@ -15,7 +15,7 @@ EMPTY_TEXT = ("No runs yet. <b>Start the demo study</b> to pre-train and compare
 class RunsSide(QWidget):
     """Buttons above the runs tree; the window connects them."""
 
-    def __init__(self, model: RunsModel, selection: RunSelection, parent: QWidget | None = None) -> None:
+    def __init__(self, model: RunsTreeModel, selection: RunSelection, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.runs_view = RunsView(model, selection)
         self.empty_label = QLabel(EMPTY_TEXT, wordWrap=True)

@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (
 )
 
 from workbench.runs import NO_STUDY
-from workbench.runs_model import COLUMNS, PROGRESS_ROLE, RunsModel
+from workbench.runs_tree import COLUMNS, PROGRESS_ROLE, RunsTreeModel
 from workbench.selection import RunSelection
 
 
@@ -47,7 +47,7 @@ HIDDEN = ("Method", "Elapsed")
 class RunsView(QTreeView):
     """Tree of runs grouped by study; keeps selection and expanded studies across model resets."""
 
-    def __init__(self, model: RunsModel, selection: RunSelection, parent: QWidget | None = None) -> None:
+    def __init__(self, model: RunsTreeModel, selection: RunSelection, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.runs_model = model
         self.selection = selection

@@ -15,7 +15,7 @@ from workbench.client import EngineClient
 from workbench.run_watch import Subscription
 from workbench.run_watch_qt import RunWatchHub
 from workbench.runs import from_engine, has_study, scan_runs
-from workbench.runs_model import RunsModel
+from workbench.runs_tree import RunsTreeModel
 from workbench.selection import RunSelection
 from workbench.series import SeriesStore
 
@@ -28,7 +28,7 @@ class RunsSync(QObject):
     has_study_changed = Signal(bool)
     listed = Signal()  # the runs list was refreshed
 
-    def __init__(self, model: RunsModel, store: SeriesStore, selection: RunSelection, watch: RunWatchHub,
+    def __init__(self, model: RunsTreeModel, store: SeriesStore, selection: RunSelection, watch: RunWatchHub,
                  parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.model, self.store, self.selection, self.watch = model, store, selection, watch

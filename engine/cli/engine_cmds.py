@@ -20,10 +20,10 @@ def _runs_dir(args: argparse.Namespace) -> Path:
 
 def _engine(args: argparse.Namespace):
     """A client of the runs directory's engine, started when none answers."""
-    from engine.service.client import EngineClient, ensure_engine
+    from engine.service.client import BlockingClient, ensure_engine
 
     extra = ["--max-jobs", str(args.max_jobs)] if getattr(args, "max_jobs", None) else []
-    return EngineClient(ensure_engine(_runs_dir(args), extra_args=extra))
+    return BlockingClient(ensure_engine(_runs_dir(args), extra_args=extra))
 
 
 def _call(args: argparse.Namespace, type: str, **fields: Any) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """A plain blocking client of the engine (for the CLI and tests), and `ensure_engine` to start one.
 
     sock = ensure_engine(runs_dir)               # start the engine unless one answers
-    with EngineClient(sock) as engine:
+    with BlockingClient(sock) as engine:
         runs = engine.request("list_runs")["runs"]
         engine.request("subscribe", run="r1", from_offset=0)
         push = engine.next_push(timeout=5)       # {"type": "event", ...}
@@ -30,7 +30,7 @@ class EngineUnavailable(ConnectionError):
     """No engine answers on the socket."""
 
 
-class EngineClient:
+class BlockingClient:
     """One connection; `request` returns a reply's result, pushes wait in `next_push`."""
 
     def __init__(self, sock_path: Path | str, timeout: float = 60.0, hello: bool = True) -> None:
@@ -52,7 +52,7 @@ class EngineClient:
             self.info = self.request("hello", version=protocol.PROTOCOL_VERSION, client="engine.service.client")
 
     @classmethod
-    def for_runs_dir(cls, runs_dir: Path | str, **kwargs: Any) -> "EngineClient":
+    def for_runs_dir(cls, runs_dir: Path | str, **kwargs: Any) -> "BlockingClient":
         return cls(engine_paths(runs_dir).socket, **kwargs)
 
     # ---- raw lines -----------------------------------------------------------------------------------
@@ -115,7 +115,7 @@ class EngineClient:
     def close(self) -> None:
         self._sock.close()
 
-    def __enter__(self) -> "EngineClient":
+    def __enter__(self) -> "BlockingClient":
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -125,7 +125,7 @@ class EngineClient:
 def ping(runs_dir: Path | str, timeout: float = 5.0) -> dict[str, Any] | None:
     """The hello of the engine of `runs_dir`, or None when none answers."""
     try:
-        with EngineClient.for_runs_dir(runs_dir, timeout=timeout) as client:
+        with BlockingClient.for_runs_dir(runs_dir, timeout=timeout) as client:
             return client.info
     except (EngineUnavailable, TimeoutError, OSError, EngineError):
         return None
@@ -162,7 +162,7 @@ def stop_engine(runs_dir: Path | str, timeout: float = 30.0) -> bool:
     """Ask the engine of `runs_dir` to stop and wait until it released its lock; False when none ran."""
     paths = engine_paths(runs_dir)
     try:
-        with EngineClient(paths.socket, timeout=timeout) as client:
+        with BlockingClient(paths.socket, timeout=timeout) as client:
             client.request("shutdown")
     except (EngineUnavailable, EngineError, OSError):
         if lock_holder(paths) is None:

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from engine.service.client import EngineClient, ensure_engine
+from engine.service.client import BlockingClient, ensure_engine
 from engine.evaluation.seeds import DEMO_SEEDS, seed_values
 
 STUDY = "demo"
@@ -27,7 +27,7 @@ def _say(message: str) -> None:
     print(f"{time.strftime('%H:%M:%S')} {message}", flush=True)
 
 
-def _study(engine: EngineClient) -> dict[str, Any] | None:
+def _study(engine: BlockingClient) -> dict[str, Any] | None:
     studies = engine.request("list_studies")["studies"]
     return next((s for s in studies if s["id"] == STUDY), None)
 
@@ -41,7 +41,7 @@ def _progress(study: dict[str, Any]) -> str:
 def run_study(runs_dir: Path, poll_s: float = 10.0, seeds: int = DEMO_SEEDS) -> dict[str, Any]:
     """Submit the study with `seeds` seeds per method (or resume its unfinished steps) and wait until it ends."""
     ensure_engine(runs_dir)
-    with EngineClient.for_runs_dir(runs_dir) as engine:
+    with BlockingClient.for_runs_dir(runs_dir) as engine:
         study = _study(engine)
         if study is None:
             _say(f"submitting study '{STUDY}': {', '.join(METHODS)}, {seeds} seed(s) each")

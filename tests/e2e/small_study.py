@@ -48,7 +48,7 @@ def _wait(client, study_id: str, until: callable) -> dict:
 def make_small_study(runs_dir: Path, umap: bool = True, max_jobs: int = 2) -> Path:
     """The finished small study in `runs_dir` (made once) with its log-mel baseline; returns `runs_dir`.
     `umap=False` maps with PCA only (UMAP's compilation is most of a cold project job)."""
-    from engine.service.client import EngineClient, ensure_engine, stop_engine
+    from engine.service.client import BlockingClient, ensure_engine, stop_engine
     from engine.evaluation.embed import embed_logmel
     from engine.evaluation.probe import ProbeConfig, run_probe
     from engine.rundir.analysis_store import list_probe_tasks
@@ -58,7 +58,7 @@ def make_small_study(runs_dir: Path, umap: bool = True, max_jobs: int = 2) -> Pa
     corpus = _corpus(runs_dir.parent / f"{runs_dir.name}-corpus")
     ensure_engine(runs_dir, extra_args=["--max-jobs", str(max_jobs)])
     try:
-        with EngineClient.for_runs_dir(runs_dir, timeout=120) as client:
+        with BlockingClient.for_runs_dir(runs_dir, timeout=120) as client:
             known = {s["id"] for s in client.request("list_studies")["studies"]}
             if STUDY not in known:
                 client.request("submit_study", name=STUDY, methods=METHODS, corpus=f"folder:{corpus}",
@@ -79,12 +79,12 @@ def make_small_study(runs_dir: Path, umap: bool = True, max_jobs: int = 2) -> Pa
 
 def start_live_study(runs_dir: Path, methods: list[str] | None = None) -> str:
     """Submit a longer study to the engine of `runs_dir` and return once every run has trained a few steps."""
-    from engine.service.client import EngineClient, ensure_engine
+    from engine.service.client import BlockingClient, ensure_engine
 
     runs_dir = Path(runs_dir)
     corpus = _corpus(runs_dir.parent / f"{runs_dir.name}-corpus")
     ensure_engine(runs_dir)
-    with EngineClient.for_runs_dir(runs_dir, timeout=120) as client:
+    with BlockingClient.for_runs_dir(runs_dir, timeout=120) as client:
         known = {s["id"] for s in client.request("list_studies")["studies"]}
         if "live" not in known:
             client.request("submit_study", name="live", methods=methods or ["contrastive", "vicreg", "byol"],

@@ -19,7 +19,7 @@ from engine.service import procs
 
 from engine.rundir import analysis_store, embeddings_store
 from engine.model.checkpoints import load_checkpoint, step_checkpoints
-from engine.service.client import EngineClient, EngineUnavailable
+from engine.service.client import BlockingClient, EngineUnavailable
 from engine.rundir.events import iter_events
 from engine.rundir.files import read_status
 from tests.engine.service.test_server import wait_push
@@ -30,7 +30,7 @@ CONFIG = dict(steps=STEPS, batch_size=4, num_workers=0, log_every=2, checkpoint_
               device="cpu", segment_s=2.0, min_gap_s=2.0)
 
 
-def _stop(engine: subprocess.Popen, client: EngineClient) -> None:
+def _stop(engine: subprocess.Popen, client: BlockingClient) -> None:
     """Close the client; kill the engine if it did not shut down."""
     client.close()
     if engine.poll() is None:
@@ -38,7 +38,7 @@ def _stop(engine: subprocess.Popen, client: EngineClient) -> None:
         engine.wait()
 
 
-def _start_engine(runs: Path) -> tuple[subprocess.Popen, EngineClient]:
+def _start_engine(runs: Path) -> tuple[subprocess.Popen, BlockingClient]:
     """The engine as `mvssl engine` runs it, in its own session; and a connected client."""
     runs.mkdir(parents=True, exist_ok=True)
     with open(runs.parent / "engine-output.log", "ab") as log:
@@ -48,7 +48,7 @@ def _start_engine(runs: Path) -> tuple[subprocess.Popen, EngineClient]:
     while time.monotonic() < deadline:
         assert proc.poll() is None, (runs.parent / "engine-output.log").read_text()
         try:
-            return proc, EngineClient.for_runs_dir(runs, timeout=TIMEOUT)
+            return proc, BlockingClient.for_runs_dir(runs, timeout=TIMEOUT)
         except (EngineUnavailable, OSError):
             time.sleep(0.1)
     raise AssertionError("the engine did not answer")

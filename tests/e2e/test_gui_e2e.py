@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QSettings
 
-from engine.service.client import EngineClient, EngineError, EngineUnavailable, stop_engine
+from engine.service.client import BlockingClient, EngineError, EngineUnavailable, stop_engine
 from engine.data.corpora.demo import make_demo
 from workbench.app import MainWindow
 from tests.workbench.test_player import play_into_alsa_file
 from workbench.player import read_segment
-from workbench.runs_model import COLUMNS
+from workbench.runs_tree import COLUMNS
 
 TIMEOUT_MS = 400_000  # generous: the machine is shared
 RUN = "gui-e2e"
@@ -34,7 +34,7 @@ def window(qtbot, tmp_path: Path):
     yield win
     win.close()
     try:  # a failed test leaves no job running behind it
-        with EngineClient.for_runs_dir(runs, timeout=10) as engine:
+        with BlockingClient.for_runs_dir(runs, timeout=10) as engine:
             for study in engine.request("list_studies")["studies"]:
                 if study["state"] in ("queued", "running"):
                     engine.request("cancel", study=study["id"])

@@ -14,7 +14,7 @@ from engine.service.protocol import SubmitStudy
 from workbench.app import MainWindow, demo_study_request, resolve_runs_dir
 from workbench.geometry import MINIMUM_SIZE
 from workbench.runs import RunSummary
-from workbench.runs_model import COLUMNS, PROGRESS_ROLE, RunsModel
+from workbench.runs_tree import COLUMNS, PROGRESS_ROLE, RunsTreeModel
 
 
 def _status(run: Path, **status: object) -> Path:
@@ -41,7 +41,7 @@ def window(qtbot, tmp_path: Path, settings: QSettings) -> MainWindow:
 
 
 def test_status_push_updates_one_row_in_place(qtbot) -> None:
-    model = RunsModel()
+    model = RunsTreeModel()
     model.set_runs([_summary("s1-byol", "s1"), _summary("s1-vicreg", "s1"), _summary("solo")])
     row = model.index_of("s1-vicreg")
     with qtbot.assertNotEmitted(model.modelReset):
@@ -57,7 +57,7 @@ def test_status_push_updates_one_row_in_place(qtbot) -> None:
 
 
 def test_set_runs_resets_only_when_the_grouping_changes(qtbot) -> None:
-    model = RunsModel()
+    model = RunsTreeModel()
     model.set_runs([_summary("a", "s1")])
     with qtbot.assertNotEmitted(model.modelReset):
         model.set_runs([_summary("a", "s1", step=20)])

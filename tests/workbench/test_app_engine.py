@@ -12,7 +12,7 @@ from PySide6.QtCore import QSettings
 
 from engine.service.client import stop_engine
 from workbench.app import MainWindow
-from workbench.runs_model import COLUMNS
+from workbench.runs_tree import COLUMNS
 
 
 def _write(run: Path, status: dict, steps: range) -> None:

@@ -15,7 +15,7 @@ from tests.workbench.layout_probe import tick_labels
 from workbench.app import MainWindow
 from workbench.plots import PlotGrid, abbreviated, new_plot, short_names, without_overlaps
 from workbench.runs import RunSummary
-from workbench.runs_model import COLUMNS, PROGRESS_ROLE, RunsModel
+from workbench.runs_tree import COLUMNS, PROGRESS_ROLE, RunsTreeModel
 
 
 def test_overlapping_labels_are_left_out_in_order() -> None:
@@ -77,7 +77,7 @@ def _summary(run_id: str, method: str, state: str, step: int, total: int, starte
 
 def test_baselines_say_no_training_and_eta_is_blank_when_unknown() -> None:
     now = time.time()
-    model = RunsModel()
+    model = RunsTreeModel()
     model.set_runs([_summary("s-random-s0", "random", "done", 300, 300, now - 5),
                     _summary("s-logmel", "logmel", "done", 0, 0, None),
                     _summary("s-byol-s0", "byol", "running", 0, 300, now - 30),

@@ -17,7 +17,7 @@ from workbench.panels.training import TrainingPanel
 from workbench.player import Player
 from workbench.run_watch import RunWatcher, Subscription
 from workbench.run_watch_qt import RunWatchHub
-from workbench.runs_model import RunsModel
+from workbench.runs_tree import RunsTreeModel
 from workbench.selection import RunSelection
 from workbench.series import SeriesStore
 from workbench.sync import RunsSync
@@ -68,7 +68,7 @@ def fed_hub(qtbot) -> RunWatchHub:
 def test_pushed_events_reach_the_training_curves(qtbot, tmp_path: Path, fed_hub: RunWatchHub) -> None:
     run = _run(tmp_path, range(1, 1))
     selection, store = RunSelection(), SeriesStore()
-    sync = RunsSync(RunsModel(), store, selection, fed_hub)  # noqa: F841 (kept alive: it feeds the store)
+    sync = RunsSync(RunsTreeModel(), store, selection, fed_hub)  # noqa: F841 (kept alive: it feeds the store)
     panel = TrainingPanel(selection, store)
     qtbot.addWidget(panel)
     selection.set_runs([run])
@@ -140,7 +140,7 @@ def test_panels_following_a_run_share_its_one_watcher(qtbot, tmp_path: Path) -> 
     run = make_run(tmp_path, "clu", "clustering")
     hub = RunWatchHub(poll_ms=NO_POLLING)
     selection, store = RunSelection(), SeriesStore()
-    sync = RunsSync(RunsModel(), store, selection, hub)  # noqa: F841 (kept alive: it feeds the store)
+    sync = RunsSync(RunsTreeModel(), store, selection, hub)  # noqa: F841 (kept alive: it feeds the store)
     collapse = CollapsePanel(selection, watch=hub)
     map_view = EmbeddingMapPanel(selection, Player(device="no such output device"), watch=hub)
     for widget in (collapse, map_view):

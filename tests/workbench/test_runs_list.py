@@ -11,7 +11,7 @@ from PySide6.QtCore import QSettings
 
 from workbench.app import MainWindow
 from workbench.runs import read_run, scan_runs
-from workbench.runs_model import COLUMNS
+from workbench.runs_tree import COLUMNS
 
 
 def _make_run(root: Path, name: str, status: dict | str | None, config: str | None = None) -> Path:
@@ -74,7 +74,7 @@ def test_main_window_lists_runs_grouped_by_study(qtbot, tmp_path: Path) -> None:
 
 
 def test_gui_import_does_not_load_torch() -> None:
-    code = "import sys, workbench.app, workbench.runs_model; print('torch' in sys.modules)"
+    code = "import sys, workbench.app, workbench.runs_tree; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 

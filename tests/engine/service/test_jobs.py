@@ -13,7 +13,7 @@ import pytest
 
 from engine.rundir import analysis_store
 from engine.service import job_specs, jobs
-from engine.service.client import EngineClient
+from engine.service.client import BlockingClient
 from engine.service.procs import child_env
 from tests.engine.fake_runs import make_run
 from tests.engine.service.test_server import running_engine, wait_push
@@ -71,7 +71,7 @@ def test_in_process_a_cancel_stops_the_job_at_its_next_step(tmp_path: Path) -> N
 def test_a_queued_job_reports_to_its_log_and_result_file(tmp_path: Path) -> None:
     runs = tmp_path / "runs"
     make_run(runs / "fake", n=60)
-    with running_engine(runs), EngineClient.for_runs_dir(runs) as client:
+    with running_engine(runs), BlockingClient.for_runs_dir(runs) as client:
         job = client.request("submit", kind="project", run="fake", args={"methods": ["pca"]})["job"]
         ended = wait_push(client, lambda p: p["type"] == "job" and p["job"]["id"] == job["id"]
                           and p["job"]["state"] not in ("queued", "running"))["job"]

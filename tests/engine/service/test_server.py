@@ -15,7 +15,7 @@ import pytest
 
 from engine import config
 from engine.service import protocol
-from engine.service.client import EngineClient, EngineError, ensure_engine, ping, stop_engine
+from engine.service.client import BlockingClient, EngineError, ensure_engine, ping, stop_engine
 from engine.cli import engine_cmds
 from engine.service.enginedir import engine_paths, lock_holder
 from engine.service.queue import device_slots
@@ -36,7 +36,7 @@ def running_engine(runs: Path, *extra: str) -> Iterator[Path]:
         stop_engine(runs, timeout=TIMEOUT)
 
 
-def wait_push(client: EngineClient, predicate: Callable[[dict], bool], timeout: float = TIMEOUT) -> dict:
+def wait_push(client: BlockingClient, predicate: Callable[[dict], bool], timeout: float = TIMEOUT) -> dict:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         push = client.next_push(timeout=max(0.1, deadline - time.monotonic()))
@@ -76,7 +76,7 @@ def make_run(runs: Path, name: str, status: dict | str | None, events: list[dict
     return run
 
 
-def _events(client: EngineClient, run: str, n: int) -> list[dict]:
+def _events(client: BlockingClient, run: str, n: int) -> list[dict]:
     return [wait_push(client, lambda p: p["type"] == "event" and p["run"] == run) for _ in range(n)]
 
 
@@ -92,7 +92,7 @@ def test_socket_and_folder_are_private_and_hello_describes_the_engine(runs: Path
     assert stat.S_IMODE(paths.dir.stat().st_mode) == 0o700
     assert stat.S_ISSOCK(paths.socket.stat().st_mode)
     assert stat.S_IMODE(paths.socket.stat().st_mode) == 0o600
-    with EngineClient(paths.socket) as client:
+    with BlockingClient(paths.socket) as client:
         info = client.info
         assert info["methods"] == list(config.METHODS) and info["presets"] == list(config.PRESETS)
         assert info["config_schema"]["properties"]["method"]["enum"] == list(config.METHODS)
@@ -140,7 +140,7 @@ def test_one_job_per_gpu_else_one_cpu_job(monkeypatch: pytest.MonkeyPatch) -> No
 
 # ---- requests ------------------------------------------------------------------------------------------
 def test_bad_requests_are_answered_and_change_nothing(runs: Path) -> None:
-    with EngineClient.for_runs_dir(runs) as client:
+    with BlockingClient.for_runs_dir(runs) as client:
         for fields, words in (({"kind": "embed", "run": "ghost"}, "no run 'ghost'"),
                               ({"kind": "embed"}, "needs the run"),
                               ({"kind": "pretrain", "run": "x", "config": {"steps": -3}}, "config field 'steps'"),
@@ -162,7 +162,7 @@ def test_bad_requests_are_answered_and_change_nothing(runs: Path) -> None:
 
 
 def test_oversized_and_malformed_lines_get_errors_and_the_connection_stays(runs: Path) -> None:
-    with EngineClient.for_runs_dir(runs) as client:
+    with BlockingClient.for_runs_dir(runs) as client:
         big = b"x" * (3 << 20)
         client.send_raw(big + b"\n{\n" + b'{"type":"hello","id":1,"version":1,"client":"' + b"a" * (1 << 20) + b'"}\n')
         replies = [client.read_message() for _ in range(3)]
@@ -175,7 +175,7 @@ def test_oversized_and_malformed_lines_get_errors_and_the_connection_stays(runs:
 # ---- subscriptions -------------------------------------------------------------------------------------
 def test_two_clients_follow_one_run(runs: Path) -> None:
     run = make_run(runs, "r1", {"state": "running", "step": 1}, [{"type": "train", "step": s} for s in (1, 2, 3)])
-    with EngineClient.for_runs_dir(runs) as a, EngineClient.for_runs_dir(runs) as b:
+    with BlockingClient.for_runs_dir(runs) as a, BlockingClient.for_runs_dir(runs) as b:
         for client in (a, b):
             assert client.request("subscribe", run="r1")["status"]["state"] == "running"
         first = {name: _events(c, "r1", 3) for name, c in (("a", a), ("b", b))}
@@ -191,7 +191,7 @@ def test_two_clients_follow_one_run(runs: Path) -> None:
         write_status(run, "done", step=4)
         for client in (a, b):
             assert wait_push(client, lambda p: p["type"] == "status")["status"]["state"] == "done"
-        with EngineClient.for_runs_dir(runs) as late:  # resubscribing from an offset replays only what follows
+        with BlockingClient.for_runs_dir(runs) as late:  # resubscribing from an offset replays only what follows
             late.request("subscribe", run="r1", from_offset=first["a"][1]["offset"])
             assert [e["event"]["step"] for e in _events(late, "r1", 2)] == [3, 4]
         (run / "events.jsonl.new").write_text('{"type": "train", "step": 1}\n')
@@ -204,10 +204,10 @@ def test_two_clients_follow_one_run(runs: Path) -> None:
 def test_a_client_that_stops_reading_blocks_no_one(runs: Path) -> None:
     line = {"type": "train", "loss": 1.0, "pad": "p" * 400}
     make_run(runs, "busy", {"state": "running"}, [{**line, "step": s} for s in range(12_000)])  # ≈ 5 MB
-    stuck = EngineClient.for_runs_dir(runs)
+    stuck = BlockingClient.for_runs_dir(runs)
     stuck.request("subscribe", run="busy")  # ...and reads nothing for now
     time.sleep(0.5)
-    with EngineClient.for_runs_dir(runs) as live:
+    with BlockingClient.for_runs_dir(runs) as live:
         live.request("subscribe", run="busy")
         steps = [e["event"]["step"] for e in _events(live, "busy", 12_000)]
         assert steps == list(range(12_000))
@@ -217,17 +217,17 @@ def test_a_client_that_stops_reading_blocks_no_one(runs: Path) -> None:
     received = [e["event"]["step"] for e in _events(stuck, "busy", 12_000)]  # nothing was lost meanwhile
     assert received == list(range(12_000))
     stuck.close()
-    with EngineClient.for_runs_dir(runs) as again:
+    with BlockingClient.for_runs_dir(runs) as again:
         assert again.request("list_runs")["runs"][0]["run"] == "busy"
 
 
 def test_a_client_dying_mid_stream_leaves_the_engine_up(runs: Path) -> None:
     make_run(runs, "r", {"state": "running"}, [{"type": "train", "step": s, "pad": "x" * 300} for s in range(5000)])
     for _ in range(3):
-        client = EngineClient.for_runs_dir(runs)
+        client = BlockingClient.for_runs_dir(runs)
         client.request("subscribe", run="r")
         client.close()
-    with EngineClient.for_runs_dir(runs) as client:
+    with BlockingClient.for_runs_dir(runs) as client:
         assert client.request("get_run", run="r")["run"]["state"] == "running"
 
 
@@ -253,7 +253,7 @@ def test_restart_reattaches_live_jobs_and_marks_dead_ones_interrupted(tmp_path: 
                 _job(4, "dead", "embed", live.pid, start_ticks(live.pid) + 1)]  # a reused pid: not ours
         engine_paths(runs).dir.mkdir(parents=True)
         engine_paths(runs).queue.write_text(json.dumps({"version": 1, "next": 5, "jobs": jobs}))
-        with running_engine(runs), EngineClient.for_runs_dir(runs) as client:
+        with running_engine(runs), BlockingClient.for_runs_dir(runs) as client:
             states = {j["id"]: j["state"] for j in client.request("list_jobs")["jobs"]}
             assert states == {"j1": "running", "j2": "interrupted", "j3": "running", "j4": "interrupted"}
             assert {r["run"]: r["state"] for r in client.request("list_runs")["runs"]} == {
@@ -303,7 +303,7 @@ def test_runs_list_reads_an_older_runs_directory(tmp_path: Path, capsys: pytest.
         assert mvssl("runs", "list", "--runs-dir", str(runs), "--json") == 0
         through_engine = json.loads(capsys.readouterr().out)
         assert [{k: v for k, v in r.items() if k != "job"} for r in through_engine] == offline
-        with EngineClient.for_runs_dir(runs) as client:
+        with BlockingClient.for_runs_dir(runs) as client:
             client.request("subscribe", run="c-broken")
             assert wait_push(client, lambda p: p["type"] == "event")["event"] == {"type": "train"}
         assert mvssl("runs", "delete", "b-bare", "--runs-dir", str(runs)) == 0

@@ -7,7 +7,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine.service.client import EngineClient
+from engine.service.client import BlockingClient
 from engine.service.protocol import REQUESTS
 from tests.engine.service.test_server import running_engine, wait_push
 
@@ -50,7 +50,7 @@ lines = st.one_of(
 def test_fuzzed_messages_are_all_answered_and_a_submit_still_works(tmp_path: Path, tiny_corpus: Path) -> None:
     runs = tmp_path / "runs"
     sent = {"n": 0}
-    with running_engine(runs), EngineClient.for_runs_dir(runs, timeout=120) as client:
+    with running_engine(runs), BlockingClient.for_runs_dir(runs, timeout=120) as client:
 
         @settings(max_examples=EXAMPLES, deadline=None, database=None,
                   suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

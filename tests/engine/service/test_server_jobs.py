@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from engine.model.checkpoints import load_checkpoint
-from engine.service.client import EngineClient
+from engine.service.client import BlockingClient
 from engine.rundir.events import iter_events
 from engine.service.protocol import SubmitStudy
 from engine.rundir.files import read_status
@@ -31,7 +31,7 @@ def test_a_study_plans_its_steps_in_pipeline_order() -> None:
 def test_cancel_then_resume_a_study(tmp_path: Path, tiny_corpus: Path) -> None:
     runs = tmp_path / "runs"
     settings = {**TINY, "steps": 8, "log_every": 1, "checkpoint_every": 2}
-    with running_engine(runs, "--grace", "120"), EngineClient.for_runs_dir(runs) as client:
+    with running_engine(runs, "--grace", "120"), BlockingClient.for_runs_dir(runs) as client:
         study = client.request("submit_study", methods=["vicreg"], corpus=f"folder:{tiny_corpus}", config=settings,
                                stages=["pretrain", "embed"], name="cr")["study"]
         run = study["branches"][0]["run"]

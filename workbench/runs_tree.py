@@ -21,7 +21,7 @@ _GROUP = 0  # internal id of a study row; a run row's internal id is its group's
 Index = QModelIndex | QPersistentModelIndex
 
 
-class RunsModel(QAbstractItemModel):
+class RunsTreeModel(QAbstractItemModel):
     """Studies and their runs."""
 
     def __init__(self, parent=None) -> None:
