@@ -71,9 +71,7 @@ class BarlowTwinsLoss(nn.Module):
         self.config = config or BarlowTwinsConfig()
 
     def forward_components(self, z: Tensor) -> BarlowTwinsComponents:
-        _, _, d = check_views(z, "Barlow Twins projections", min_batch=2)
-        if d < 2:
-            raise ValueError(f"Barlow Twins projections need at least 2 dimensions, got shape {tuple(z.shape)}")
+        check_views(z, "Barlow Twins projections", min_batch=2, min_dim=2)
         on_diag, off_diag = barlow_terms(gather_views(z), self.config.eps, self.config.divisor)
         off_diag = self.config.off_diag_weight * off_diag
         return BarlowTwinsComponents(on_diag + off_diag, on_diag, off_diag)

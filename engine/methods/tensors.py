@@ -8,7 +8,7 @@ import torch
 from torch import Tensor
 
 
-def check_views(x: Tensor, name: str, min_batch: int = 1) -> tuple[int, int, int]:
+def check_views(x: Tensor, name: str, min_batch: int = 1, min_dim: int = 1) -> tuple[int, int, int]:
     """Return (V, B, D) of a multi-view tensor, or raise a one-line ValueError naming ``name``."""
     if x.dim() != 3:
         raise ValueError(f"{name} must be (views, batch, dim), got shape {tuple(x.shape)}")
@@ -19,6 +19,8 @@ def check_views(x: Tensor, name: str, min_batch: int = 1) -> tuple[int, int, int
         raise ValueError(f"{name} needs a batch of at least {min_batch}, got {b} (shape {tuple(x.shape)})")
     if d < 1:
         raise ValueError(f"{name} has an empty feature dimension (shape {tuple(x.shape)})")
+    if d < min_dim:
+        raise ValueError(f"{name} need at least {min_dim} dimensions, got shape {tuple(x.shape)}")
     return v, b, d
 
 

@@ -83,9 +83,7 @@ class VICRegLoss(nn.Module):
         self.config = config or VICRegConfig()
 
     def forward_components(self, z: Tensor) -> VICRegComponents:
-        _, _, d = check_views(z, "VICReg projections", min_batch=2)
-        if d < 2:
-            raise ValueError(f"VICReg projections need at least 2 dimensions, got shape {tuple(z.shape)}")
+        check_views(z, "VICReg projections", min_batch=2, min_dim=2)
         z = gather_views(z)  # (V, B_global, D)
         cfg = self.config
         inv = cfg.inv_weight * invariance(z)
