@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 import numpy as np
 import torch
@@ -139,8 +139,11 @@ def knn_diagnostics(run_dir: Path) -> tuple[int | None, dict[str, Any]] | None:
     return (int(step) if step is not None else None), scalars
 
 
-def diagnose(run_dir: Path, progress: bool = True, max_tracks: int = MAX_TRACKS) -> dict[str, Any]:
+def diagnose(run_dir: Path, progress: bool = True, max_tracks: int = MAX_TRACKS,
+             on_progress: Callable[[float], None] | None = None) -> dict[str, Any]:
     """Diagnose every step checkpoint of the run; store each in analysis.h5 and return all scalars.
+
+    `on_progress(fraction of checkpoints done)` is called after each checkpoint is stored.
 
     Returns {"run_dir", "method", "tracks", "views", "knn_step", "steps": {step: scalars}}.
     """
@@ -167,6 +170,8 @@ def diagnose(run_dir: Path, progress: bool = True, max_tracks: int = MAX_TRACKS)
             scalars.update(knn[1])
         analysis_store.write_diagnostics(run_dir, step, scalars, arrays)
         steps[step] = scalars
+        if on_progress is not None:
+            on_progress(len(steps) / len(checkpoints))
     if knn is not None and knn_step not in steps:  # embeddings of a checkpoint that is gone
         analysis_store.write_diagnostics(run_dir, knn_step, knn[1], {})
         steps[knn_step] = dict(knn[1])

@@ -34,21 +34,29 @@ def run_pretrain(spec: PretrainSpec, report: Report) -> Outcome:
     return Outcome(state, str(status.get("message") or ""))
 
 
+def _step(report: Report) -> Callable[[float], None]:
+    """Progress after each item, and a cancel honoured there."""
+    def on_progress(fraction: float) -> None:
+        report.progress(fraction)
+        report.stop_if_cancelled()
+    return on_progress
+
+
 def run_embed(spec: EmbedSpec, report: Report) -> Outcome:
+    """Progress per track; a cancel abandons the new store and keeps the previous one."""
     from engine.evaluation.embed import embed
 
     report.stop_if_cancelled()
-    path = embed(spec.run_dir, progress=report.bars, **given(spec))
-    report.progress(1.0)
+    path = embed(spec.run_dir, progress=report.bars, on_progress=_step(report), **given(spec))
     return Outcome("done", f"wrote {path}")
 
 
 def run_diagnose(spec: DiagnoseSpec, report: Report) -> Outcome:
+    """Progress per checkpoint; a cancel keeps the checkpoints already diagnosed."""
     from engine.collapse.diagnose import diagnose
 
     report.stop_if_cancelled()
-    result = diagnose(spec.run_dir, progress=report.bars, **given(spec))
-    report.progress(1.0)
+    result = diagnose(spec.run_dir, progress=report.bars, on_progress=_step(report), **given(spec))
     return Outcome("done", f"diagnosed {len(result['steps'])} checkpoint(s)")
 
 

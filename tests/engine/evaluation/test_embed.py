@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -211,3 +212,21 @@ def test_clustering_runs_store_each_tracks_prototype_as_the_head_assigns_it(tmp_
     expected = [int(np.argmax(probs[seg_track == t].mean(axis=0))) for t in range(n_tracks)]
     assert found.prototype.tolist() == expected
     assert len(set(expected)) > 3  # the head tells tracks apart, so a wrong head, center or mean would show
+
+
+def test_an_embed_job_reports_each_track_and_a_cancel_keeps_the_previous_store(tmp_path: Path, run_dir: Path) -> None:
+    from engine.rundir.layout import RunDir
+    from engine.service import jobs
+
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run)
+    report = jobs.LocalReport()
+    assert jobs.run_job("embed", run, {}, report).state == "done"
+    assert report.fractions == pytest.approx([1 / 5, 2 / 5, 3 / 5, 4 / 5, 1.0])  # five files, the corrupt one too
+    before = RunDir(run).embeddings.read_bytes()
+
+    stopping = jobs.LocalReport(on_progress=lambda fraction: stopping.cancel() if fraction >= 0.4 else None)
+    outcome = jobs.run_job("embed", run, {"segments_per_track": 2}, stopping)
+    assert outcome.state == "cancelled" and stopping.fractions == pytest.approx([1 / 5, 2 / 5])
+    assert RunDir(run).embeddings.read_bytes() == before
+    assert not RunDir(run).embeddings_partial.exists()
