@@ -1,8 +1,9 @@
 """`make gpu-check`: what a lent GPU does with this project, in a few minutes, as JSON.
 
 1. Each pretext method: `steps` training steps of the trainer's own step (engine.training.loop.TrainStep) at the
-   precision `precision=auto` resolves to on the device; views/s, and MFU against a bf16 matmul peak
-   measured in the same run (FLOPs of one step from torch.utils.flop_counter).
+   precision `precision=auto` resolves to on the device; views/s, and MFU against a matmul peak measured
+   in the same run at that precision (bf16 on a GPU with bf16; fp32 on a CPU where auto picks fp32, whose
+   bf16 would be emulated) (FLOPs of one step from torch.utils.flop_counter).
 2. The training data pipeline (decode, crop, resample) with every core as a worker, in views/s, against
    what the GPU step consumes.
 3. Embedding: clips/s of the frozen backbone's forward at the auto precision.
@@ -36,10 +37,10 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def matmul_peak_tflops(device: torch.device, n: int, repeats: int = 10) -> float:
-    """Best bf16 (n, n) @ (n, n) TFLOP/s on `device`, after warm-up."""
-    a = torch.randn(n, n, device=device, dtype=torch.bfloat16)
-    b = torch.randn(n, n, device=device, dtype=torch.bfloat16)
+def matmul_peak_tflops(device: torch.device, n: int, dtype: torch.dtype = torch.bfloat16, repeats: int = 10) -> float:
+    """Best (n, n) @ (n, n) TFLOP/s in `dtype` on `device`, after warm-up."""
+    a = torch.randn(n, n, device=device, dtype=dtype)
+    b = torch.randn(n, n, device=device, dtype=dtype)
     for _ in range(3):
         a @ b
     best = float("inf")
@@ -193,9 +194,12 @@ def run(device: str = "cuda", quick: bool = False, progress: Callable[[str], Non
                            "machine": machine(), "sizes": sizes}
     if dev.type == "cuda":
         out["gpu"] = torch.cuda.get_device_name(dev)
-    peak = matmul_peak_tflops(dev, sizes["peak_n"])
-    out["bf16_matmul_peak_tflops"] = peak
-    progress(f"bf16 matmul peak: {peak:.1f} TFLOP/s")
+    from engine.training import precision
+
+    auto = precision.resolve("auto", dev)
+    peak = matmul_peak_tflops(dev, sizes["peak_n"], auto.dtype)
+    out["matmul_peak_tflops"], out["matmul_peak_precision"] = peak, auto.name
+    progress(f"{auto.name} matmul peak: {peak:.1f} TFLOP/s")
     out["training"] = {}
     for method in METHODS:
         m = train_method(method, dev, sizes["batch"], sizes["steps"], sizes["warmup"])
