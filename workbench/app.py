@@ -286,7 +286,10 @@ def main(runs_dir: Path | None = None) -> int:
     from engine.config import METHODS
     from workbench.first_run import DemoEstimate
 
+    from workbench.background import collect_garbage_on_gui_thread
+
     app = QApplication.instance() or QApplication(sys.argv[:1])
+    collect_garbage_on_gui_thread()
     app.setOrganizationName(ORG)
     app.setApplicationName(APP)
     chosen = resolve_runs_dir(runs_dir)

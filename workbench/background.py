@@ -8,6 +8,17 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
+from pyqtgraph.util.garbage_collector import GarbageCollector
+
+_gui_thread_gc: GarbageCollector | None = None
+
+
+def collect_garbage_on_gui_thread() -> None:
+    """Python's cyclic GC runs from a GUI-thread timer from now on: run by a worker thread, it can destroy
+    a Qt object there and deadlock (PySide6 waits for the GIL inside the object's destructor)."""
+    global _gui_thread_gc
+    if _gui_thread_gc is None:
+        _gui_thread_gc = GarbageCollector(interval=1.0)
 
 
 class _Relay(QObject):
@@ -34,6 +45,7 @@ class Background(QObject):
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
+        collect_garbage_on_gui_thread()
         self._relay = _Relay()  # no Qt parent: it outlives this object while a job still holds it
         self._relay.done.connect(self._on_done)
         self._relay.failed.connect(self._on_failed)
