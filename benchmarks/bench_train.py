@@ -22,7 +22,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from benchmarks.common import matmul_peak_gflops, median, row
 from engine import config as config_mod
 from engine.model.backbone import Backbone
-from engine.methods import ema_update
+from engine.methods.ema import ema_update
 from engine.model.ssl_model import SSLModel
 from engine.training.loop import Runtime, TrainStep, build_model, resolve_runtime, scheduled_at
 

@@ -144,24 +144,7 @@ def method_defaults(preset: str, method: str) -> dict[str, Any]:
     return {} if spec is None else {**spec.defaults, **spec.preset_defaults.get(preset, {})}
 
 
-# The losses' own names, imported from their files on first access (PEP 562) so that this module stays torch-free.
-_LAZY: dict[str, str] = {
-    "ema_update": "engine.methods.ema",
-    **{f"Contrastive{kind}": "engine.methods.contrastive" for kind in ("Loss", "Config", "Components")},
-    **{f"BYOL{kind}": "engine.methods.byol" for kind in ("Loss", "Config", "Components")},
-    **{f"Clustering{kind}": "engine.methods.clustering" for kind in ("Loss", "Config", "Components")},
-    **{f"BarlowTwins{kind}": "engine.methods.barlow_twins" for kind in ("Loss", "Config", "Components")},
-    **{f"VICReg{kind}": "engine.methods.vicreg" for kind in ("Loss", "Config", "Components")},
-}
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _LAZY:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(_LAZY[name]), name)
-
-
 __all__ = [
     "PRETEXTS", "METHODS", "UNTRAINED", "MethodSpec", "HeadKind", "get_pretext", "method_defaults",
-    "PROJECTION_DIMS", "BYOL_PREDICTOR_DIMS", "CLUSTERING_DIMS", "OFFICIAL_LOG_CLAMP", *_LAZY,
+    "PROJECTION_DIMS", "BYOL_PREDICTOR_DIMS", "CLUSTERING_DIMS", "OFFICIAL_LOG_CLAMP",
 ]

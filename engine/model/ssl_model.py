@@ -123,7 +123,7 @@ class SSLModel(nn.Module):
     def after_step(self, out: StepOutput, momentum: float) -> None:
         """EMA teacher and center updates, after the optimiser step, from the step's `forward` output."""
         if self.teacher is not None:
-            from engine.methods import ema_update
+            from engine.methods.ema import ema_update
 
             ema_update(self.teacher["backbone"], self.backbone, momentum, self.ema_buffers)
             ema_update(self.teacher["head"], self.head, momentum, self.ema_buffers)

@@ -11,7 +11,9 @@ from torch import nn
 
 from engine.config import METHODS
 from engine.model.heads import CLUSTERING_DIMS, PROJECTION_DIMS
-from engine.methods import PRETEXTS, ClusteringConfig, MethodSpec, ema_update, get_pretext
+from engine.methods import PRETEXTS, MethodSpec, get_pretext
+from engine.methods.clustering import ClusteringConfig
+from engine.methods.ema import ema_update
 from engine.training.schedules import ema_momentum_at, teacher_temp_at
 
 

@@ -15,10 +15,12 @@ from engine import config
 from engine.model.backbone import Backbone, BackboneConfig
 from engine.model.frontend import OFFICIAL_F_MAX, FrontendConfig
 from engine.model.heads import MLPHead
-from engine.methods import (
-    BarlowTwinsConfig, BarlowTwinsLoss, BYOLConfig, BYOLLoss, ClusteringConfig, ClusteringLoss, ContrastiveLoss,
-    VICRegConfig, VICRegLoss, ema_update,
-)
+from engine.methods.barlow_twins import BarlowTwinsConfig, BarlowTwinsLoss
+from engine.methods.byol import BYOLConfig, BYOLLoss
+from engine.methods.clustering import ClusteringConfig, ClusteringLoss
+from engine.methods.contrastive import ContrastiveLoss
+from engine.methods.ema import ema_update
+from engine.methods.vicreg import VICRegConfig, VICRegLoss
 from engine.model.ssl_model import SSLModel
 
 
