@@ -1,5 +1,8 @@
-"""What the collapse panel shows for one run, with no Qt: training curves from events.jsonl,
-per-checkpoint diagnostics from analysis.h5, and the collapse alarm.
+"""What the collapse panel shows for one run, with no Qt: training curves from the run's events,
+per-checkpoint diagnostics from its analysis store, and the collapse alarm.
+
+The model reads no events file itself: the run's watcher (workbench.run_watch) feeds it events,
+resets and store changes, so the panel follows a run by the same route as every other panel.
 
 The verdicts come from the engine: collapse events and diagnostics carry `clustering_state`,
 diagnostics and collapse events carry `embedding_state` (events of older runs are judged by the
@@ -8,17 +11,17 @@ same torch-free engine.collapse.verdicts.snapshot_embedding_state).
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
 import numpy as np
 
-from engine.rundir import analysis_store, embeddings_store, layout
+from engine.rundir import analysis_store, embeddings_store
 from engine.collapse.verdicts import snapshot_embedding_state
 from engine.rundir.events import read_events
 from engine.rundir.layout import RunDir
+from workbench.run_watch import FileChange
 from workbench.runs import read_run
 
 AlarmKind = Literal["dominant", "uniform", "dimensional", "full"]
@@ -56,7 +59,7 @@ class Curve:
 
 
 class RunCollapse:
-    """Collapse data of one run, read incrementally: call `refresh` to pick up new events and files."""
+    """Collapse data of one run: the stores are read at once, the events arrive through `add_events`."""
 
     def __init__(self, run_dir: Path) -> None:
         self.run_dir = Path(run_dir)
@@ -65,48 +68,45 @@ class RunCollapse:
         self.train_events: list[dict[str, Any]] = []
         self.diagnostics: dict[int, tuple[dict[str, Any], dict[str, np.ndarray]]] = {}
         self.dim_std: np.ndarray | None = None  # (D,) per-dimension std of L2-normalised track embeddings
-        self._offset = 0
-        self._stamps: dict[str, int] = {}
-        self.refresh()
+        self.files_changed(FileChange(embeddings=True, analysis=True))
+
+    @classmethod
+    def load(cls, run_dir: Path) -> "RunCollapse":
+        """The run as it is on disk now, for a one-off look (a panel follows it through a watcher)."""
+        model = cls(run_dir)
+        model.add_events(read_events(RunDir(run_dir).events)[0])
+        return model
 
     @property
     def name(self) -> str:
         return self.run_dir.name
 
-    def _changed(self, name: str) -> bool:
-        try:
-            stamp = os.stat(self.run_dir / name).st_mtime_ns
-        except OSError:
-            stamp = 0
-        changed = self._stamps.get(name) != stamp
-        self._stamps[name] = stamp
-        return changed
-
-    def refresh(self) -> bool:
-        """Read what is new on disk; True when anything changed."""
-        path = RunDir(self.run_dir).events
-        try:
-            if path.stat().st_size < self._offset:  # rewritten (a resumed run drops later steps)
-                self._offset, self.collapse_events, self.train_events = 0, [], []
-        except OSError:
-            pass
-        events, self._offset = read_events(path, self._offset)
+    def add_events(self, events: list[dict[str, Any]]) -> bool:
+        """Take new events of the run; True when any of them is shown."""
+        kept = False
         for event in events:
             if event.get("type") == "collapse":
                 self.collapse_events.append(event)
             elif event.get("type") == "train":
                 self.train_events.append(event)
-        changed = bool(events)
-        if self._changed(layout.ANALYSIS):
+            else:
+                continue
+            kept = True
+        return kept
+
+    def reset(self) -> None:
+        """The events were rewritten (a resumed run drops later steps): they are replayed from the start."""
+        self.collapse_events, self.train_events = [], []
+
+    def files_changed(self, change: FileChange) -> None:
+        """Re-read the stores that changed; a store being replaced or broken keeps what was read before."""
+        if change.analysis:
             try:
                 self.diagnostics = analysis_store.read_diagnostics(self.run_dir)
-            except embeddings_store.StoreError:  # being replaced or broken: keep what was read before
-                self._stamps.pop(layout.ANALYSIS)
-            changed = True
-        if self._changed(layout.EMBEDDINGS):
+            except embeddings_store.StoreError:
+                pass
+        if change.embeddings:
             self.dim_std = self._read_dim_std()
-            changed = True
-        return changed
 
     def _read_dim_std(self) -> np.ndarray | None:
         try:

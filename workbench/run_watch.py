@@ -11,7 +11,6 @@ HDF5 stores are only ever polled here, because the engine does not push their ch
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, NamedTuple
@@ -39,13 +38,6 @@ class Subscription:
     files: Callable[[FileChange], None] | None = None
 
 
-def _mtime(path: Path) -> int:
-    try:
-        return os.stat(path).st_mtime_ns
-    except OSError:
-        return 0
-
-
 class RunWatcher:
     """Follows one run: keeps its status and event history and tells every subscriber what changed."""
 
@@ -56,7 +48,6 @@ class RunWatcher:
         self._follow = RunWatch(self.run.path)
         self.status: dict[str, Any] = dict(self._follow.status)
         self._cursor = EventCursor(self.run.name, self.run.events)
-        self._stamps = self._file_stamps()
 
     @property
     def name(self) -> str:
@@ -121,14 +112,9 @@ class RunWatcher:
                 self.push_status(status)
             if events_changed:
                 self.read_until(None)
-        stamps = self._file_stamps()
-        if stamps != self._stamps:
-            change = FileChange(stamps[0] != self._stamps[0], stamps[1] != self._stamps[1])
-            self._stamps = stamps
+        change = FileChange(*self._follow.poll_stores())
+        if any(change):
             self._notify("files", change)
-
-    def _file_stamps(self) -> tuple[int, int]:
-        return _mtime(self.run.embeddings), _mtime(self.run.analysis)
 
     def _notify(self, kind: str, *args: Any) -> None:
         for sub in list(self.subscriptions):

@@ -1,4 +1,5 @@
-"""Following a run's files by polling (no inotify): status.json changes and events.jsonl growth.
+"""Following a run's files by polling (no inotify): status.json changes, events.jsonl growth and
+changes of the two HDF5 stores.
 
 events.jsonl is append-only, except that a resumed run rewrites it without the steps after its
 checkpoint (a new file, so a new inode): readers that see the inode change start again from 0.
@@ -33,6 +34,7 @@ class RunWatch:
         self.status: dict[str, Any] = read_status(self.run_dir)
         self._status_key = _stat_key(RunDir(self.run_dir).status)
         self._events_key = _stat_key(RunDir(self.run_dir).events)
+        self._store_keys = self._stores()
 
     def poll(self) -> tuple[dict[str, Any] | None, bool]:
         """(the new status when its content changed, whether events.jsonl changed)."""
@@ -47,6 +49,17 @@ class RunWatch:
         events_changed = key != self._events_key
         self._events_key = key
         return new_status, events_changed
+
+    def poll_stores(self) -> tuple[bool, bool]:
+        """(embeddings store changed, analysis store changed) since the last call."""
+        keys = self._stores()
+        changed = keys[0] != self._store_keys[0], keys[1] != self._store_keys[1]
+        self._store_keys = keys
+        return changed
+
+    def _stores(self) -> tuple[tuple[int, int, int] | None, tuple[int, int, int] | None]:
+        run = RunDir(self.run_dir)
+        return _stat_key(run.embeddings), _stat_key(run.analysis)
 
 
 @dataclass

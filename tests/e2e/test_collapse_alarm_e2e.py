@@ -71,11 +71,11 @@ def test_alarm_names_dominant_for_clustering_collapse_and_stays_off_for_contrast
     assert scalars["clustering_state"] == "dominant" and scalars["effective_prototypes"] <= 4
     assert arrays["usage"].max() >= 0.5 * arrays["usage"].sum()  # one prototype holds at least half the views
     assert all(plot.isVisible() for plot in collapsed.clustering_plots)
-    assert any(a.kind == "dominant" and a.step == STEPS for a in cm.RunCollapse(collapse_run).alarms())
+    assert any(a.kind == "dominant" and a.step == STEPS for a in cm.RunCollapse.load(collapse_run).alarms())
 
     assert healthy.alarm_label.styleSheet() == HEALTHY_STYLE
     assert healthy.alarm_label.text() == "no collapse at the latest measurement"
     scalars, _ = analysis_store.read_diagnostics(contrastive_run)[STEPS]
     assert scalars["embedding_state"] == "healthy" and "clustering_state" not in scalars
-    assert cm.RunCollapse(contrastive_run).alarms() == []
+    assert cm.RunCollapse.load(contrastive_run).alarms() == []
     assert not any(plot.isVisible() for plot in healthy.clustering_plots)

@@ -16,6 +16,7 @@ from engine.rundir.events import EventWriter
 from engine.rundir.files import write_status
 from workbench import collapse_model as cm
 from workbench.panels.collapse import ALARM_STYLE, CollapsePanel
+from workbench.run_watch import RunWatchers, Subscription
 from workbench.selection import RunSelection
 
 LN_K = math.log(4096)
@@ -74,14 +75,14 @@ def test_snapshots_are_judged_with_the_engine_verdict(tmp_path: Path) -> None:
                       "views": 512})
         events.write({"type": "collapse", "step": 30, "std": 0.03, "rankme": 6.0, "healthy_std": 1 / 32,
                       "views": 64, "embedding_state": "full"})
-    states = [state for _, state, _ in cm.RunCollapse(run)._states()["embedding"]]
+    states = [state for _, state, _ in cm.RunCollapse.load(run)._states()["embedding"]]
     assert states == ["healthy", "dimensional", "full"]  # old runs: SNAPSHOT_VIEWS; then the views; then the verdict
     assert verdicts.SNAPSHOT_VIEWS == 64
 
 
 def test_dominant_collapse_raises_the_alarm(tmp_path: Path, panel_for) -> None:
     run = make_run(tmp_path, "clu-collapse", "clustering-collapse", kind="dominant")
-    alarms = cm.RunCollapse(run).alarms()
+    alarms = cm.RunCollapse.load(run).alarms()
     assert [(a.kind, a.since_step, a.step) for a in alarms] == [("dominant", 30, 40)]
     view = panel_for([run])
     column = view.columns[0]
@@ -99,13 +100,13 @@ def test_dominant_collapse_raises_the_alarm(tmp_path: Path, panel_for) -> None:
 
 def test_uniform_collapse_is_named(tmp_path: Path) -> None:
     run = make_run(tmp_path, "clu-uniform", "clustering", kind="uniform")
-    (alarm,) = cm.RunCollapse(run).alarms()
+    (alarm,) = cm.RunCollapse.load(run).alarms()
     assert alarm.kind == "uniform" and "teacher entropy 8.00 of ln K = 8.32" in alarm.message
 
 
 def test_healthy_contrastive_run_has_no_alarm(tmp_path: Path, panel_for) -> None:
     run = make_run(tmp_path, "con", "contrastive")
-    assert cm.RunCollapse(run).alarms() == []
+    assert cm.RunCollapse.load(run).alarms() == []
     view = panel_for([run])
     column = view.columns[0]
     assert column.alarm_label.styleSheet() != ALARM_STYLE and "no collapse" in column.alarm_label.text()
@@ -121,12 +122,14 @@ def test_dimensional_and_full_collapse_from_training_snapshots(tmp_path: Path) -
     run = make_run(tmp_path, "vic", "vicreg")
     with EventWriter(run / "events.jsonl") as events:
         events.write({"type": "collapse", "step": 50, "std": 0.02, "rankme": 2.5, "healthy_std": 1 / 32})
-    model = cm.RunCollapse(run)
-    assert [a.kind for a in model.alarms()] == ["dimensional"]
+    model, watchers = cm.RunCollapse(run), RunWatchers()
+    watchers.watch(run, Subscription(events=model.add_events, reset=model.reset, files=model.files_changed))
+    assert [a.kind for a in model.alarms()] == ["dimensional"]  # the watcher replayed the run's history
     analysis_store.write_diagnostics(run, 50, {"embedding_state": "full", "std": 0.0001, "healthy_std": 1 / 32}, {})
     with EventWriter(run / "events.jsonl") as events:
         events.write({"type": "collapse", "step": 60, "std": 0.0001, "rankme": 1.1, "healthy_std": 1 / 32})
-    assert model.refresh()
+    watchers.poll()  # no engine attached: the watcher's fallback reads the new event and the new diagnostics
+    assert model.collapse_events[-1]["step"] == 60 and 50 in model.diagnostics
     (alarm,) = model.alarms()
     assert alarm.kind == "full" and alarm.since_step == 50
 
@@ -171,3 +174,18 @@ def test_repainting_keeps_none_alive(tmp_path: Path, panel_for) -> None:
     for _ in range(20):
         view.grab()
     assert sys.getrefcount(None) - before > -20  # a real leak loses about 150 per repaint of this panel
+
+
+def test_a_rewritten_events_file_replaces_the_curves(tmp_path: Path) -> None:
+    run = make_run(tmp_path, "con", "contrastive")
+    model, watchers = cm.RunCollapse(run), RunWatchers()
+    watchers.watch(run, Subscription(events=model.add_events, reset=model.reset, files=model.files_changed))
+    assert list(model.curve("collapse", "rankme").steps) == list(STEPS)
+    resumed = run / "events.new"  # a resumed run rewrites its events without the steps after its checkpoint
+    with EventWriter(resumed) as events:
+        events.write({"type": "collapse", "step": 10, "std": 0.028, "rankme": 7.0, "healthy_std": 1 / 32})
+    resumed.replace(run / "events.jsonl")
+    watchers.poll()
+    rankme = model.curve("collapse", "rankme")
+    assert list(rankme.steps) == [10] and list(rankme.values) == [7.0]
+    assert model.train_events == []

@@ -16,7 +16,7 @@ from PySide6.QtWidgets import QComboBox, QLabel, QSplitter, QVBoxLayout, QWidget
 
 from workbench.collapse_model import RunCollapse, default_pair
 from workbench.plots import PlotGrid, coloured_title, new_plot
-from workbench.run_watch import Subscription
+from workbench.run_watch import FileChange, Subscription
 from workbench.run_watch_qt import RunWatchHub
 from workbench.runs import METHOD_COLOURS, scan_runs
 from workbench.selection import RunSelection
@@ -30,14 +30,13 @@ DASH = pg.mkPen("#888", width=1, style=Qt.PenStyle.DashLine)
 class CollapseColumn(QWidget):
     """Every collapse plot of one run; items are created once and fed with setData.
 
-    The run's watcher says when its events or stores changed; the model then reads what is new."""
+    The run's watcher feeds the model its events, resets and store changes; each redraws the column."""
 
     def __init__(self, watch: RunWatchHub, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.watch = watch
         self.model: RunCollapse | None = None
-        self._subscription = Subscription(events=lambda _events: self.refresh(), reset=self.refresh,
-                                          files=lambda _change: self.refresh())
+        self._subscription = Subscription(events=self._on_events, reset=self._on_reset, files=self._on_files)
         watch.drop_on_destroyed(self, self._subscription)
         self.run_box = QComboBox()
         self.alarm_label = QLabel(wordWrap=True)
@@ -87,8 +86,18 @@ class CollapseColumn(QWidget):
         if self.model is not None:
             self.watch.watch(self.model.run_dir, self._subscription)
 
-    def refresh(self) -> None:
-        if self.model is not None and self.model.refresh():
+    def _on_events(self, events: list[dict]) -> None:
+        if self.model is not None and self.model.add_events(events):
+            self.update_view()
+
+    def _on_reset(self) -> None:
+        if self.model is not None:
+            self.model.reset()
+            self.update_view()
+
+    def _on_files(self, change: FileChange) -> None:
+        if self.model is not None:
+            self.model.files_changed(change)
             self.update_view()
 
     def update_view(self) -> None:
