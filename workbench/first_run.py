@@ -12,13 +12,14 @@ from typing import Any, Callable
 
 from PySide6.QtCore import QObject, QProcess, Signal
 
+from engine.evaluation.seeds import DEMO_SEEDS
 from workbench.runs import UNTRAINED
 
 DEMO_CORPUS_SEGMENTS = 300 * 30 // 4  # 300 tracks of 30 s, in 4 s segments
 EMBED_STEP_FRACTION = 1 / 3  # a forward pass costs about a third of a training step (forward + backward)
 # Diagnose, project and probe jobs beside pre-training and embedding, as a share of the training time:
-# in the measured demo study (README) they took 0.73 of it.
-OTHER_JOBS_SHARE = 0.73
+# in the measured two-seed demo study (README) they took 0.95 of it (1,617 s beside 1,702 s of training).
+OTHER_JOBS_SHARE = 0.95
 
 
 def demo_steps() -> int:
@@ -28,15 +29,16 @@ def demo_steps() -> int:
     return build("demo").steps
 
 
-def demo_seconds(measurement: dict[str, Any], methods: list[str], steps: int | None = None) -> float:
-    """Seconds the demo study takes: steps × trained methods × step time, embedding every run's corpus,
-    and the share of the other evaluation jobs."""
+def demo_seconds(measurement: dict[str, Any], methods: list[str], steps: int | None = None,
+                 seeds: int = DEMO_SEEDS) -> float:
+    """Seconds the demo study takes: steps × trained methods × seeds × step time, embedding every run's
+    corpus, and the share of the other evaluation jobs."""
     steps = demo_steps() if steps is None else steps
     step_s = float(measurement["step_s"])
     trained = [m for m in methods if m not in UNTRAINED]
-    training = steps * len(trained) * step_s
+    training = steps * len(trained) * seeds * step_s
     per_step_segments = int(measurement.get("batch_size") or 32) * int(measurement.get("views") or 2)
-    embedding = len(methods) * DEMO_CORPUS_SEGMENTS / per_step_segments * step_s * EMBED_STEP_FRACTION
+    embedding = len(methods) * seeds * DEMO_CORPUS_SEGMENTS / per_step_segments * step_s * EMBED_STEP_FRACTION
     return training + embedding + OTHER_JOBS_SHARE * training
 
 
@@ -46,7 +48,7 @@ def describe(measurement: dict[str, Any], methods: list[str], now: float | None 
     age = ((now or time.time()) - float(measurement.get("measured_at") or 0)) / 86400
     when = "today" if age < 1 else f"{int(age)} day{'s' if int(age) != 1 else ''} ago"
     trained = len([m for m in methods if m not in UNTRAINED])
-    return (f"About {minutes} min on this machine: {trained} methods × {demo_steps()} steps at "
+    return (f"About {minutes} min on this machine: {trained} methods × {DEMO_SEEDS} seeds × {demo_steps()} steps at "
             f"{float(measurement['step_s']):.2f} s per step ({measurement.get('precision', '?')}, measured {when}), "
             f"then embedding, diagnostics, maps and probes.")
 

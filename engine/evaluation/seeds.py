@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 
 OVER = ("tracks", "seeds", "both")
-DEMO_SEEDS = 1  # seeds per method of the demo study (`make demo`, the GUI's demo): set from the measured
-# time of one demo run on a 2-core CPU so that the whole study fits its budget (README "Seeds")
+DEMO_SEEDS = 2  # seeds per method of the demo study (`make demo`, the GUI's demo): two fit an hour on a
+# 2-core CPU (56.6 min measured; README "Seeds"), three would not
 
 
 def seed_values(count: int, first: int = 0) -> list[int]:

@@ -22,11 +22,13 @@ def test_estimate_scales_with_the_measured_step_time() -> None:
     trained = len([m for m in methods if m not in ("random", "logmel")])
     base = fr.demo_seconds(MEASURED, methods)
     assert fr.demo_seconds({**MEASURED, "step_s": 1.0}, methods) == pytest.approx(2 * base)
-    training = fr.demo_steps() * trained * 0.5
+    training = fr.demo_steps() * trained * fr.DEMO_SEEDS * 0.5
     assert training * (1 + fr.OTHER_JOBS_SHARE) < base < training * (1 + fr.OTHER_JOBS_SHARE) * 1.2
+    assert fr.demo_seconds(MEASURED, methods, seeds=2 * fr.DEMO_SEEDS) == pytest.approx(2 * base)  # a run per seed
     assert fr.demo_seconds(MEASURED, ["random"]) < 60  # the control trains nothing
     text = fr.describe(MEASURED, methods)
     assert text.startswith(f"About {round(base / 60)} min on this machine") and "0.50 s per step (bf16" in text
+    assert f"{trained} methods × {fr.DEMO_SEEDS} seeds × {fr.demo_steps()} steps" in text
 
 
 def _writer(path: Path, code: int = 0) -> list[str]:
