@@ -284,9 +284,8 @@ def main(runs_dir: Path | None = None) -> int:
         print(syslibs.message(missing), file=sys.stderr)
         return 1
     from engine.config import METHODS
-    from workbench.first_run import DemoEstimate
-
     from workbench.background import collect_garbage_on_gui_thread
+    from workbench.first_run import DemoEstimate
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     collect_garbage_on_gui_thread()

@@ -31,21 +31,22 @@ class RunWatch:
 
     def __init__(self, run_dir: Path) -> None:
         self.run_dir = Path(run_dir)
+        self._run = RunDir(self.run_dir)
         self.status: dict[str, Any] = read_status(self.run_dir)
-        self._status_key = _stat_key(RunDir(self.run_dir).status)
-        self._events_key = _stat_key(RunDir(self.run_dir).events)
+        self._status_key = _stat_key(self._run.status)
+        self._events_key = _stat_key(self._run.events)
         self._store_keys = self._stores()
 
     def poll(self) -> tuple[dict[str, Any] | None, bool]:
         """(the new status when its content changed, whether events.jsonl changed)."""
         new_status = None
-        key = _stat_key(RunDir(self.run_dir).status)
+        key = _stat_key(self._run.status)
         if key != self._status_key:
             self._status_key = key
             status = read_status(self.run_dir)
             if status and status != self.status:
                 self.status = new_status = status
-        key = _stat_key(RunDir(self.run_dir).events)
+        key = _stat_key(self._run.events)
         events_changed = key != self._events_key
         self._events_key = key
         return new_status, events_changed
@@ -58,8 +59,7 @@ class RunWatch:
         return changed
 
     def _stores(self) -> tuple[tuple[int, int, int] | None, tuple[int, int, int] | None]:
-        run = RunDir(self.run_dir)
-        return _stat_key(run.embeddings), _stat_key(run.analysis)
+        return _stat_key(self._run.embeddings), _stat_key(self._run.analysis)
 
 
 @dataclass
