@@ -84,6 +84,23 @@ def method_defaults() -> str:
     return "\n".join(rows)
 
 
+def loss_configs() -> str:
+    """Each method's loss config (a frozen dataclass whose defaults are the paper's values), and which of
+    its fields a run's config sets."""
+    import dataclasses
+
+    from engine.config import RunConfig
+    from engine.methods import PRETEXTS
+
+    rows = ["| method | loss config | field = default | set from the run's config |", "|---|---|---|---|"]
+    for method, spec in PRETEXTS.items():
+        config = spec.config
+        shown = ", ".join(f"`{f.name} = {getattr(config, f.name)}`" for f in dataclasses.fields(config))
+        from_run = ", ".join(f"`{name}`" for name in spec.from_run(RunConfig(method=method)))
+        rows.append(f"| `{method}` | `{spec.config_class}` | {shown} | {from_run} |")
+    return "\n".join(rows)
+
+
 def _subcommands(parser: argparse.ArgumentParser) -> dict[str, tuple[str, argparse.ArgumentParser]]:
     out: dict[str, tuple[str, argparse.ArgumentParser]] = {}
     for action in parser._actions:
@@ -154,6 +171,7 @@ def protocol_messages() -> str:
 BLOCKS = {  # page -> {block name: generator}
     "configuration.md": {"config-fields": config_fields, "method-defaults": method_defaults},
     "cli.md": {"cli-reference": cli_reference},
+    "methods.md": {"loss-configs": loss_configs},
     "architecture.md": {"run-directory": run_directory, "protocol": protocol_messages},
 }
 
