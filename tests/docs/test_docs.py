@@ -130,3 +130,12 @@ def test_readme_is_an_entry_point() -> None:
     assert _command_table_is_whole(text)
     for link in re.findall(r"\]\((docs/[^)#]+)", text):
         assert (ROOT / link).exists(), link
+
+
+def test_the_install_lines_are_the_ones_make_run_prints() -> None:
+    from workbench import syslibs
+
+    for path in (ROOT / "README.md", generate.DOCS / "getting-started.md"):
+        text = path.read_text()
+        for line in (syslibs.APT_LINE, syslibs.DNF_LINE, syslibs.BREW_LINE):
+            assert f"`{line}`" in text, f"{path.name}: {line}"
