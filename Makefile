@@ -10,7 +10,7 @@ HEAR_STAMP := $(HEAR_VENV)/.installed
 export NUMBA_CACHE_DIR ?= $(HOME)/.cache/mvssl-workbench/numba
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: run test venv hear-venv demo-corpus demo bench gpu-check screenshots lint clean
+.PHONY: run test venv hear-venv demo-corpus demo bench gpu-check screenshots docs lint clean
 
 run:
 	@$(PYTHON) -m workbench.syslibs
@@ -63,8 +63,12 @@ gpu-check: $(STAMP)
 demo-corpus: $(STAMP)
 	$(PY) -m engine.cli corpus make-demo --if-missing
 
+# The documentation as a web site under site/ (make test builds it with --strict, into a temporary folder).
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict
+
 lint: $(STAMP)
 	$(VENV)/bin/lint-imports
 
 clean:
-	rm -rf $(VENV) $(HEAR_VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) $(HEAR_VENV) build site *.egg-info .pytest_cache

@@ -66,7 +66,7 @@ class RunConfig(BaseModel):
     vicreg_inv: float = Field(1.0, ge=0, description="VICReg invariance weight")
     vicreg_var: float = Field(1.0, ge=0, description="VICReg variance weight")
     vicreg_cov: float = Field(1.0, ge=0, description="VICReg covariance weight")
-    # --- where we differ from the official code (README "Where we differ from the official code") --
+    # --- where we differ from the official code (docs/differences.md) ------------------------------
     official: bool = Field(False, description="start every switch below from the official code's behaviour "
                                               "(f_max 11025 included; never the BYOL batch-sum bug)")
     byol_batch_sum: bool = Field(False, description="BUG of the official code, only to reproduce its numbers: "
@@ -105,7 +105,8 @@ class RunConfig(BaseModel):
 
 _PRESET_VALUES: dict[str, dict[str, Any]] = {
     # Sized for a 2-core laptop CPU: a few minutes per method on the demo corpus.
-    # augment off: on the demo corpus per-view gain/EQ/noise halved what contrastive neighbours share (README)
+    # augment off: on the demo corpus per-view gain/EQ/noise halved what contrastive neighbours share
+    # (docs/configuration.md)
     "demo": dict(preset="demo", batch_size=32, steps=300, warmup_steps=30, lr=1e-3, augment=False,
                  num_workers=1, log_every=10, checkpoint_every=100, teacher_temp_warmup_epochs=10.0),
     # The paper's large-batch values for a GPU; batch size and step count are not in the released code.

@@ -18,7 +18,7 @@ from workbench.runs import UNTRAINED
 DEMO_CORPUS_SEGMENTS = 300 * 30 // 4  # 300 tracks of 30 s, in 4 s segments
 EMBED_STEP_FRACTION = 1 / 3  # a forward pass costs about a third of a training step (forward + backward)
 # Diagnose, project and probe jobs beside pre-training and embedding, as a share of the training time:
-# in the measured two-seed demo study (README) they took 0.95 of it (1,617 s beside 1,702 s of training).
+# in the measured two-seed demo study (docs/results.md) they took 0.95 of it (1,617 s beside 1,702 s of training).
 OTHER_JOBS_SHARE = 0.95
 
 

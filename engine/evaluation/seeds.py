@@ -19,7 +19,7 @@ import numpy as np
 
 OVER = ("tracks", "seeds", "both")
 DEMO_SEEDS = 2  # seeds per method of the demo study (`make demo`, the GUI's demo): two fit an hour on a
-# 2-core CPU (56.6 min measured; README "Seeds"), three would not
+# 2-core CPU (56.6 min measured; docs/evaluation.md, Seeds), three would not
 
 
 def seed_values(count: int, first: int = 0) -> list[int]:

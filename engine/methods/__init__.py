@@ -112,7 +112,7 @@ PRETEXTS: dict[str, MethodSpec] = {
         summary="DINO-style: the student matches the centred, sharpened teacher over 4,096 prototypes",
         # At the demo preset's lr 1e-3 the backbone loses its rank within 60 steps (RankMe ~1.5) and the
         # teacher drifts towards uniform; lr 3e-5 with the prototypes frozen for the first 10 % keeps the
-        # teacher sharp and the backbone's rank (README, "Clustering on the demo preset").
+        # teacher sharp and the backbone's rank (docs/collapse.md).
         preset_defaults={"demo": dict(lr=3e-5, freeze_last_layer_steps=30)}),
     "clustering-collapse": MethodSpec(
         **_CLUSTERING, colour="#ff9896", variant=dict(centering=False),
@@ -120,7 +120,7 @@ PRETEXTS: dict[str, MethodSpec] = {
         # No centering, a sharp teacher from the first step and a fast-following teacher: the settings
         # under which DINO-style clustering collapses to one dominant prototype and stays there.
         # (EMA 0.95: at 0.99 an fp32 run kept 4-5 prototypes to the end; at 0.95 one prototype from step 80,
-        # and of 0.9 / 0.95 / 0.97 the lowest track-embedding RankMe, README "Clustering on the demo preset".)
+        # and of 0.9 / 0.95 / 0.97 the lowest track-embedding RankMe, docs/collapse.md.)
         defaults=dict(teacher_temp_start=0.04, teacher_temp_end=0.04, ema_start=0.95, ema_end=0.95)),
     "barlow_twins": _projection("barlow_twins", "BarlowTwins", _barlow_twins, "#2ca02c",
                                 "Barlow Twins: the cross-correlation of two views is pushed to the identity"),

@@ -12,7 +12,7 @@ def test_presets_validate_and_differ() -> None:
     demo, paper = config.build("demo"), config.build("paper")
     assert demo.preset == "demo" and paper.preset == "paper"
     assert paper.batch_size > demo.batch_size and paper.steps > demo.steps
-    assert not demo.augment and not paper.augment  # the demo corpus has no per-track channel to undo (README)
+    assert not demo.augment and not paper.augment  # the demo corpus has no per-track channel to undo (docs/configuration.md)
     # paper defaults of PAPER.md
     assert (demo.temperature, demo.student_temp, demo.n_prototypes) == (0.1, 0.1, 4096)
     assert (demo.teacher_temp_start, demo.teacher_temp_end, demo.center_momentum) == (0.02, 0.04, 0.9)

@@ -1,4 +1,4 @@
-"""engine.api.load_run: the README's notebook example runs as written, and the API's pieces agree with
+"""engine.api.load_run: the notebook example of docs/elsewhere.md runs as written, and the API's pieces agree with
 the store."""
 from __future__ import annotations
 
@@ -15,19 +15,19 @@ import torch
 from engine.rundir import embeddings_store
 from engine.api import load_run
 
-README = Path(__file__).resolve().parents[3] / "README.md"
+PAGE = Path(__file__).resolve().parents[3] / "docs" / "elsewhere.md"
 
 
-def readme_example() -> str:
-    text = README.read_text()
+def notebook_example() -> str:
+    text = PAGE.read_text()
     match = re.search(r"<!-- notebook example -->\n```python\n(.*?)```", text, re.S)
-    assert match, "README: no notebook example"
+    assert match, "docs/elsewhere.md: no notebook example"
     code = match.group(1)
     assert len(code.strip().splitlines()) <= 10
     return code
 
 
-def test_readme_notebook_example_embeds_a_wav_and_finds_its_track_first(export_runs, tmp_path) -> None:
+def test_docs_notebook_example_embeds_a_wav_and_finds_its_track_first(export_runs, tmp_path) -> None:
     run_dir = export_runs["contrastive"]
     with embeddings_store.open_embeddings(run_dir) as emb:
         track_id, path, tags = emb.tracks.ids[3], emb.tracks.paths[3], emb.tracks.tags[3]
@@ -35,11 +35,11 @@ def test_readme_notebook_example_embeds_a_wav_and_finds_its_track_first(export_r
     wave, sr = sf.read(path, dtype="float32")
     song = tmp_path / "song.wav"
     sf.write(song, wave, sr, subtype="FLOAT")
-    code = readme_example().replace('"runs/contrastive"', repr(str(run_dir))).replace('"song.wav"', repr(str(song)))
+    code = notebook_example().replace('"runs/contrastive"', repr(str(run_dir))).replace('"song.wav"', repr(str(song)))
     out = io.StringIO()
     scope: dict = {}
     with contextlib.redirect_stdout(out):
-        exec(compile(code, "README notebook example", "exec"), scope)
+        exec(compile(code, "docs/elsewhere.md notebook example", "exec"), scope)
     lines = out.getvalue().splitlines()
     assert lines[0] == "contrastive 4 (16, 1024) (16, 22)"
     assert len(lines) == 6
