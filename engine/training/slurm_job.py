@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import submitit
+import torch
 
 from engine.rundir.files import read_status, write_status
 from engine.training.loop import train
@@ -22,6 +23,7 @@ class SlurmTraining(submitit.helpers.Checkpointable):
         run_dir = Path(run_dir)
         job = submitit.JobEnvironment()
         dist = submitit.helpers.TorchDistributedEnvironment().export(set_cuda_visible_devices=False, overwrite=True)
+        torch.set_num_threads(int(os.environ.get("SLURM_CPUS_PER_TASK", 1)))  # what Slurm gave this task, as torchrun
         preempted = threading.Event()
         requeue = signal.getsignal(signal.SIGUSR2)  # submitit's handler: checkpoint() + scontrol requeue + exit
         signal.signal(signal.SIGUSR2, lambda signum, frame: preempted.set())
