@@ -91,7 +91,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         return _train_on_slurm(run_dir, args.devices, slurm, args.detach)
     from engine.training.launchers import launch
 
-    state = launch(run_dir, devices=args.devices or 1)
+    state = launch(run_dir, devices=1 if args.devices is None else args.devices)
     print(f"{run_dir}: {state}")
     return 0 if state in ("done", "cancelled") else 1
 

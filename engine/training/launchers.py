@@ -50,8 +50,9 @@ def submit_slurm(run_dir: Path, devices: int | None, options: SlurmOptions,
         executor = submitit.SlurmExecutor(folder=folder)
         executor.update_parameters(**slurm_parameters(options, tasks, Path(run_dir).name))
     job = executor.submit(SlurmTraining(), Path(run_dir).resolve())
-    write_status(run_dir, read_status(run_dir).get("state", "queued"), slurm_job_id=str(job.job_id),
-                 world_size=options.nodes * tasks, restarts=0)
+    state = "done" if read_status(run_dir).get("state") == "done" else "queued"  # a resumed run waits in Slurm's queue
+    write_status(run_dir, state, slurm_job_id=str(job.job_id), world_size=options.nodes * tasks, restarts=0,
+                 message=f"Slurm job {job.job_id}")
     return job
 
 

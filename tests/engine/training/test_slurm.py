@@ -3,6 +3,7 @@ resumes, scancel. The CLI runs as a user runs it; its jobs import this checkout 
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -108,10 +109,9 @@ def test_usr2_checkpoints_requeues_and_resumes_on_the_same_trajectory(slurm_ddp_
 
 def test_scancel_ends_the_run_cancelled(tmp_path: Path, tiny_corpus: Path) -> None:
     run = tmp_path / "cancelled"
-    env_args = [*DDP_SETTINGS, "--set", "steps=200"]
-    proc = subprocess.Popen([sys.executable, "-m", "engine.cli", "train", *env_args, "--corpus", f"folder:{tiny_corpus}",
-                             "--launcher", "slurm", "--time-min", "60", "--run-dir", str(run)],
-                            env={**__import__("os").environ, "PYTHONPATH": str(PROJECT_ROOT)},
+    proc = subprocess.Popen([sys.executable, "-m", "engine.cli", "train", *DDP_SETTINGS, "--set", "steps=200",
+                             "--corpus", f"folder:{tiny_corpus}", "--launcher", "slurm", "--time-min", "60",
+                             "--run-dir", str(run)], env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)},
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         wait_for(run, lambda s: s.get("state") == "running" and s.get("step", 0) >= 1)
