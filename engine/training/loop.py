@@ -170,8 +170,8 @@ class TrainStep:
 def train(run_dir: Path, progress: bool = True, preempted: Callable[[], bool] | None = None) -> str:
     """Train (or resume) the run in `run_dir`; returns the final state written to status.json.
 
-    `preempted` (asked after each step, on rank 0) ends the run with a checkpoint in state "requeued",
-    whose status the caller writes when it has requeued the job (engine.training.slurm_job)."""
+    `preempted` (asked after each step, on rank 0 only) stops the run with a checkpoint of that step and
+    returns "requeued"; the caller writes that state once it has requeued the job (engine.training.slurm_job)."""
     run_dir = Path(run_dir)
     cfg = config_mod.load(RunDir(run_dir).config)
     rt = resolve_runtime(cfg)

@@ -11,7 +11,8 @@ from pathlib import Path
 import submitit
 import torch
 
-from engine.rundir.files import read_status, write_status
+from engine.rundir.files import write_status
+from engine.rundir.layout import RunDir
 from engine.training.loop import train
 
 
@@ -38,8 +39,8 @@ class SlurmTraining(submitit.helpers.Checkpointable):
                 _wait_for_requeue()  # rank 0 left to requeue the job: this rank's collective failed because of it
             raise
         if state == "requeued":
-            step = read_status(run_dir).get("step")
-            write_status(run_dir, "requeued", restarts=restarts + 1,
+            step = max(RunDir(run_dir).step_checkpoints())  # the one the loop has just written
+            write_status(run_dir, "requeued", step=step, restarts=restarts + 1,
                          message=f"preempted or out of time: checkpoint at step {step}; requeued as job {job.job_id}")
             try:
                 requeue(signal.SIGUSR2, None)  # exits this process
