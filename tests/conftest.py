@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import tempfile
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -28,3 +30,25 @@ def shared_dir() -> Path:
 @pytest.fixture(scope="session")
 def real_audio_dir(shared_dir: Path) -> Path:
     return shared_dir / "data" / "real-audio"
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster() -> Iterator[Path]:
+    """A real single-node Slurm (`.ci/slurm-cluster`, with accounting), started once for the tests marked
+    `slurm`; yields its slurm.conf, exported as SLURM_CONF. Where it cannot start the tests are skipped,
+    except in CI (CI=true), where that fails them."""
+    script = PROJECT_ROOT / ".ci" / "slurm-cluster"
+    root = Path(os.environ.get("MVSSL_SLURM_ROOT", Path(tempfile.gettempdir()) / "mvssl-slurm"))
+    env = {**os.environ, "MVSSL_SLURM_ROOT": str(root)}
+    started = subprocess.run([script, "status"], env=env, capture_output=True).returncode != 0
+    if started:
+        out = subprocess.run([script, "start"], env=env, capture_output=True, text=True, timeout=900)
+        if out.returncode != 0:
+            why = (out.stderr.strip().splitlines() or ["no output"])[-1]
+            message = f"no Slurm cluster: .ci/slurm-cluster start failed ({why})"
+            pytest.fail(message) if os.environ.get("CI") == "true" else pytest.skip(message)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SLURM_CONF", str(root / "etc" / "slurm.conf"))
+        yield root / "etc" / "slurm.conf"
+    if started:
+        subprocess.run([script, "stop"], env=env, capture_output=True, timeout=120)

@@ -75,13 +75,37 @@ def _cmd_train(args: argparse.Namespace) -> int:
             overrides["official"] = "true"
         cfg = config_mod.build(args.preset or base.get("preset", "demo"), base, overrides)
         parse_source(cfg.corpus)
-    from engine.training.launchers import launch
+    slurm = None
+    if args.launcher == "slurm":
+        from engine.cli.slurm_args import options_from
 
+        slurm = options_from(args, run_dir.resolve().parent)
+        slurm.tasks_per_node(args.devices)  # a bad --devices fails before the run folder is made
+    elif args.detach:
+        raise ValueError("--detach needs --launcher slurm")
     if not args.resume:
         from engine.config import prepare_run
 
         prepare_run(cfg, run_dir)
-    state = launch(run_dir, devices=args.devices, launcher=args.launcher)
+    if slurm is not None:
+        return _train_on_slurm(run_dir, args.devices, slurm, args.detach)
+    from engine.training.launchers import launch
+
+    state = launch(run_dir, devices=1 if args.devices is None else args.devices)
+    print(f"{run_dir}: {state}")
+    return 0 if state in ("done", "cancelled") else 1
+
+
+def _train_on_slurm(run_dir: Path, devices: int | None, options, detach: bool) -> int:
+    from engine.training.launchers import submit_slurm, wait_slurm
+    from engine.training.slurm_options import remember
+
+    job = submit_slurm(run_dir, devices, options)
+    remember(run_dir.resolve().parent, options)
+    print(f"submitted Slurm job {job.job_id}: {run_dir.resolve()}", flush=True)
+    if detach:
+        return 0
+    state = wait_slurm(job, run_dir)
     print(f"{run_dir}: {state}")
     return 0 if state in ("done", "cancelled") else 1
 
@@ -119,8 +143,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="the official code's behaviour wherever it is well defined (config official = true)")
     train.add_argument("--run-dir", required=True)
     train.add_argument("--resume", action="store_true", help="continue the run in --run-dir")
-    train.add_argument("--devices", type=int, default=1, help="processes (GPUs) for DDP via torchrun")
+    train.add_argument("--devices", type=int, help="DDP processes, one per device (GPU or CPU): torchrun here; "
+                                                   "on Slurm, tasks per node (default 1, or --gpus-per-node)")
     train.add_argument("--launcher", choices=["local", "slurm"], default="local")
+    importlib.import_module("engine.cli.slurm_args").add_arguments(train)
     train.set_defaults(handler=_cmd_train)
 
     model = sub.add_parser("model", help="the backbone and heads")

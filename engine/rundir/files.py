@@ -9,9 +9,10 @@ from typing import Any, Literal, get_args
 
 from engine.rundir.layout import RunDir
 
-State = Literal["queued", "running", "done", "failed", "cancelled", "diverged", "interrupted"]
+# "requeued": preempted on Slurm, checkpointed, and waiting in Slurm's queue to resume by itself
+State = Literal["queued", "running", "requeued", "done", "failed", "cancelled", "diverged", "interrupted"]
 STATES: tuple[str, ...] = get_args(State)  # every state status.json may hold
-FINAL_STATES = tuple(s for s in STATES if s not in ("queued", "running"))
+FINAL_STATES = tuple(s for s in STATES if s not in ("queued", "running", "requeued"))
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:

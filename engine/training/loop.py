@@ -9,7 +9,7 @@ import time
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 import torch
 import torch.distributed as tdist
@@ -167,8 +167,11 @@ class TrainStep:
 # --------------------------------------------------------------------------------------------------
 # the run
 # --------------------------------------------------------------------------------------------------
-def train(run_dir: Path, progress: bool = True) -> str:
-    """Train (or resume) the run in `run_dir`; returns the final state written to status.json."""
+def train(run_dir: Path, progress: bool = True, preempted: Callable[[], bool] | None = None) -> str:
+    """Train (or resume) the run in `run_dir`; returns the final state written to status.json.
+
+    `preempted` (asked after each step, on rank 0 only) stops the run with a checkpoint of that step and
+    returns "requeued"; the caller writes that state once it has requeued the job (engine.training.slurm_job)."""
     run_dir = Path(run_dir)
     cfg = config_mod.load(RunDir(run_dir).config)
     rt = resolve_runtime(cfg)
@@ -212,7 +215,7 @@ def train(run_dir: Path, progress: bool = True) -> str:
     status = read_status(run_dir)
     if rt.main:
         write_status(run_dir, "running", method=cfg.method, step=start, total_steps=cfg.steps, pid=os.getpid(),
-                     started_at=status.get("started_at", time.time()), message="")
+                     started_at=status.get("started_at", time.time()), message="", world_size=rt.world)
     bar = tqdm(total=cfg.steps, initial=start, desc=f"{cfg.method}", disable=not (progress and rt.main),
                unit="step", dynamic_ncols=True)
     window = {"t0": time.perf_counter(), "wait": 0.0, "views": 0}
@@ -255,6 +258,10 @@ def train(run_dir: Path, progress: bool = True) -> str:
                     save_checkpoint(run_dir, done, model, optimizer, scaler, epoch=done // sampler.steps_per_epoch)
                 step, state = done, "cancelled"
                 break
+            if preempted is not None and preempted() and done < cfg.steps:
+                save_checkpoint(run_dir, done, model, optimizer, scaler, epoch=done // sampler.steps_per_epoch)
+                step, state = done, "requeued"
+                break
             step = done
     except Diverged as err:
         state = "diverged"
@@ -271,7 +278,7 @@ def train(run_dir: Path, progress: bool = True) -> str:
         signal.signal(signal.SIGTERM, previous)
         if events is not None:
             events.close()
-    if rt.main:
+    if rt.main and state != "requeued":
         stats = dataset.stats
         write_status(run_dir, state, step=step, finished_at=time.time(), skipped_audio=stats.unreadable,
                      message="stopped by SIGTERM; resumable" if state == "cancelled" else "")
@@ -284,9 +291,9 @@ def _record_precision(run_dir: Path, rt: Runtime, events: EventWriter, step: int
     if progress:
         print(f"precision: {choice.name} (requested {choice.requested}; {choice.reason})", file=sys.stderr, flush=True)
     config_mod.record_resolved(RunDir(run_dir).config, precision=choice.name, precision_reason=choice.reason,
-                               device=str(rt.device))
+                               device=str(rt.device), world_size=rt.world)
     events.write({"type": "runtime", "step": step, "device": str(rt.device), "threads": torch.get_num_threads(),
-                  **choice.record(), "time": time.time()})
+                  "world_size": rt.world, **choice.record(), "time": time.time()})
 
 
 def _write_random_control(run_dir: Path, cfg: RunConfig, model: SSLModel, rt: Runtime) -> str:

@@ -31,7 +31,7 @@ def test_study_falls_back_to_config_and_corpus_to_status(tmp_path: Path) -> None
 
 
 def test_states_numbers_and_unknown_values() -> None:
-    assert STATES == ("queued", "running", "done", "failed", "cancelled", "diverged", "interrupted")
+    assert STATES == ("queued", "running", "requeued", "done", "failed", "cancelled", "diverged", "interrupted")
     assert FINAL_STATES == ("done", "failed", "cancelled", "diverged", "interrupted")
     assert [state_of(v) for v in ("done", "weird", None, 3)] == ["done", "unknown", "unknown", "unknown"]
     assert [number(v, -1.0) for v in (3, 2.5, True, "12", None)] == [3.0, 2.5, -1.0, -1.0, -1.0]
