@@ -138,6 +138,11 @@ class MainWindow(QMainWindow):
     def refresh(self) -> None:
         self.sync.refresh()
 
+    def reload(self) -> None:
+        """File → Reload: the runs list, and every panel reads the runs it shows again."""
+        self.sync.refresh()
+        self.watch.watchers.reload()
+
     def _after_listing(self) -> None:
         self.empty_label.setVisible(self.model.rowCount() == 0)
         if self._select_after and all(self.model.run(r) for r in self._select_after):

@@ -22,7 +22,7 @@ def build_menus(window) -> None:
     window.demo_action = _action(window, file_menu, "Start the &demo study", window.start_demo_study, "Ctrl+Shift+D")
     file_menu.addSeparator()
     _action(window, file_menu, "&Open runs directory…", window._on_open_runs_dir, QKeySequence.StandardKey.Open)
-    _action(window, file_menu, "&Reload", window.refresh, QKeySequence.StandardKey.Refresh)
+    _action(window, file_menu, "&Reload", window.reload, QKeySequence.StandardKey.Refresh)
     file_menu.addSeparator()
     _action(window, file_menu, "&Quit", window.close, QKeySequence.StandardKey.Quit)
     run_menu = bar.addMenu("&Run")

@@ -116,6 +116,11 @@ class RunWatcher:
         if any(change):
             self._notify("files", change)
 
+    def reload(self) -> None:
+        """Have every subscriber read both stores again, changed or not."""
+        self._follow.poll_stores()
+        self._notify("files", FileChange(embeddings=True, analysis=True))
+
     def _notify(self, kind: str, *args: Any) -> None:
         for sub in list(self.subscriptions):
             callback = getattr(sub, kind)
@@ -178,6 +183,11 @@ class RunWatchers:
     def push_reset(self, run: str) -> None:
         for watcher in self.named(run):
             watcher.push_reset()
+
+    def reload(self) -> None:
+        """Tell every subscriber that both stores changed (File → Reload): each panel reads its runs again."""
+        for watcher in list(self.watchers.values()):
+            watcher.reload()
 
     def files_may_have_changed(self, run: str) -> None:
         """A job of `run` changed state: look at its stores now rather than at the next tick."""

@@ -29,7 +29,7 @@ PANELS: tuple[PanelSpec, ...] = (
     PanelSpec("Training", "workbench.panels.training", "TrainingPanel", ("selection", "store")),
     PanelSpec("Map", "workbench.panels.embedding_map", "EmbeddingMapPanel", ("selection", "player"), ("watch",)),
     PanelSpec("Collapse", "workbench.panels.collapse", "CollapsePanel", ("selection",), ("runs_dir", "watch")),
-    PanelSpec("Scores", "workbench.panels.scores", "ScoresPanel", ("selection",)),
+    PanelSpec("Scores", "workbench.panels.scores", "ScoresPanel", ("selection",), ("watch",)),
 )
 
 

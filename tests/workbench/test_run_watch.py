@@ -165,3 +165,25 @@ def test_a_destroyed_panel_is_no_longer_called(qtbot, tmp_path: Path) -> None:
     qtbot.waitUntil(lambda: hub.watcher(run) is None, timeout=3000)
     hub.watchers.fed = True
     hub.watchers.push_events({"clu": [DOMINANT]})  # would reach a deleted widget if it were still subscribed
+
+
+def test_a_finished_job_and_file_reload_reach_the_scores_panel(qtbot, tmp_path: Path, fed_hub: RunWatchHub) -> None:
+    """With an engine feeding the watchers (no polling), a job's state push makes the panel read the probes it
+    wrote; File → Reload makes every panel read its runs again."""
+    from engine.rundir import analysis_store
+    from tests.workbench.test_scores import make_scored_run
+    from workbench.panels.scores import ScoresPanel
+
+    run = make_scored_run(tmp_path, "a-contrastive", "contrastive", 2.0, 1)
+    selection = RunSelection()
+    view = ScoresPanel(selection, n_resamples=50, watch=fed_hub)
+    qtbot.addWidget(view)
+    selection.set_runs([run])
+    genre = analysis_store.read_probes(run, "genre")["genre"]
+    analysis_store.write_probe(run, "mood", 1.0, 0, genre.at(1.0)[0].pred, genre.test_index, genre.tag_names,
+                               genre.at(1.0)[0].metrics, {})
+    fed_hub.watchers.files_may_have_changed("a-contrastive")  # what a job push of the run does
+    qtbot.waitUntil(lambda: view.task_box.findText("mood") >= 0, timeout=3000)
+    view.task_box.clear()
+    fed_hub.watchers.reload()
+    qtbot.waitUntil(lambda: view.task_box.count() == 2, timeout=3000)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QSortFilterProxyModel, Qt
+from PySide6.QtCore import QSortFilterProxyModel, Qt, QTimer
 from PySide6.QtGui import QColor, QFontMetrics
 from PySide6.QtWidgets import (
     QComboBox, QFileDialog, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QPushButton, QSplitter, QTableView,
@@ -27,7 +27,11 @@ from workbench.panels.scores_table import SORT_ROLE, BeatsMatrix, ScoresTableMod
 from workbench.panels.seed_matrix import SeedMatrix
 from workbench.plots import abbreviated, legible_axes, one_line, short_names
 from workbench.runs import METHOD_COLOURS
+from workbench.run_watch import FileChange, Subscription
+from workbench.run_watch_qt import RunWatchHub
 from workbench.selection import RunSelection
+
+POLL_MS = 2000  # how often a panel shown alone, with its own watchers, looks at the files
 
 def _short_form(label: str, method: str) -> str:
     """" (BT)": the abbreviation Fig. 1 may show for a run, when it differs from its name."""
@@ -38,7 +42,8 @@ def _short_form(label: str, method: str) -> str:
 class ScoresPanel(QWidget):
     """Scores of every selected run that has probes of the chosen task."""
 
-    def __init__(self, selection: RunSelection, parent: QWidget | None = None, n_resamples: int = sm.N_RESAMPLES) -> None:
+    def __init__(self, selection: RunSelection, parent: QWidget | None = None, n_resamples: int = sm.N_RESAMPLES,
+                 watch: RunWatchHub | None = None, poll_ms: int = POLL_MS) -> None:
         super().__init__(parent)
         self.selection = selection
         self.n_resamples = n_resamples
@@ -46,6 +51,12 @@ class ScoresPanel(QWidget):
         self.boot: PairedBootstrap | None = None
         self.seeds: MethodComparison | None = None
         self._worker = Background(self)
+        self.watch = watch if watch is not None else RunWatchHub(poll_ms, parent=self)
+        self._subscription = Subscription(files=self._on_files)
+        self._followed: list[Path] = []
+        self.watch.drop_on_destroyed(self, self._subscription)
+        self._reload = QTimer(self, singleShot=True, interval=200)  # a probe writes every draw: reload once
+        self._reload.timeout.connect(self.reload)
         self._build()
         self.selection.changed.connect(self._on_selection_changed)
         self._on_selection_changed(self.selection.runs())
@@ -122,6 +133,24 @@ class ScoresPanel(QWidget):
 
     # ------------------------------------------------------------------ data
     def _on_selection_changed(self, runs: list[Path]) -> None:
+        self._follow(runs)
+        self.reload()
+
+    def _follow(self, runs: list[Path]) -> None:
+        """Be told by the runs' watchers when their analysis stores change (where the probes are written)."""
+        for run in [r for r in self._followed if r not in runs]:
+            self.watch.unwatch(run, self._subscription)
+        for run in [r for r in runs if r not in self._followed]:
+            self.watch.watch(run, self._subscription)
+        self._followed = list(runs)
+
+    def _on_files(self, change: FileChange) -> None:
+        if change.analysis or change.embeddings:
+            self._reload.start()
+
+    def reload(self) -> None:
+        """Read the selected runs' probe tasks and scores again, keeping the chosen task."""
+        runs = self.selection.runs()
         current = self.task_box.currentText()
         self.task_box.blockSignals(True)
         self.task_box.clear()
@@ -176,6 +205,7 @@ class ScoresPanel(QWidget):
 
     def _start_bootstrap(self) -> None:
         self.boot, self.seeds = None, None
+        self._worker.cancel()  # a resampling of the runs shown before must not draw over these
         self._show_bootstrap()
         if not self.runs:
             return
