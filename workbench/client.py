@@ -18,8 +18,10 @@ from typing import Any
 from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtNetwork import QLocalSocket
 
+from pydantic import ValidationError
+
 from engine.rundir.events import json_lines
-from engine.service import protocol
+from engine.service import contract, protocol
 from engine.service.enginedir import address_through, engine_paths, make_private_dir, socket_fits
 from workbench.engine_start import EngineStarter
 from workbench.pending import OnError, OnReply, PendingRequests
@@ -36,8 +38,8 @@ class EngineClient(QObject):
     hello = Signal(dict)  # the engine's hello result, after each (re)connection
     events = Signal(dict)  # {run: [event, ...]}, flushed every `flush_ms`
     status = Signal(str, dict)  # run, status.json content
-    job = Signal(dict)
-    study = Signal(dict)
+    job = Signal(object)  # contract.Job
+    study = Signal(object)  # contract.Study
     reset = Signal(str)  # run whose events restart from the beginning
     error = Signal(str, str)  # one-line message, details
 
@@ -219,12 +221,13 @@ class EngineClient(QObject):
 
     def _send_subscribe(self, run: str, offset: int) -> None:
         def on_reply(result: dict[str, Any]) -> None:
-            if result.get("offset", 0) != offset:  # the file was replaced meanwhile: replay from its start
+            reply = contract.SubscribeResult.model_validate(result)
+            if reply.offset != offset:  # the file was replaced meanwhile: replay from its start
                 self._batch.pop(run, None)
-                self._offsets[run] = result.get("offset", 0)
+                self._offsets[run] = reply.offset
                 self.reset.emit(run)
-            if result.get("status"):
-                self.status.emit(run, result["status"])
+            if reply.status:
+                self.status.emit(run, reply.status)
 
         def on_error(message: str) -> None:
             self._offsets.pop(run, None)  # deleted meanwhile
@@ -249,23 +252,29 @@ class EngineClient(QObject):
         kind = message.get("type")
         if kind in ("reply", "error"):
             self._pending.answer(message)
-        elif kind == "event" and message.get("run") in self._offsets:
-            run = message["run"]
-            self._offsets[run] = int(message.get("offset", self._offsets[run]))
-            self._batch.setdefault(run, []).append(message.get("event") or {})
-            if not self._flush_timer.isActive():
-                self._flush_timer.start()
-        elif kind == "reset":
-            run = message.get("run", "")
-            self._batch.pop(run, None)
-            self._offsets[run] = 0
-            self.reset.emit(run)
-        elif kind == "status":
-            self.status.emit(message.get("run", ""), message.get("status") or {})
-        elif kind == "job":
-            self.job.emit(message.get("job") or {})
-        elif kind == "study":
-            self.study.emit(message.get("study") or {})
+            return
+        try:
+            push = contract.parse_push(message)
+        except ValidationError as err:
+            self.error.emit(f"the engine sent a {str(kind)[:40]!r} message this workbench cannot read "
+                            f"(engine and workbench of different versions?)", str(err))
+            return
+        if isinstance(push, contract.EventPush):
+            if push.run in self._offsets:
+                self._offsets[push.run] = push.offset
+                self._batch.setdefault(push.run, []).append(push.event)
+                if not self._flush_timer.isActive():
+                    self._flush_timer.start()
+        elif isinstance(push, contract.ResetPush):
+            self._batch.pop(push.run, None)
+            self._offsets[push.run] = 0
+            self.reset.emit(push.run)
+        elif isinstance(push, contract.StatusPush):
+            self.status.emit(push.run, push.status)
+        elif isinstance(push, contract.JobPush):
+            self.job.emit(push.job)
+        else:
+            self.study.emit(push.study)
 
     def flush(self) -> None:
         """Emit the events received so far (they are batched for `flush_ms`)."""

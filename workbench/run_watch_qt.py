@@ -7,10 +7,9 @@ the offset they reached so that it resubscribes from there once the engine is ba
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
-
 from PySide6.QtCore import QObject, QTimer
 
+from engine.service.contract import Job
 from workbench.client import EngineClient
 from workbench.run_watch import RunWatcher, RunWatchers, Subscription
 
@@ -92,6 +91,5 @@ class RunWatchHub(QObject):
         else:
             self.client.set_offset(watcher.name, watcher.offset)
 
-    def _on_job(self, job: dict[str, Any]) -> None:
-        if job.get("run"):
-            self.watchers.files_may_have_changed(job["run"])
+    def _on_job(self, job: Job) -> None:
+        self.watchers.files_may_have_changed(job.run)

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.evaluation.colours import METHOD_COLOURS, colour_of
+from engine.service import contract
 from engine.service.enginedir import default_runs_dir
 from engine.rundir.files import STATES as RUN_STATES
 from engine.rundir.summary import number, run_summary, state_of
@@ -34,7 +35,7 @@ class RunSummary:
     started_at: float | None
     updated_at: float | None
     message: str = ""
-    job: str = ""  # "embed running" while a job other than pre-training is queued or running
+    job: contract.Job | None = None  # the run's queued or running job (pre-training included), with its progress
     precision: str = ""  # what precision=auto resolved to and why (config.toml [resolved]); "" before training
     corpus: str = ""  # the run's corpus SOURCE (config.toml); "" for runs that do not say
 
@@ -68,8 +69,25 @@ class RunSummary:
         return elapsed * (self.total_steps - self.step) / self.step
 
     @property
+    def job_text(self) -> str:
+        """"embed running · embedding 120/300 tracks": the run's current job other than its training."""
+        job = self.job
+        if job is None or job.kind == "pretrain":
+            return ""
+        phrase = job.progress.phrase if job.progress is not None and job.state == "running" else ""
+        return f"{job.kind} {job.state}" + (f" · {phrase}" if phrase else "")
+
+    @property
+    def job_progress(self) -> float | None:
+        """How far the current job other than training is, when it said."""
+        job = self.job
+        if job is None or job.kind == "pretrain" or job.progress is None or job.state != "running":
+            return None
+        return job.progress.fraction
+
+    @property
     def status_text(self) -> str:
-        return f"{self.state} · {self.job}" if self.job else self.state
+        return f"{self.state} · {self.job_text}" if self.job_text else self.state
 
 
 def format_duration(seconds: float | None) -> str:
@@ -82,7 +100,7 @@ def format_duration(seconds: float | None) -> str:
 
 def read_run(path: Path) -> RunSummary:
     """Summary of one run directory (engine.rundir.summary.run_summary); broken fields give neutral values."""
-    return from_engine(run_summary(path), Path(path).parent)
+    return from_engine(contract.RunSummary(**run_summary(path)), Path(path).parent)
 
 
 def scan_runs(runs_dir: Path) -> list[RunSummary]:
@@ -99,28 +117,13 @@ def has_study(runs_dir: Path) -> bool:
     return studies.is_dir() and any(studies.glob("*.json"))
 
 
-def _job_text(job: dict[str, Any] | None) -> str:
-    if not job or job.get("kind") == "pretrain" or job.get("state") not in ("queued", "running"):
-        return ""
-    return f"{job.get('kind')} {job.get('state')}"
-
-
-def from_engine(item: dict[str, Any], runs_dir: Path) -> RunSummary:
+def from_engine(item: contract.RunSummary, runs_dir: Path) -> RunSummary:
     """A run summary of the engine's `list_runs` reply."""
     return RunSummary(
-        run_id=str(item["run"]),
-        path=runs_dir / str(item["run"]),
-        method=str(item.get("method") or "unknown"),
-        state=state_of(item.get("state")),
-        step=int(number(item.get("step"), 0) or 0),
-        total_steps=int(number(item.get("total_steps"), 0) or 0),
-        study=str(item.get("study") or ""),
-        started_at=number(item.get("started_at"), None),
-        updated_at=number(item.get("updated_at"), None),
-        message=str(item.get("message") or ""),
-        job=_job_text(item.get("job")),
-        precision=str(item.get("precision") or ""),
-        corpus=str(item.get("corpus") or ""),
+        run_id=item.run, path=runs_dir / item.run, method=item.method or "unknown", state=item.state, step=item.step,
+        total_steps=item.total_steps, study=item.study, started_at=item.started_at, updated_at=item.updated_at,
+        message=item.message, job=item.job if item.job is not None and item.job.active else None,
+        precision=item.precision, corpus=item.corpus,
     )
 
 
@@ -139,9 +142,11 @@ def with_status(run: RunSummary, status: dict[str, Any]) -> RunSummary:
     )
 
 
-def with_job(run: RunSummary, job: dict[str, Any]) -> RunSummary:
-    """`run` updated by a job push: shows a queued or running job other than pre-training."""
-    return dataclasses.replace(run, job=_job_text(job))
+def with_job(run: RunSummary, job: contract.Job) -> RunSummary:
+    """`run` updated by a job push: its current job while active; the one it replaces once ended."""
+    if job.active:
+        return dataclasses.replace(run, job=job)
+    return dataclasses.replace(run, job=None) if run.job is None or run.job.id == job.id else run
 
 
 def group_by_study(runs: list[RunSummary]) -> list[tuple[str, list[RunSummary]]]:

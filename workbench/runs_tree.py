@@ -11,6 +11,7 @@ from typing import Any
 from PySide6.QtCore import QAbstractItemModel, QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtGui import QColor
 
+from engine.service.contract import Job
 from workbench.runs import NO_STUDY, RunSummary, colour_of, format_duration, group_by_study, with_job, with_status
 
 COLUMNS = ("Run", "Method", "Status", "Progress", "Elapsed", "ETA")
@@ -59,9 +60,9 @@ class RunsTreeModel(QAbstractItemModel):
         self._changed_run(run_id)
         return True
 
-    def update_job(self, job: dict[str, Any]) -> bool:
-        """Apply a job push (shows embed/probe/... jobs in the status column); False when the run is unknown."""
-        run = self._runs.get(str(job.get("run")))
+    def update_job(self, job: Job) -> bool:
+        """Apply a job push (shows embed/probe/... jobs and their progress); False when the run is unknown."""
+        run = self._runs.get(job.run)
         if run is None:
             return False
         self._runs[run.run_id] = with_job(run, job)
@@ -168,14 +169,17 @@ class RunsTreeModel(QAbstractItemModel):
         column = COLUMNS[index.column()]
         if role == Qt.ItemDataRole.DisplayRole:
             return {"Run": short_id(run), "Method": run.method, "Status": run.status_text,
-                    "Progress": run.progress_text, "Elapsed": format_duration(run.elapsed_s),
+                    "Progress": _progress_text(run), "Elapsed": format_duration(run.elapsed_s),
                     "ETA": format_duration(run.eta_s)}[column]
         if role == Qt.ItemDataRole.DecorationRole and column in ("Run", "Method"):
             return QColor(colour_of(run.method))
         if role == Qt.ItemDataRole.ToolTipRole:
             tip = f"{run.run_id} ({run.method})\n{run.message or run.path}"
+            tip += f"\n{run.job_text}" if run.job_text else ""
             return f"{tip}\nprecision: {run.precision}" if run.precision else tip
         if role == PROGRESS_ROLE:
+            if run.job_progress is not None:
+                return run.job_progress
             return run.progress if run.trains else None
         if role == PATH_ROLE:
             return run.path
@@ -193,7 +197,7 @@ class RunsTreeModel(QAbstractItemModel):
             if column == "Status" and study != NO_STUDY:
                 return self._study_states.get(study) or _summary_state(runs)
             if column == "Progress":
-                return f"{sum(r.state == 'done' for r in runs)}/{len(runs)} done"
+                return f"{sum(r.state == 'done' and r.job is None for r in runs)}/{len(runs)} done"
             return ""
         if role == PROGRESS_ROLE:
             return sum(r.progress for r in runs) / len(runs) if runs else 0.0
@@ -204,6 +208,14 @@ class RunsTreeModel(QAbstractItemModel):
             font.setBold(True)
             return font
         return None
+
+
+def _progress_text(run: RunSummary) -> str:
+    """The current job's units ("embed 120/300") while a job other than training runs, else the steps."""
+    job = run.job
+    if run.job_progress is not None and job is not None and job.progress is not None:
+        return f"{job.kind} {job.progress.done}/{job.progress.total}"
+    return run.progress_text
 
 
 def short_id(run: RunSummary) -> str:

@@ -10,10 +10,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QItemSelection, QItemSelectionModel, QModelIndex, Qt
 from PySide6.QtGui import QAction
-from PySide6.QtWidgets import (
-    QApplication, QHeaderView, QStyle, QStyledItemDelegate, QStyleOptionProgressBar, QStyleOptionViewItem,
-    QTreeView, QWidget,
-)
+from PySide6.QtWidgets import QHeaderView, QStyle, QStyledItemDelegate, QStyleOptionViewItem, QTreeView, QWidget
 
 from workbench.runs import NO_STUDY
 from workbench.runs_tree import COLUMNS, PROGRESS_ROLE, RunsTreeModel
@@ -21,23 +18,23 @@ from workbench.selection import RunSelection
 
 
 class ProgressDelegate(QStyledItemDelegate):
-    """Draws the progress column as a bar with the step count on it."""
+    """Draws the progress column as its text with a thin bar under it, so the bar never covers the text."""
+
+    BAR_PX = 3
 
     def paint(self, painter, option: QStyleOptionViewItem, index: QModelIndex) -> None:
+        super().paint(painter, option, index)
         progress = index.data(PROGRESS_ROLE)
         if progress is None:
-            super().paint(painter, option, index)
             return
-        if option.state & QStyle.StateFlag.State_Selected:
-            painter.fillRect(option.rect, option.palette.highlight())
-        bar = QStyleOptionProgressBar()
-        bar.rect = option.rect.adjusted(2, 2, -2, -2)
-        bar.minimum, bar.maximum = 0, 1000
-        bar.progress = int(round(float(progress) * 1000))
-        bar.text = str(index.data() or "")
-        bar.textVisible = True
-        bar.state = option.state | QStyle.StateFlag.State_Horizontal
-        QApplication.style().drawControl(QStyle.ControlElement.CE_ProgressBar, bar, painter)
+        rect = option.rect.adjusted(2, 0, -2, -1)
+        rect.setTop(rect.bottom() - self.BAR_PX + 1)
+        painter.save()
+        painter.fillRect(rect, option.palette.mid())
+        rect.setWidth(int(round(rect.width() * max(0.0, min(1.0, float(progress))))))
+        painter.fillRect(rect, option.palette.highlight() if not option.state & QStyle.StateFlag.State_Selected
+                         else option.palette.highlightedText())
+        painter.restore()
 
 
 WIDTHS = {"Method": 100, "Status": 60, "Progress": 84, "Elapsed": 60, "ETA": 58}

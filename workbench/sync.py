@@ -11,6 +11,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
+from engine.service import contract
 from workbench.client import EngineClient
 from workbench.run_watch import Subscription
 from workbench.run_watch_qt import RunWatchHub
@@ -18,8 +19,6 @@ from workbench.runs import from_engine, has_study, scan_runs
 from workbench.runs_tree import RunsTreeModel
 from workbench.selection import RunSelection
 from workbench.series import SeriesStore
-
-ACTIVE = ("queued", "running")
 
 
 class RunsSync(QObject):
@@ -75,15 +74,16 @@ class RunsSync(QObject):
     # ---- engine pushes and replies -------------------------------------------------------------------
     def _on_hello(self, info: dict[str, Any]) -> None:
         self.refresh()
-        self.client.request("list_studies", on_reply=lambda r: self._set_studies(r.get("studies", [])))
+        self.client.request("list_studies", on_reply=lambda r: self._set_studies(
+            contract.StudiesResult.model_validate(r).studies))
 
     def _on_runs_listed(self, result: dict[str, Any]) -> None:
         self._listing = False
-        items = result.get("runs", [])
+        items = contract.RunsResult.model_validate(result).runs
         self.model.set_runs([from_engine(item, self.runs_dir) for item in items])
         for item in items:
-            if item.get("state") in ACTIVE or item.get("job"):
-                self.client.subscribe(item["run"])  # for its status pushes
+            if item.state in contract.ACTIVE_STATES or item.job is not None:
+                self.client.subscribe(item.run)  # for its status pushes
         self.listed.emit()
 
     def _on_list_error(self, message: str) -> None:
@@ -93,22 +93,22 @@ class RunsSync(QObject):
         if not self.model.update_status(run, status):
             self.refresh()
 
-    def _on_job(self, job: dict[str, Any]) -> None:
-        if job.get("state") in ACTIVE and job.get("run"):
-            self.client.subscribe(job["run"])
+    def _on_job(self, job: contract.Job) -> None:
+        if job.active:
+            self.client.subscribe(job.run)
         if not self.model.update_job(job):
             self.refresh()
 
-    def _on_study(self, study: dict[str, Any]) -> None:
+    def _on_study(self, study: contract.Study) -> None:
         self._set_has_study(True)
-        self.model.set_study_state(study.get("id", ""), study.get("state", ""))
-        if any(self.model.run(b.get("run", "")) is None for b in study.get("branches", [])):
+        self.model.set_study_state(study.id, study.state)
+        if any(self.model.run(b.run) is None for b in study.branches):
             self.refresh()
 
-    def _set_studies(self, studies: list[dict[str, Any]]) -> None:
+    def _set_studies(self, studies: list[contract.Study]) -> None:
         self._set_has_study(bool(studies))
         for study in studies:
-            self.model.set_study_state(study.get("id", ""), study.get("state", ""))
+            self.model.set_study_state(study.id, study.state)
 
     def _set_has_study(self, value: bool) -> None:
         if value != self.has_study:

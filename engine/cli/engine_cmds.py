@@ -9,8 +9,6 @@ from typing import Any, Callable
 
 from engine.config import PROBE_PROTOCOLS
 
-FINAL = ("done", "failed", "cancelled", "diverged", "interrupted")
-
 
 def _runs_dir(args: argparse.Namespace) -> Path:
     from engine.service.enginedir import default_runs_dir
@@ -182,6 +180,8 @@ def _cmd_study(args: argparse.Namespace) -> int:
 
 def _follow(engine: Any, study_id: str) -> int:
     """Print job changes and training progress until the study ends."""
+    from engine.service.contract import FINAL_STATES
+
     last_print: dict[str, float] = {}
     while True:
         push = engine.next_push(timeout=3600)
@@ -197,7 +197,7 @@ def _follow(engine: Any, study_id: str) -> int:
                 last_print[run] = time.monotonic()
                 print(f"{time.strftime('%H:%M:%S')} {run}: step {status.get('step')}/{status.get('total_steps')}",
                       flush=True)
-        elif push["type"] == "study" and push["study"]["id"] == study_id and push["study"]["state"] in FINAL:
+        elif push["type"] == "study" and push["study"]["id"] == study_id and push["study"]["state"] in FINAL_STATES:
             print(f"study {study_id}: {push['study']['state']}")
             return 0 if push["study"]["state"] == "done" else 1
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.service.client import BlockingClient, ensure_engine
+from engine.service.contract import FINAL_STATES
 from engine.evaluation.seeds import DEMO_SEEDS, seed_values
 
 STUDY = "demo"
@@ -20,7 +21,6 @@ METHODS = ("contrastive", "byol", "clustering", "clustering-collapse", "barlow_t
 TASKS = ("genre", "instrument", "mood")
 FRACTIONS = (1.0, 5.0, 10.0, 20.0, 100.0)
 DRAWS = 4
-FINAL = ("done", "failed", "cancelled", "interrupted")
 
 
 def _say(message: str) -> None:
@@ -58,7 +58,7 @@ def run_study(runs_dir: Path, poll_s: float = 10.0, seeds: int = DEMO_SEEDS) -> 
             if line != last:
                 _say(line)
                 last = line
-            if study["state"] in FINAL:
+            if study["state"] in FINAL_STATES:
                 return study
             time.sleep(poll_s)
 

@@ -9,7 +9,7 @@ import time
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 import torch
 import torch.distributed as tdist
@@ -167,8 +167,10 @@ class TrainStep:
 # --------------------------------------------------------------------------------------------------
 # the run
 # --------------------------------------------------------------------------------------------------
-def train(run_dir: Path, progress: bool = True) -> str:
-    """Train (or resume) the run in `run_dir`; returns the final state written to status.json."""
+def train(run_dir: Path, progress: bool = True, on_step: Callable[[int, int], None] | None = None) -> str:
+    """Train (or resume) the run in `run_dir`; returns the final state written to status.json.
+
+    `on_step(steps done, steps)` is called each time a step is logged (a job's progress)."""
     run_dir = Path(run_dir)
     cfg = config_mod.load(RunDir(run_dir).config)
     rt = resolve_runtime(cfg)
@@ -246,6 +248,8 @@ def train(run_dir: Path, progress: bool = True) -> str:
                 events.write({"type": "collapse", "step": done,
                               **probe.snapshot(model, sched.teacher_temp, rt.dtype)})
                 write_status(run_dir, "running", step=done)
+                if on_step is not None:
+                    on_step(done, cfg.steps)
                 bar.set_postfix(loss=f"{event['loss']:.3f}")
                 window = {"t0": time.perf_counter(), "wait": 0.0, "views": 0}
             if rt.main and (done % cfg.checkpoint_every == 0 or done == cfg.steps):

@@ -85,9 +85,10 @@ def test_run_details_show_the_precision_auto_resolved_to(qtbot, tmp_path: Path) 
     assert read_run(run).precision == "fp32 (bf16 slow)"
     assert read_run(_make_run(tmp_path, "fresh", None, 'method = "byol"\n')).precision == ""
     from engine.rundir.summary import run_summary
+    from engine.service.contract import RunSummary
     from workbench.runs import from_engine
 
-    assert from_engine(run_summary(run), tmp_path / "runs").precision == "fp32 (bf16 slow)"
+    assert from_engine(RunSummary(**run_summary(run)), tmp_path / "runs").precision == "fp32 (bf16 slow)"
     window = MainWindow(tmp_path / "runs", settings=QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat),
                         refresh_ms=50)
     qtbot.addWidget(window)
