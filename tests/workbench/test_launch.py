@@ -70,10 +70,15 @@ def test_an_invalid_value_is_marked_and_disables_submit(dialog: LaunchDialog) ->
 
 
 def test_relations_between_fields_are_marked(dialog: LaunchDialog) -> None:
-    dialog.form.editors["steps"].widget.setValue(4)  # the demo preset's warm-up (30) is now too long
-    warmup = dialog.form.editors["warmup_steps"]
-    assert "warmup_steps must be < steps" in warmup.widget.toolTip()
+    steps, warmup = dialog.form.editors["steps"], dialog.form.editors["warmup_steps"]
+    steps.widget.setValue(30)  # the demo preset's warm-up share (30 of 300) follows the steps
+    assert warmup.value() == 3 and "warmup_steps" not in dialog.errors_
+    warmup.widget.setValue(40)  # one the user sets stays, and is said to be wrong, whole
+    assert warmup.value() == 40 and "warmup_steps must be < steps" in warmup.widget.toolTip()
     assert warmup.widget.styleSheet() == INVALID_STYLE and not dialog.submit_button.isEnabled()
+    assert "warmup_steps must be &lt; steps (30), got 40" in dialog.message.text()
+    steps.widget.setValue(60)
+    assert warmup.value() == 40
     warmup.widget.setValue(0)
     assert dialog.submit_button.isEnabled()
 

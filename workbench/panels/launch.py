@@ -7,6 +7,7 @@ only is a `submit`; anything more is a `submit_study`.
 """
 from __future__ import annotations
 
+import html
 import re
 from typing import Any, Callable
 
@@ -145,7 +146,9 @@ class LaunchDialog(QDialog):
         from engine.config import build
 
         preset = self.preset.currentText()
-        self.form.set_values(build(preset).model_dump())
+        self._preset_values = build(preset).model_dump()
+        self._steps_seen = self._preset_values["steps"]
+        self.form.set_values(self._preset_values)
         for method, box in self.method_boxes.items():
             box.setToolTip(defaults_tooltip(preset, method))
         self.revalidate()
@@ -200,8 +203,24 @@ class LaunchDialog(QDialog):
             fields["options"] = {"probe": {"protocol": self.probe_protocol.currentText()}}
         return "submit_study", ({**fields, "name": name} if name else fields)
 
+    def _scale_shares(self) -> None:
+        """Steps changed: a warm-up (or prototype freeze) still at its share of the preset's steps follows them,
+        as `mvssl train --set steps=N` does; one the user set stays."""
+        preset, editors = self._preset_values, self.form.editors
+        try:
+            old, new = int(self._steps_seen), int(editors["steps"].value())
+        except (TypeError, ValueError):
+            return
+        self._steps_seen = new
+        for field in ("warmup_steps", "freeze_last_layer_steps"):
+            if field in editors and field in preset and new != old and preset["steps"]:
+                share = preset[field] / preset["steps"]
+                if editors[field].value() == int(old * share):
+                    editors[field].set_value(int(new * share))
+
     def revalidate(self) -> dict[str, str]:
         """Check every input, mark the bad ones, enable submit only when all are valid; returns {field: reason}."""
+        self._scale_shares()
         values, errors = self.form.values()
         corpus_errors = self.corpus.errors()
         if not corpus_errors:
@@ -247,7 +266,7 @@ class LaunchDialog(QDialog):
         if errors:
             name, reason = next(iter(errors.items()))
             more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-            self.message.setText(f'<span style="color:#d62728">{name}: {reason}{more}</span>')
+            self.message.setText(f'<span style="color:#d62728">{html.escape(f"{name}: {reason}{more}")}</span>')
         elif self.send is None:
             self.message.setText("No engine connected: nothing can be started.")
         else:
