@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QApplication, QFileDialog, QLabel, QMainWindow, QMessageBox, QSizePolicy, QSplitter, QVBoxLayout, QWidget,
 )
 
+from engine.service import contract
 from workbench.banner import EngineIndicator, ErrorBanner, show_engine_log
 from workbench.client import EngineClient
 from workbench.geometry import MINIMUM_SIZE, restore_layout, save_layout, toggle_side
@@ -197,7 +198,7 @@ class MainWindow(QMainWindow):
             return
         from engine.config import METHODS
 
-        methods = self.client.info.get("methods") or list(METHODS)
+        methods = self.client.info.methods if self.client.info is not None else list(METHODS)
         self.demo_button.setEnabled(False)
 
         def on_error(message: str) -> None:
@@ -214,9 +215,9 @@ class MainWindow(QMainWindow):
         if type == "submit_study":
             self._on_has_study(True)
             self.tabs.setCurrentIndex(0)  # the live training curves
-            self._select_after = [b["run"] for b in reply.get("study", {}).get("branches", [])]
+            self._select_after = [b.run for b in contract.StudyResult.model_validate(reply).study.branches]
         else:
-            self._select_after = [reply.get("job", {}).get("run", "")]
+            self._select_after = [contract.JobResult.model_validate(reply).job.run]
         self.demo_button.setEnabled(True)
         self.refresh()
 

@@ -35,7 +35,7 @@ class EngineClient(QObject):
     """One engine connection; requests route replies to callbacks, pushes become signals."""
 
     state_changed = Signal(str)  # one of STATES
-    hello = Signal(dict)  # the engine's hello result, after each (re)connection
+    hello = Signal(object)  # the engine's contract.HelloResult, after each (re)connection
     events = Signal(dict)  # {run: [event, ...]}, flushed every `flush_ms`
     status = Signal(str, dict)  # run, status.json content
     job = Signal(object)  # contract.Job
@@ -48,7 +48,7 @@ class EngineClient(QObject):
         super().__init__(parent)
         self.paths = engine_paths(runs_dir)
         self.starter = EngineStarter(self.paths, autostart, lambda message, details: self.error.emit(message, details))
-        self.info: dict[str, Any] = {}
+        self.info: contract.HelloResult | None = None
         self.state = "offline"
         self._socket: QLocalSocket | None = None
         self._buffer = bytearray()
@@ -134,7 +134,11 @@ class EngineClient(QObject):
 
     def _on_hello(self, result: dict[str, Any]) -> None:
         self._hello_timer.stop()
-        self.info = result
+        try:
+            self.info = info = contract.HelloResult.model_validate(result)
+        except ValidationError as err:
+            self._on_hello_error(f"its hello does not match this workbench's contract ({err.errors()[0]['loc']})")
+            return
         self._retry_ms = 100
         self.starter.connected()
         for run, offset in list(self._offsets.items()):
@@ -143,7 +147,7 @@ class EngineClient(QObject):
         for message in queued:
             self._send(message)
         self._set_state("connected")
-        self.hello.emit(result)
+        self.hello.emit(info)
 
     def _on_hello_error(self, message: str) -> None:
         self._hello_timer.stop()

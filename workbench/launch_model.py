@@ -8,12 +8,14 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from engine.service.contract import Forms
 
-def offline_info() -> dict[str, Any]:
+
+def offline_info() -> Forms:
     """What the engine's hello would say, from the engine's own (torch-free) modules."""
     from engine.service import protocol
 
-    return protocol.forms_info()
+    return Forms.model_validate(protocol.forms_info())
 
 
 def comparison_methods(methods: list[str]) -> list[str]:

@@ -72,7 +72,7 @@ class RunsSync(QObject):
         self.listed.emit()
 
     # ---- engine pushes and replies -------------------------------------------------------------------
-    def _on_hello(self, info: dict[str, Any]) -> None:
+    def _on_hello(self, info: contract.HelloResult) -> None:
         self.refresh()
         self.client.request("list_studies", on_reply=lambda r: self._set_studies(
             contract.StudiesResult.model_validate(r).studies))

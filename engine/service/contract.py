@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 from engine.rundir.files import FINAL_STATES, STATES, State
 
 __all__ = ["ACTIVE_STATES", "FINAL_STATES", "STATES", "State", "RunState", "StepState", "Progress", "Job", "Step",
-           "Branch", "Study", "RunSummary", "RunDetails", "RESULTS", "Push", "parse_push", "known_fields"]
+           "Branch", "Study", "RunSummary", "RunDetails", "Forms", "HelloResult", "RESULTS", "Push", "parse_push", "known_fields"]
 
 ACTIVE_STATES: tuple[str, ...] = tuple(s for s in STATES if s not in FINAL_STATES)  # queued, running
 RunState = Literal[State, "unknown"]  # a run folder whose status.json is missing or from a newer engine
@@ -135,21 +135,25 @@ class RunDetails(RunSummary):
 
 
 # ---- replies: the `result` of each request type ---------------------------------------------------------
-class HelloResult(_Wire):
-    version: int
-    engine_pid: int
-    runs_dir: str
-    slots: list[str]
+class Forms(_Wire):
+    """What a GUI builds its forms from (protocol.forms_info); the workbench uses it as is with no engine."""
+
     job_kinds: list[str]
     stages: list[str]
     methods: list[str]
     presets: list[str]
     preset_values: dict[str, dict[str, Any]]
-    tasks: list[str]
+    tasks: list[str]  # the demo corpus's
     probe_tasks: list[str]
     fractions: list[float]
     config_schema: dict[str, Any]
-    step_time: dict[str, Any] | None = None  # the measured seconds per training step, when known
+
+
+class HelloResult(Forms):
+    version: int
+    engine_pid: int
+    runs_dir: str
+    slots: list[str]
 
 
 class RunsResult(_Wire):

@@ -51,7 +51,7 @@ def test_launch_a_run_from_the_dialog_and_follow_it(qtbot, window: MainWindow, t
 
     dialog = window.open_launch_dialog()
     qtbot.addWidget(dialog)
-    assert "config_schema" in dialog.info  # the form comes from the engine's hello
+    assert dialog.info is window.client.info  # the form comes from the engine's hello
     dialog.corpus.set_kind("folder")
     dialog.corpus.folder.set_text(str(corpus))
     assert set(dialog.methods()) == {"contrastive"}

@@ -55,7 +55,7 @@ def test_a_killed_engine_is_restarted_and_shown(qtbot, window: MainWindow) -> No
     qtbot.waitUntil(lambda: window.indicator.state == "connected", timeout=30_000)
     states: list[str] = []
     window.client.state_changed.connect(states.append)
-    os.kill(window.client.info["engine_pid"], signal.SIGKILL)
+    os.kill(window.client.info.engine_pid, signal.SIGKILL)
     qtbot.waitUntil(lambda: states[-1:] == ["connected"], timeout=30_000)
     assert states[0] == "lost"
     assert "exited" in window.banner.message.text()  # told, without a modal dialog

@@ -46,9 +46,9 @@ def test_every_config_field_has_an_input(dialog: LaunchDialog) -> None:
 
 
 def test_schema_from_the_engine_drives_the_form(qtbot) -> None:
-    info = {**offline_info(), "methods": ["byol", "random"]}
-    info["config_schema"] = {**schema(), "properties": {**schema()["properties"], "new_knob": {
-        "type": "integer", "minimum": 3, "maximum": 9, "default": 5, "title": "New knob"}}}
+    knob = {"type": "integer", "minimum": 3, "maximum": 9, "default": 5, "title": "New knob"}
+    info = offline_info().model_copy(update={"methods": ["byol", "random"], "config_schema": {
+        **schema(), "properties": {**schema()["properties"], "new_knob": knob}}})
     dlg = LaunchDialog(info, None)
     qtbot.addWidget(dlg)
     assert list(dlg.method_boxes) == ["byol", "random"]
@@ -182,7 +182,7 @@ def test_method_boxes_say_which_defaults_a_method_brings(dialog: LaunchDialog) -
 
 
 def test_every_registry_entry_has_a_method_box(dialog: LaunchDialog) -> None:
-    assert offline_info()["methods"] == [*PRETEXTS, UNTRAINED]
+    assert offline_info().methods == [*PRETEXTS, UNTRAINED]
     assert list(dialog.method_boxes) == [*PRETEXTS, UNTRAINED]
     assert [box.text() for box in dialog.method_boxes.values()] == [*PRETEXTS, UNTRAINED]
     for name in PRETEXTS:

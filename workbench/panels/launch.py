@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QLineEdit, QPushButton, QScrollArea, QSpinBox, QVBoxLayout, QWidget,
 )
 
+from engine.service.contract import Forms
 from workbench.launch_model import comparison_methods, config_errors, defaults_tooltip, numbers, offline_info
 from workbench.panels.config_form import INVALID_STYLE, ConfigForm
 from workbench.panels.corpus_picker import CorpusPicker
@@ -28,11 +29,11 @@ Send = Callable[[str, dict[str, Any], Callable[[dict], None], Callable[[str], No
 class LaunchDialog(QDialog):
     """Builds a `submit` or `submit_study` request; `send(type, fields, on_reply, on_error)` delivers it."""
 
-    def __init__(self, info: dict[str, Any] | None = None, send: Send | None = None,
+    def __init__(self, info: Forms | None = None, send: Send | None = None,
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("New run or study")
-        self.info = info if info and "config_schema" in info else offline_info()
+        self.info = info if info is not None else offline_info()
         self.send = send
         self.result_: tuple[str, dict[str, Any]] | None = None
         self.errors_: dict[str, str] = {}
@@ -49,19 +50,19 @@ class LaunchDialog(QDialog):
         self.corpus = CorpusPicker()
         self.method_boxes: dict[str, QCheckBox] = {}
         methods = QGridLayout()
-        for i, method in enumerate(info["methods"]):
+        for i, method in enumerate(info.methods):
             box = QCheckBox(method)
             self.method_boxes[method] = box
             methods.addWidget(box, i // 4, i % 4)
-        first = comparison_methods(list(info["methods"]))[:1] or list(info["methods"])[:1]
+        first = comparison_methods(list(info.methods))[:1] or list(info.methods)[:1]
         for method in first:
             self.method_boxes[method].setChecked(True)
         self.compare_button = QPushButton("Compare all five + random")
-        self.compare_button.setToolTip("check " + ", ".join(comparison_methods(list(info["methods"]))))
+        self.compare_button.setToolTip("check " + ", ".join(comparison_methods(list(info.methods))))
         self.compare_button.clicked.connect(self.check_comparison)
-        methods.addWidget(self.compare_button, (len(info["methods"]) + 3) // 4, 0, 1, 4)
+        methods.addWidget(self.compare_button, (len(info.methods) + 3) // 4, 0, 1, 4)
         self.preset = QComboBox()
-        self.preset.addItems(list(info["presets"]))
+        self.preset.addItems(list(info.presets))
         self.preset.currentIndexChanged.connect(self._on_preset_changed)
         self.name = QLineEdit(placeholderText="optional: run or study id (default: method or study + date)")
         self.seeds = QSpinBox(minimum=1, maximum=16, value=1)
@@ -83,18 +84,18 @@ class LaunchDialog(QDialog):
 
         self.stage_boxes: dict[str, QCheckBox] = {}
         stages = QHBoxLayout()
-        for stage in info["stages"]:
+        for stage in info.stages:
             box = QCheckBox(stage, checked=True)
             box.setEnabled(stage != "pretrain")
             self.stage_boxes[stage] = box
             stages.addWidget(box)
         self.task_boxes: dict[str, QCheckBox] = {}
         tasks = QHBoxLayout()
-        for task in info["probe_tasks"]:
+        for task in info.probe_tasks:
             box = QCheckBox(task)
             self.task_boxes[task] = box
             tasks.addWidget(box)
-        self.fractions = QLineEdit(",".join(f"{f:g}" for f in info["fractions"]))
+        self.fractions = QLineEdit(",".join(f"{f:g}" for f in info.fractions))
         self.fractions.setToolTip("probe training-data fractions in percent")
         self.draws = QSpinBox(minimum=1, maximum=100, value=4)
         self.probe_protocol = QComboBox()
@@ -110,7 +111,7 @@ class LaunchDialog(QDialog):
         form.addRow("Draws", self.draws)
         form.addRow("Probe protocol", self.probe_protocol)
 
-        self.form = ConfigForm(info["config_schema"], exclude=SPECIAL)
+        self.form = ConfigForm(info.config_schema, exclude=SPECIAL)
         scroll = QScrollArea()
         scroll.setWidget(self.form)
         scroll.setWidgetResizable(True)
@@ -158,7 +159,7 @@ class LaunchDialog(QDialog):
         if kind == "jamendo":
             tasks = ["top50"] if self.corpus.jamendo_task.currentText() == "top50" else ["all"]
         else:
-            tasks = CORPUS_TASKS.get(kind, list(self.info["tasks"]))
+            tasks = CORPUS_TASKS.get(kind, list(self.info.tasks))
         for task, box in self.task_boxes.items():
             box.setChecked(task in tasks)
 
