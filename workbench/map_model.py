@@ -16,6 +16,7 @@ from scipy.spatial import cKDTree
 
 from engine.collapse.neighbours import nearest, unit_rows
 from engine.rundir import analysis_store, embeddings_store
+from workbench.runs import RunSummary
 
 PROJECTION_ORDER = ("umap", "pca")  # the best stored map is shown first
 GROUP_SEPARATORS = (":", "---")  # tag-name prefixes that form groups: "genre:rock", "genre---rock"
@@ -235,3 +236,14 @@ class PointLookup:
         lo_y, hi_y = sorted((y0, y1))
         px, py = self.xy[:, 0], self.xy[:, 1]
         return (px >= lo_x) & (px <= hi_x) & (py >= lo_y) & (py <= hi_y)
+
+
+def waiting_for_embeddings(run: RunSummary) -> str:
+    """What the map says of a run with no embeddings yet: who will write them, or how to."""
+    if run.study and run.state in ("queued", "running"):
+        return "No embeddings yet: the study embeds this run once it is trained."
+    if run.job is not None and run.job.kind == "embed":
+        return "No embeddings yet: the run is being embedded."
+    if run.study and run.state == "done":
+        return "No embeddings yet: the study's embed job writes them next."
+    return "No embeddings yet: embed the run (mvssl embed, or a study's embed stage)."

@@ -24,6 +24,7 @@ from workbench.panels.map_side import N_NEIGHBOURS, TrackSide
 from workbench.panels.map_source import MapSource
 from workbench.player import Player
 from workbench.run_watch_qt import RunWatchHub
+from workbench.runs import read_run
 from workbench.selection import RunSelection
 
 POLL_MS = 2000  # how often a panel shown alone, with its own watchers, looks at the files
@@ -65,7 +66,9 @@ class EmbeddingMapPanel(QWidget):
     def _build(self) -> None:
         self.run_box, self.map_box, self.colour_box = QComboBox(), QComboBox(), QComboBox()
         self.k_box = QSpinBox(minimum=2, maximum=50, value=8, prefix="k = ")
-        self.region_button = QPushButton("Select region", checkable=True)
+        self.region_button = QPushButton("Select region", checkable=True, toolTip=(
+            "Show a rectangle on the map and list the tags of the tracks inside it; drag on the map to draw "
+            "another, drag its corner to resize it"))
         self.status = QLabel()
         bar = QHBoxLayout()
         for label, widget in (("Run", self.run_box), ("Map", self.map_box), ("Colour by", self.colour_box)):
@@ -90,6 +93,8 @@ class EmbeddingMapPanel(QWidget):
         split.addWidget(left)
         split.addWidget(side)
         split.setStretchFactor(0, 3)
+        split.setStretchFactor(1, 2)  # the neighbours' tags column needs room (about 40 % of the width)
+        side.setMinimumWidth(320)
         layout = QVBoxLayout(self)
         layout.addLayout(bar)
         layout.addWidget(self.status)
@@ -138,6 +143,8 @@ class EmbeddingMapPanel(QWidget):
         self.source.load()
 
     def _on_load_failed(self, message: str) -> None:
+        if "no embeddings yet" in message and self.source.run is not None:
+            message = mm.waiting_for_embeddings(read_run(self.source.run))
         self.status.setText(message.split(": ", 1)[-1] if "StoreError" in message else message)
 
     def _on_loaded(self, result: tuple[mm.MapData, dict[str, np.ndarray]]) -> None:

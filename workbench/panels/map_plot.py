@@ -14,6 +14,19 @@ from PySide6.QtWidgets import QWidget
 from workbench.map_model import PointLookup
 
 
+class _DrawingViewBox(pg.ViewBox):
+    """A view box whose left-button drag draws a rectangle (through `on_drag`) instead of panning, while set."""
+
+    on_drag: Callable[[QPointF, QPointF], None] | None = None
+
+    def mouseDragEvent(self, ev, axis=None) -> None:  # noqa: N802 (pyqtgraph's name)
+        if self.on_drag is None or ev.button() != Qt.MouseButton.LeftButton:
+            super().mouseDragEvent(ev, axis)
+            return
+        ev.accept()
+        self.on_drag(self.mapSceneToView(ev.buttonDownScenePos()), self.mapSceneToView(ev.scenePos()))
+
+
 class MapPlot(pg.PlotWidget):
     """Points, the clicked track and its neighbours, a hover label and an optional rectangle."""
 
@@ -21,7 +34,7 @@ class MapPlot(pg.PlotWidget):
     region_changed = Signal(object)  # (N,) bool mask of the points inside the rectangle
 
     def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent, background="w")
+        super().__init__(parent, background="w", viewBox=_DrawingViewBox())
         self.hideAxis("left")
         self.hideAxis("bottom")
         self.lookup: PointLookup | None = None
@@ -89,8 +102,9 @@ class MapPlot(pg.PlotWidget):
             self.row_clicked.emit(row)
 
     def show_region(self, on: bool) -> None:
-        """Show a rectangle over the middle of the view (or hide it)."""
+        """Show a rectangle over the middle of the view (or hide it); while shown, a drag draws a new one."""
         self.roi.setVisible(on)
+        self.getViewBox().on_drag = (lambda a, b: self.select_region(a.x(), a.y(), b.x(), b.y())) if on else None
         if on:
             (x0, x1), (y0, y1) = self.getViewBox().viewRange()
             self.roi.setPos((x0 + 0.35 * (x1 - x0), y0 + 0.35 * (y1 - y0)), update=False)

@@ -85,7 +85,6 @@ class TrainingPanel(QWidget):
         self.runs = [(p.name, read_run(p).method) for p in paths]
         self.components = []
         self._layout_losses()
-        self.hint.setVisible(not self.runs)
         self._show_legend()
         for run, _ in self.runs:
             self._update_run(run)
@@ -102,11 +101,16 @@ class TrainingPanel(QWidget):
         self.legend.setVisible(bool(entries))
 
     def _layout_losses(self) -> None:
-        """Total loss first, then one plot per loss component of the selected runs."""
+        """Total loss first, then one plot per loss component, then the schedules: only what the selected runs
+        log (contrastive has no EMA momentum), and nothing before their first logged step."""
         for key in [k for k in self.plots if k not in SCHEDULES and k != LOSS and k not in self.components]:
             del self.plots[key]
-        self.grid.set_items([self.loss_plot] + [self.plots[key] for key in self.components]
-                            + [self.plots[key] for key in SCHEDULES])
+        drawn = {key for _, key in self.curves}
+        shown = [LOSS, *self.components, *SCHEDULES] if drawn else []
+        self.grid.set_items([self.plots[key] for key in shown if key in drawn])
+        self.hint.setText("Select runs in the list to see their training curves." if not self.runs else
+                          "" if drawn else "Waiting for the first logged training step of the selected runs…")
+        self.hint.setVisible(not drawn)
 
     def _component_plot(self, key: str) -> pg.PlotItem:
         if key not in self.plots:
@@ -152,6 +156,8 @@ class TrainingPanel(QWidget):
             curve.opts["autoDownsampleFactor"] = 1.0  # peak keeps min and max per pixel: 2 points are exact
             curve.setClipToView(True)
             self.curves[(run, key)] = curve
+            if not any(k == key for r, k in self.curves if r != run):
+                self._layout_losses()  # the first curve of its plot: the plot shows from now on
         return curve
 
     def curve(self, run: str, key: str) -> pg.PlotDataItem | None:
