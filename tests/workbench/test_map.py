@@ -137,7 +137,8 @@ def test_colours_follow_colour_by(panel: EmbeddingMapPanel) -> None:
     panel.set_colour(mm.ColourBy("tag", "instrument:piano"))
     piano = panel.data.tags[:, 3]
     assert brush_colours(panel) == [hex_argb(TAG_COLOURS[int(t)]) for t in piano]
-    with_piano = f'<span style="color:{TAG_COLOURS[1]}">■</span> instrument:piano ({int(piano.sum())})'
+    with_piano = (f'<span style="white-space:nowrap"><span style="color:{TAG_COLOURS[1]}">■</span>&nbsp;'
+                  f"instrument:piano ({int(piano.sum())})</span>")  # the square never wraps away from its name
     assert with_piano in panel.legend.text()
 
     panel.colour_box.setCurrentIndex(0)

@@ -224,3 +224,10 @@ def test_an_open_panel_shows_probes_written_after_it_opened(qtbot, tmp_path: Pat
     assert view.task_box.currentText() == "genre"  # the task the user chose stays chosen
     view.task_box.setCurrentText("mood")
     assert view.runs and view.runs[0].task == "mood" and view.proxy.rowCount() == 4
+
+
+def test_axes_before_any_score_span_a_score(qtbot, tmp_path: Path) -> None:
+    view = ScoresPanel(RunSelection(), n_resamples=50)
+    qtbot.addWidget(view)
+    assert view.dots_plot.getViewBox().viewRange()[1] == [0, 1]
+    assert view.curves_plot.getViewBox().viewRange() == [[0, 2], [0, 1]]

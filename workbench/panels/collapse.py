@@ -217,7 +217,7 @@ class CollapsePanel(QWidget):
         for column, run in zip(self.columns, pair):
             column.run_box.blockSignals(True)
             column.run_box.clear()
-            column.run_box.addItem("(none)", "")
+            column.run_box.addItem("(none)" if column is self.columns[0] else "Compare with… (none)", "")
             for path in candidates:
                 column.run_box.addItem(f"{path.name}", str(path))
             column.run_box.setCurrentIndex(max(0, column.run_box.findData(str(run))) if run else 0)

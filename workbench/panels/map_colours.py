@@ -41,5 +41,6 @@ class MapColours:
         """A coloured square, the name and the count of every category some point has."""
         palette, index = self.index(kind, len(names))
         counts = np.bincount(codes, minlength=len(names))
-        return "&nbsp;&nbsp; ".join(f'<span style="color:{COLOURS[palette][index[i]][:7]}">■</span> {name} ({counts[i]})'
-                                    for i, name in enumerate(names) if counts[i] > 0)
+        return "&nbsp;&nbsp; ".join(  # an entry never wraps between its square and its name
+            f'<span style="white-space:nowrap"><span style="color:{COLOURS[palette][index[i]][:7]}">■</span>'
+            f"&nbsp;{name} ({counts[i]})</span>" for i, name in enumerate(names) if counts[i] > 0)

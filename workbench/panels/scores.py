@@ -244,6 +244,10 @@ class ScoresPanel(QWidget):
         self._group_names = names
         self._name_groups()
         self.dots_plot.setXRange(-0.6, max(len(names), 1) - 0.4, padding=0)
+        if names:
+            self.dots_plot.enableAutoRange(axis="y")
+        else:  # a score's own range, not pyqtgraph's -0.5…0.5, before there is any
+            self.dots_plot.setYRange(0, 1, padding=0)
         self.dots_plot.setLabel("left", f"{sm.METRIC_LABELS[self.current_metric()]} (macro)")
         self._show_matrix(names)
         self._show_seeds()
@@ -290,6 +294,10 @@ class ScoresPanel(QWidget):
             curve.setData([], [])
         self.draw_dots.setData([p[0] for p in points], [p[1] for p in points], symbolBrush=brushes)
         self.curves_plot.setLabel("left", f"{sm.METRIC_LABELS[metric]} (macro, mean of draws)")
+        if self.runs:
+            self.curves_plot.enableAutoRange()
+        else:
+            self.curves_plot.setRange(xRange=(0, 2), yRange=(0, 1), padding=0)  # 1 to 100 % (log), a score
         ticks = [(math.log10(p), f"{p:g}") for p in sorted(fractions) if p > 0]
         self.curves_plot.getAxis("bottom").setTicks([ticks, []] if ticks else None)
 
