@@ -13,6 +13,7 @@ from typing import Any, Callable
 from PySide6.QtCore import QObject, QProcess, Signal
 
 from engine.evaluation.seeds import DEMO_SEEDS
+from workbench.launch_model import provisional_note
 from workbench.runs import UNTRAINED
 
 DEMO_CORPUS_SEGMENTS = 300 * 30 // 4  # 300 tracks of 30 s, in 4 s segments
@@ -49,8 +50,8 @@ def describe(measurement: dict[str, Any], methods: list[str], now: float | None 
     when = "today" if age < 1 else f"{int(age)} day{'s' if int(age) != 1 else ''} ago"
     trained = len([m for m in methods if m not in UNTRAINED])
     return (f"About {minutes} min on this machine: {trained} methods × {DEMO_SEEDS} seeds × {demo_steps()} steps at "
-            f"{float(measurement['step_s']):.2f} s per step ({measurement.get('precision', '?')}, measured {when}), "
-            f"then embedding, diagnostics, maps and probes.")
+            f"{float(measurement['step_s']):.2f} s per step ({measurement.get('precision', '?')}, measured {when}"
+            f"{provisional_note(measurement)}), then embedding, diagnostics, maps and probes.")
 
 
 def _latest() -> dict[str, Any] | None:

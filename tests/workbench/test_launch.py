@@ -208,3 +208,17 @@ def test_the_official_switch_reaches_the_run_config(dialog: LaunchDialog) -> Non
     config = RunConfig.model_validate(fields["config"])
     assert type == "submit" and config.official and config.vicreg_cov_divisor == "B-1" and config.per_view_forward
     assert config.f_max == 11025.0 and not config.byol_batch_sum
+
+
+def test_the_dialog_says_how_long_the_training_takes_here(dialog: LaunchDialog) -> None:
+    from workbench import launch_model as lm
+
+    measured = {"step_s": 0.5, "batch_size": 32, "views": 2, "measured_at": 0, "precision": "fp32",
+                "provisional": True, "loadavg": 8.2}
+    assert lm.run_seconds(measured, 300, 64) == 300.0  # twice the measured batch: twice the step time
+    assert lm.describe_run(measured, 300, 64).startswith("Training takes about 5 min here")
+    assert "provisional: measured while the machine was busy at load 8" in lm.describe_run(measured, 300, 64)
+    assert "measured at its first training" in lm.describe_run(None, 300, 32)
+    dialog._measurement = {**measured, "provisional": False}
+    dialog.form.editors["steps"].widget.setValue(1200)
+    assert dialog.estimate.text().startswith("Training takes about 10 min here at 0.50 s per step")

@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
 )
 
 from engine.service.contract import Forms
+from workbench import launch_model as lm
 from workbench.launch_model import comparison_methods, config_errors, defaults_tooltip, numbers, offline_info
 from workbench.panels.config_form import INVALID_STYLE, ConfigForm
 from workbench.panels.corpus_picker import CorpusPicker
@@ -118,7 +119,8 @@ class LaunchDialog(QDialog):
         params = QGroupBox("Hyper-parameters")
         QVBoxLayout(params).addWidget(scroll)
 
-        self.message = QLabel(wordWrap=True)
+        self.message, self.estimate = QLabel(wordWrap=True), QLabel(wordWrap=True)
+        self._measurement = lm.latest_measurement()
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
         self.submit_button = self.buttons.addButton("Start", QDialogButtonBox.ButtonRole.AcceptRole)
         self.buttons.accepted.connect(self.submit)
@@ -127,6 +129,7 @@ class LaunchDialog(QDialog):
         layout.addLayout(top)
         layout.addWidget(pipeline)
         layout.addWidget(params, 1)
+        layout.addWidget(self.estimate)
         layout.addWidget(self.message)
         layout.addWidget(self.buttons)
         boxes = [*self.method_boxes.values(), *self.stage_boxes.values(), *self.task_boxes.values()]
@@ -205,19 +208,16 @@ class LaunchDialog(QDialog):
         return "submit_study", ({**fields, "name": name} if name else fields)
 
     def _scale_shares(self) -> None:
-        """Steps changed: a warm-up (or prototype freeze) still at its share of the preset's steps follows them,
-        as `mvssl train --set steps=N` does; one the user set stays."""
-        preset, editors = self._preset_values, self.form.editors
+        """Steps changed: a warm-up (or prototype freeze) still at its preset share follows them."""
+        editors = self.form.editors
         try:
-            old, new = int(self._steps_seen), int(editors["steps"].value())
+            new = int(editors["steps"].value())
         except (TypeError, ValueError):
             return
+        current = {f: editors[f].value() for f in lm.SHARED_WITH_STEPS if f in editors}
+        for field, value in lm.scaled_shares(self._preset_values, self._steps_seen, new, current).items():
+            editors[field].set_value(value)
         self._steps_seen = new
-        for field in ("warmup_steps", "freeze_last_layer_steps"):
-            if field in editors and field in preset and new != old and preset["steps"]:
-                share = preset[field] / preset["steps"]
-                if editors[field].value() == int(old * share):
-                    editors[field].set_value(int(new * share))
 
     def revalidate(self) -> dict[str, str]:
         """Check every input, mark the bad ones, enable submit only when all are valid; returns {field: reason}."""
@@ -244,7 +244,7 @@ class LaunchDialog(QDialog):
                 and not any(b.isChecked() for b in self.task_boxes.values()):
             errors["probe tasks"] = "the probe stage needs at least one task"
         self.errors_ = errors
-        self._show_state(errors)
+        self._show_state(errors, values)
         return errors
 
     def _extra_error(self, field: str) -> str | None:
@@ -260,10 +260,12 @@ class LaunchDialog(QDialog):
             return str(err)
         return None
 
-    def _show_state(self, errors: dict[str, str]) -> None:
+    def _show_state(self, errors: dict[str, str], values: dict[str, Any]) -> None:
         study = self.is_study()
         runs = len(self.methods()) * (self.seeds.value() if study else 1)
         self.submit_button.setText(f"Start study ({runs} run{'s' if runs != 1 else ''})" if study else "Start run")
+        steps, batch = values.get("steps"), values.get("batch_size")  # a time estimate when both are valid
+        self.estimate.setText(lm.describe_run(self._measurement, steps, batch, runs) if steps and batch else "")
         if errors:
             name, reason = next(iter(errors.items()))
             more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
