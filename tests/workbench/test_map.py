@@ -300,3 +300,23 @@ def test_panels_load_without_torch_or_portaudio() -> None:
             "print(sorted(m for m in ('torch', 'sounddevice', 'sklearn', 'umap') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+class SilentPlayer:
+    """A player that plays nothing but says it does until stopped (the real one is tested in test_player)."""
+
+    available, reason, playing = True, "", False
+
+    def play(self, path: str, start_s: float) -> None:
+        self.playing = True
+
+    def stop(self) -> None:
+        self.playing = False
+
+
+def test_the_side_says_what_plays_until_it_stops(qtbot, panel: EmbeddingMapPanel) -> None:
+    panel.player = player = SilentPlayer()
+    panel.select_track(3)
+    assert panel.side.playing_label.text().startswith(f"▶ playing {panel.data.ids[3]} from ")
+    player.stop()
+    qtbot.waitUntil(lambda: panel.side.playing_label.text() == "", timeout=2000)

@@ -66,9 +66,8 @@ class EmbeddingMapPanel(QWidget):
     def _build(self) -> None:
         self.run_box, self.map_box, self.colour_box = QComboBox(), QComboBox(), QComboBox()
         self.k_box = QSpinBox(minimum=2, maximum=50, value=8, prefix="k = ")
-        self.region_button = QPushButton("Select region", checkable=True, toolTip=(
-            "Show a rectangle on the map and list the tags of the tracks inside it; drag on the map to draw "
-            "another, drag its corner to resize it"))
+        self.region_button = QPushButton("Select region", checkable=True, toolTip="List the tags of the tracks in "
+                                         "a rectangle: drag on the map to draw it, drag its corner to resize it")
         self.status = QLabel()
         bar = QHBoxLayout()
         for label, widget in (("Run", self.run_box), ("Map", self.map_box), ("Colour by", self.colour_box)):
@@ -262,6 +261,8 @@ class EmbeddingMapPanel(QWidget):
             self.player.play(path, start)
         except ValueError as err:
             self.status.setText(str(err))
+            return
+        self.side.show_playing(self.player, f"{self.data.ids[row]} from {start:g} s")
 
     def toggle_play(self) -> None:
         """Space: stop what plays, or play the last played track again."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Callable
 
 import numpy as np
+from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QHeaderView, QLabel, QTableWidget, QTableWidgetItem, QToolButton, QVBoxLayout, QWidget
 
 from workbench import map_model as mm
@@ -28,12 +29,28 @@ class TrackSide(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.track_label = QLabel("Click a point to play it and list its neighbours.", wordWrap=True)
+        self.playing_label = QLabel()  # "▶ playing …" while a clip plays (Space stops it)
+        self.playing_label.setStyleSheet("color:#2ca02c;font-weight:bold")
+        self._player: Player | None = None
+        self._playing = QTimer(self, interval=200)
+        self._playing.timeout.connect(self._on_playing_tick)
         self.neighbour_table = _table(["", "track", "cosine", "tags"])
         self.makeup_table = _table(["tag", "tracks", "% of region", "% of all"])
         layout = QVBoxLayout(self)
-        for widget in (self.track_label, QLabel(f"{N_NEIGHBOURS} nearest (cosine, full embedding)"),
+        for widget in (self.track_label, self.playing_label, QLabel(f"{N_NEIGHBOURS} nearest (cosine, full embedding)"),
                        self.neighbour_table, QLabel("Tag make-up of the region"), self.makeup_table):
             layout.addWidget(widget)
+
+    def show_playing(self, player: Player, what: str) -> None:
+        """Say what plays until the player stops."""
+        self._player = player
+        self.playing_label.setText(f"▶ playing {what} (Space stops)")
+        self._playing.start()
+
+    def _on_playing_tick(self) -> None:
+        if self._player is None or not self._player.playing:
+            self.playing_label.setText("")
+            self._playing.stop()
 
     def show_track(self, data: mm.MapData, row: int) -> None:
         self.track_label.setText(f"<b>{data.ids[row]}</b> ({data.splits[row]}): "
