@@ -31,7 +31,7 @@ from workbench.runs_side import RunsSide
 from workbench.selection import RunSelection
 from workbench.series import SeriesStore
 from workbench.sync import RunsSync
-from workbench.tabs import PanelTabs
+from workbench.tabs import PanelContext, PanelTabs
 
 ORG, APP = "mvssl-workbench", "workbench"
 
@@ -122,9 +122,7 @@ class MainWindow(QMainWindow):
         self.runs_label.setText(str(runs_dir))
         self.runs_label.setToolTip(str(runs_dir))
         self.settings.setValue("runs_dir", str(runs_dir))
-        for tab in self.tabs.tabs.values():
-            if tab.panel is not None and hasattr(tab.panel, "set_runs_dir"):
-                tab.panel.set_runs_dir(runs_dir)
+        self.tabs.set_runs_dir(runs_dir)
         if client is not None:
             socket = str(client.paths.socket)
             client.state_changed.connect(lambda state: self.indicator.set_state(state, socket))
@@ -166,13 +164,12 @@ class MainWindow(QMainWindow):
         self.runs_action.setChecked(self.splitter.sizes()[0] > 0)
 
     # ---- commands ------------------------------------------------------------------------------------
-    def _panel_context(self) -> dict[str, Any]:
+    def _panel_context(self) -> PanelContext:
         if self._player is None:
             from workbench.player import Player
 
             self._player = Player()
-        return {"selection": self.selection, "store": self.store, "player": self._player, "runs_dir": self.runs_dir,
-                "watch": self.watch}
+        return PanelContext(self.selection, self.store, self.watch, self._player, self.runs_dir)
 
     def _send(self, type: str, fields: dict[str, Any], on_reply, on_error) -> None:
         self.client.request(type, on_reply=on_reply, on_error=on_error, **fields)
