@@ -44,8 +44,8 @@ def scenario(work: Path) -> None:
     import numpy as np
 
     from engine.data.corpora.demo import make_demo
-    from workbench.app import MainWindow
-    from workbench.runs_tree import COLUMNS
+    from workbench.shell.app import MainWindow
+    from workbench.runs.tree import COLUMNS
 
     corpus = make_demo(work / "corpus", tracks=32, seconds=6, progress=False)  # 3 test tracks: defined AUCs
     runs = work / "runs"

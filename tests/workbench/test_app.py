@@ -12,10 +12,10 @@ from PySide6.QtCore import QSettings
 from engine.config import METHODS
 from engine.service.protocol import SubmitStudy
 from engine.service.contract import Job, Progress
-from workbench.app import MainWindow, demo_study_request, resolve_runs_dir
-from workbench.geometry import MINIMUM_SIZE
-from workbench.runs import RunSummary
-from workbench.runs_tree import COLUMNS, PROGRESS_ROLE, RunsTreeModel
+from workbench.shell.app import MainWindow, demo_study_request, resolve_runs_dir
+from workbench.shell.geometry import MINIMUM_SIZE
+from workbench.runs.model import RunSummary
+from workbench.runs.tree import COLUMNS, PROGRESS_ROLE, RunsTreeModel
 
 
 def _status(run: Path, **status: object) -> Path:
@@ -194,7 +194,7 @@ def test_an_imported_official_run_is_listed_beside_the_users_runs(window: MainWi
 def test_window_opens_within_the_screen(screen: tuple[int, int]) -> None:
     from PySide6.QtCore import QRect
 
-    from workbench.geometry import default_geometry, fitted
+    from workbench.shell.geometry import default_geometry, fitted
 
     available = QRect(0, 0, *screen)
     first = default_geometry(available)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from engine.service.client import stop_engine
-from workbench.client import EngineClient
+from workbench.link.client import EngineClient
 
 
 def _append(run: Path, steps: range) -> None:

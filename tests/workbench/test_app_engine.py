@@ -11,8 +11,8 @@ import pytest
 from PySide6.QtCore import QSettings
 
 from engine.service.client import stop_engine
-from workbench.app import MainWindow
-from workbench.runs_tree import COLUMNS
+from workbench.shell.app import MainWindow
+from workbench.runs.tree import COLUMNS
 
 
 def _write(run: Path, status: dict, steps: range) -> None:

@@ -9,8 +9,8 @@ from PySide6.QtWidgets import QCheckBox, QComboBox, QLineEdit, QSpinBox
 
 from engine.config import METHODS, RunConfig, build, schema
 from engine.methods import PRETEXTS, UNTRAINED
-from workbench.panels.config_form import INVALID_STYLE, field_specs
-from workbench.panels.launch import SPECIAL, LaunchDialog, comparison_methods, offline_info
+from workbench.launch.config_form import INVALID_STYLE, field_specs
+from workbench.launch.dialog import SPECIAL, LaunchDialog, comparison_methods, offline_info
 
 
 def _send_log() -> tuple[list, object]:
@@ -211,7 +211,7 @@ def test_the_official_switch_reaches_the_run_config(dialog: LaunchDialog) -> Non
 
 
 def test_the_dialog_says_how_long_the_training_takes_here(dialog: LaunchDialog) -> None:
-    from workbench import launch_model as lm
+    from workbench.launch import model as lm
 
     measured = {"step_s": 0.5, "batch_size": 32, "views": 2, "measured_at": 0, "precision": "fp32",
                 "provisional": True, "loadavg": 8.2}

@@ -13,12 +13,12 @@ from PySide6.QtWidgets import QApplication
 
 from engine.rundir import analysis_store, embeddings_store
 from engine.rundir.files import write_status
-from workbench import map_model as mm
-from workbench.panels.embedding_map import (
+from workbench.panels.map import model as mm
+from workbench.panels.map.view import (
     OTHER_PROTOTYPES, PALETTE, PROTOTYPE_COLOURS, TAG_COLOURS, EmbeddingMapPanel,
 )
 from workbench.player import Player
-from workbench.selection import RunSelection
+from workbench.runs.selection import RunSelection
 
 TAGS = ["genre:rock", "genre:jazz", "genre:folk", "instrument:piano", "mood:calm"]
 
@@ -296,7 +296,7 @@ def test_a_drag_in_region_mode_draws_the_rectangle(qtbot, panel: EmbeddingMapPan
 
 
 def test_panels_load_without_torch_or_portaudio() -> None:
-    code = ("import sys, workbench.panels.embedding_map, workbench.panels.collapse, workbench.panels.scores; "
+    code = ("import sys, workbench.panels.map.view, workbench.panels.collapse.view, workbench.panels.scores.view; "
             "print(sorted(m for m in ('torch', 'sounddevice', 'sklearn', 'umap') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

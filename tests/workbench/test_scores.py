@@ -12,9 +12,9 @@ from PySide6.QtCore import Qt
 from engine.rundir import analysis_store, embeddings_store
 from engine.evaluation.metrics import paired_bootstrap, tag_metrics
 from engine.rundir.files import write_status
-from workbench import scores_model as sm
-from workbench.panels.scores import SORT_ROLE, ScoresPanel
-from workbench.selection import RunSelection
+from workbench.panels.scores import model as sm
+from workbench.panels.scores.view import SORT_ROLE, ScoresPanel
+from workbench.runs.selection import RunSelection
 
 TAGS = ["genre:rock", "genre:jazz", "genre:folk", "genre:funk", "instrument:piano"]
 GENRES = TAGS[:4]
