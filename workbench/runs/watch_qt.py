@@ -7,11 +7,11 @@ the offset they reached so that it resubscribes from there once the engine is ba
 from __future__ import annotations
 
 from pathlib import Path
-from PySide6.QtCore import QObject, QTimer
+from PySide6.QtCore import QObject, QTimer, Signal
 
 from engine.service.contract import Job
 from workbench.link.client import EngineClient
-from workbench.runs.watch import RunWatcher, RunWatchers, Subscription
+from workbench.runs.watch import FileChange, RunWatcher, RunWatchers, Subscription
 
 POLL_MS = 1000
 
@@ -93,3 +93,31 @@ class RunWatchHub(QObject):
 
     def _on_job(self, job: Job) -> None:
         self.watchers.files_may_have_changed(job.run)
+
+
+class StoreFollower(QObject):
+    """Follows the stores of some runs through their watchers: `changed` once after a burst of changes
+    (a probe rewrites analysis.h5 at every draw)."""
+
+    changed = Signal()
+
+    def __init__(self, watch: RunWatchHub, parent: QObject | None = None, settle_ms: int = 200) -> None:
+        super().__init__(parent)
+        self.watch = watch
+        self.runs: list[Path] = []
+        self._subscription = Subscription(files=self._on_files)
+        watch.drop_on_destroyed(self, self._subscription)
+        self._settle = QTimer(self, singleShot=True, interval=settle_ms)
+        self._settle.timeout.connect(self.changed)
+
+    def follow(self, runs: list[Path]) -> None:
+        """Follow exactly `runs`."""
+        for run in [r for r in self.runs if r not in runs]:
+            self.watch.unwatch(run, self._subscription)
+        for run in [r for r in runs if r not in self.runs]:
+            self.watch.watch(run, self._subscription)
+        self.runs = list(runs)
+
+    def _on_files(self, change: FileChange) -> None:
+        if change.analysis or change.embeddings:
+            self._settle.start()

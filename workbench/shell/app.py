@@ -167,7 +167,6 @@ class MainWindow(QMainWindow):
     def _panel_context(self) -> PanelContext:
         if self._player is None:
             from workbench.player import Player
-
             self._player = Player()
         return PanelContext(self.selection, self.store, self.watch, self._player, self.runs_dir)
 
@@ -194,7 +193,6 @@ class MainWindow(QMainWindow):
             self.banner.show_error("no engine: start the workbench with an engine to run the demo study")
             return
         from engine.config import METHODS
-
         methods = self.client.info.methods if self.client.info is not None else list(METHODS)
         self.demo_button.setEnabled(False)
 

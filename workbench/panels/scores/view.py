@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QSortFilterProxyModel, Qt, QTimer
+from PySide6.QtCore import QSortFilterProxyModel, Qt
 from PySide6.QtGui import QColor, QFontMetrics
 from PySide6.QtWidgets import (
     QComboBox, QFileDialog, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QPushButton, QSplitter, QTableView,
@@ -25,18 +25,12 @@ from workbench.panels.scores import model as sm
 from workbench.background import Background
 from workbench.panels.scores.table import SORT_ROLE, BeatsMatrix, ScoresTableModel
 from workbench.panels.scores.seed_matrix import SeedMatrix
-from workbench.plots import abbreviated, legible_axes, one_line, short_names
+from workbench.plots import abbreviated, legible_axes, one_line, score_axes, short_form, short_names
 from workbench.runs.model import METHOD_COLOURS
-from workbench.runs.watch import FileChange, Subscription
-from workbench.runs.watch_qt import RunWatchHub
+from workbench.runs.watch_qt import RunWatchHub, StoreFollower
 from workbench.runs.selection import RunSelection
 
 POLL_MS = 2000  # how often a panel shown alone, with its own watchers, looks at the files
-
-def _short_form(label: str, method: str) -> str:
-    """" (BT)": the abbreviation Fig. 1 may show for a run, when it differs from its name."""
-    short = one_line(abbreviated(label, method))
-    return f" ({short})" if short != one_line(label) else ""
 
 
 class ScoresPanel(QWidget):
@@ -51,12 +45,8 @@ class ScoresPanel(QWidget):
         self.boot: PairedBootstrap | None = None
         self.seeds: MethodComparison | None = None
         self._worker = Background(self)
-        self.watch = watch if watch is not None else RunWatchHub(poll_ms, parent=self)
-        self._subscription = Subscription(files=self._on_files)
-        self._followed: list[Path] = []
-        self.watch.drop_on_destroyed(self, self._subscription)
-        self._reload = QTimer(self, singleShot=True, interval=200)  # a probe writes every draw: reload once
-        self._reload.timeout.connect(self.reload)
+        self.stores = StoreFollower(watch if watch is not None else RunWatchHub(poll_ms, parent=self), self)
+        self.stores.changed.connect(self.reload)  # a probe ended or wrote a draw: read the scores again
         self._build()
         self.selection.changed.connect(self._on_selection_changed)
         self._on_selection_changed(self.selection.runs())
@@ -133,20 +123,8 @@ class ScoresPanel(QWidget):
 
     # ------------------------------------------------------------------ data
     def _on_selection_changed(self, runs: list[Path]) -> None:
-        self._follow(runs)
+        self.stores.follow(runs)
         self.reload()
-
-    def _follow(self, runs: list[Path]) -> None:
-        """Be told by the runs' watchers when their analysis stores change (where the probes are written)."""
-        for run in [r for r in self._followed if r not in runs]:
-            self.watch.unwatch(run, self._subscription)
-        for run in [r for r in runs if r not in self._followed]:
-            self.watch.watch(run, self._subscription)
-        self._followed = list(runs)
-
-    def _on_files(self, change: FileChange) -> None:
-        if change.analysis or change.embeddings:
-            self._reload.start()
 
     def reload(self) -> None:
         """Read the selected runs' probe tasks and scores again, keeping the chosen task."""
@@ -190,7 +168,7 @@ class ScoresPanel(QWidget):
             return
         labels = short_names([r.name for r in self.runs], [r.method for r in self.runs])
         parts = [f'<span style="color:{self._colour(r)}">■</span>&nbsp;<b title="{r.name}">{one_line(label)}</b>'
-                 f'{_short_form(label, r.method)} ROC-AUC {r.macro["roc_auc"]:.3f}, PR-AUC {r.macro["pr_auc"]:.3f}'
+                 f'{short_form(label, r.method)} ROC-AUC {r.macro["roc_auc"]:.3f}, PR-AUC {r.macro["pr_auc"]:.3f}'
                  for r, label in zip(self.runs, labels)]
         protocols = sorted({r.protocol for r in self.runs})
         probe = (f"probe protocol: {protocols[0]}" if len(protocols) == 1 else
@@ -244,10 +222,7 @@ class ScoresPanel(QWidget):
         self._group_names = names
         self._name_groups()
         self.dots_plot.setXRange(-0.6, max(len(names), 1) - 0.4, padding=0)
-        if names:
-            self.dots_plot.enableAutoRange(axis="y")
-        else:  # a score's own range, not pyqtgraph's -0.5…0.5, before there is any
-            self.dots_plot.setYRange(0, 1, padding=0)
+        score_axes(self.dots_plot, bool(names))
         self.dots_plot.setLabel("left", f"{sm.METRIC_LABELS[self.current_metric()]} (macro)")
         self._show_matrix(names)
         self._show_seeds()
@@ -294,10 +269,7 @@ class ScoresPanel(QWidget):
             curve.setData([], [])
         self.draw_dots.setData([p[0] for p in points], [p[1] for p in points], symbolBrush=brushes)
         self.curves_plot.setLabel("left", f"{sm.METRIC_LABELS[metric]} (macro, mean of draws)")
-        if self.runs:
-            self.curves_plot.enableAutoRange()
-        else:
-            self.curves_plot.setRange(xRange=(0, 2), yRange=(0, 1), padding=0)  # 1 to 100 % (log), a score
+        score_axes(self.curves_plot, bool(self.runs), x_range=(0, 2))  # 1 to 100 % on a log scale
         ticks = [(math.log10(p), f"{p:g}") for p in sorted(fractions) if p > 0]
         self.curves_plot.getAxis("bottom").setTicks([ticks, []] if ticks else None)
 
