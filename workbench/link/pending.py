@@ -2,10 +2,15 @@
 from __future__ import annotations
 
 import itertools
-from typing import Any, Callable
+from typing import Annotated, Any, Callable
+
+from pydantic import Field, TypeAdapter, ValidationError
+
+from engine.service.contract import ErrorMessage, ReplyMessage
 
 OnReply = Callable[[dict[str, Any]], None]
 OnError = Callable[[str], None]
+_ANSWER = TypeAdapter(Annotated[ReplyMessage | ErrorMessage, Field(discriminator="type")])
 
 
 class PendingRequests:
@@ -23,20 +28,25 @@ class PendingRequests:
         return request_id
 
     def answer(self, message: dict[str, Any]) -> None:
-        """Route a reply or error message to its request's callbacks."""
-        entry = self._pending.pop(message.get("id"), None)
+        """Route a reply or error message (contract.ReplyMessage / ErrorMessage) to its request's callbacks."""
+        try:
+            answer = _ANSWER.validate_python(message)
+        except ValidationError as err:
+            self.report(f"engine: an answer this workbench cannot read ({err.errors()[0]['msg']})")
+            return
+        entry = self._pending.pop(answer.id, None) if isinstance(answer.id, int) else None
         if entry is None:
-            if not message.get("ok"):
-                self.report(f"engine: {message.get('error', 'unknown error')}")
+            if isinstance(answer, ErrorMessage):
+                self.report(f"engine: {answer.error}")
             return
         type, on_reply, on_error = entry
-        if message.get("ok"):
+        if isinstance(answer, ReplyMessage):
             if on_reply is not None:
-                on_reply(message.get("result") or {})
+                on_reply(answer.result)
         elif on_error is not None:
-            on_error(str(message.get("error", "unknown error")))
+            on_error(answer.error)
         else:
-            self.report(str(message.get("error", f"{type}: unknown error")))
+            self.report(answer.error)
 
     def fail(self, reason: str, still_queued: set[int]) -> None:
         """The connection is gone: every request sent (not `still_queued`) fails with `reason`."""
