@@ -11,7 +11,7 @@ import json
 import logging
 import shutil
 import time
-from typing import Any, Callable
+from typing import Callable
 
 from pydantic import ValidationError
 
