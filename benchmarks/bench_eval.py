@@ -155,7 +155,7 @@ def knn_rows(n: int, dim: int, queries: int) -> tuple[list[dict], dict]:
 
     from engine.collapse.neighbours import unit_rows
     from engine.evaluation.projection import NeighbourIndex
-    from workbench.map_model import neighbours
+    from workbench.panels.map.model import neighbours
 
     x = clustered(n, dim)
     unit = unit_rows(x)

@@ -80,7 +80,7 @@ import sys
 from pathlib import Path
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QApplication
-from workbench.app import MainWindow
+from workbench.shell.app import MainWindow
 app = QApplication(sys.argv[:1])
 window = MainWindow(Path(sys.argv[1]), settings=QSettings(sys.argv[2], QSettings.Format.IniFormat))
 window.show()
@@ -146,10 +146,10 @@ def measure(run: Path, repeats: int) -> dict:
     from PySide6.QtCore import QPointF
     from PySide6.QtWidgets import QApplication
 
-    from workbench import map_model as mm
-    from workbench.panels.embedding_map import EmbeddingMapPanel
+    from workbench.panels.map import model as mm
+    from workbench.panels.map.view import EmbeddingMapPanel
     from workbench.player import Player
-    from workbench.selection import RunSelection
+    from workbench.runs.selection import RunSelection
 
     app = QApplication.instance() or QApplication([])
     player = Player()
@@ -257,9 +257,9 @@ def event_loop_latency(root: Path, seconds: float, runs: int = 6, history: int =
     from PySide6.QtCore import QEventLoop, Qt, QTimer
     from PySide6.QtWidgets import QApplication
 
-    from workbench.panels.training import TrainingPanel
-    from workbench.selection import RunSelection
-    from workbench.series import SeriesStore
+    from workbench.panels.training.view import TrainingPanel
+    from workbench.runs.selection import RunSelection
+    from workbench.runs.series import SeriesStore
 
     app = QApplication.instance() or QApplication([])
     paths = []

@@ -5,7 +5,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from workbench.app import main
+from workbench.shell.app import main
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(prog="mvssl gui")

@@ -87,6 +87,20 @@ def one_line(label: str) -> str:
     return label.replace("\n", " ")
 
 
+def score_axes(plot: pg.PlotWidget, has_data: bool, x_range: tuple[float, float] | None = None) -> None:
+    """Range over the data, else over a score (0 to 1, and `x_range`) rather than pyqtgraph's -0.5…0.5."""
+    if has_data:
+        plot.enableAutoRange(axis="y" if x_range is None else None)
+    else:
+        plot.setRange(xRange=x_range, yRange=(0, 1), padding=0)
+
+
+def short_form(label: str, method: str) -> str:
+    """" (BT)": the abbreviation a figure may show for a run, when it differs from its name."""
+    short = one_line(abbreviated(label, method))
+    return f" ({short})" if short != one_line(label) else ""
+
+
 # ---- a grid of plots that reflows ---------------------------------------------------------------------
 class PlotGrid(QScrollArea):
     """Plots in as many columns as fit (each at least `min_width` px wide, at most `max_columns`), rows at

@@ -16,8 +16,8 @@ from pathlib import Path
 
 from PySide6.QtWidgets import QApplication, QWidget
 
-from workbench.tabs import PanelSpec
-from workbench.tour import open_window, settle, visit_dialog, visit_panels
+from workbench.shell.tabs import PanelSpec
+from workbench.shell.tour import open_window, settle, visit_dialog, visit_panels
 
 
 def shoot(runs_dir: Path, out: Path, settle_s: float = 4.0, live: Path | None = None,

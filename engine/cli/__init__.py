@@ -59,8 +59,8 @@ def _cmd_gui(args: argparse.Namespace) -> int:
 
 def _cmd_train(args: argparse.Namespace) -> int:
     from engine import config as config_mod
-    from engine.data.corpora.sources import parse_source
     from engine.rundir.layout import RunDir
+    from engine.service.preflight import check_run
 
     run_dir = Path(args.run_dir)
     if args.resume:
@@ -74,7 +74,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         if args.official:
             overrides["official"] = "true"
         cfg = config_mod.build(args.preset or base.get("preset", "demo"), base, overrides)
-        parse_source(cfg.corpus)
+        check_run(cfg)  # a bad corpus or device answers now, before a run folder exists
     slurm = None
     if args.launcher == "slurm":
         from engine.cli.slurm_args import options_from

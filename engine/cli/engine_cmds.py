@@ -9,8 +9,6 @@ from typing import Any, Callable
 
 from engine.config import PROBE_PROTOCOLS
 
-FINAL = ("done", "failed", "cancelled", "diverged", "interrupted")
-
 
 def _runs_dir(args: argparse.Namespace) -> Path:
     from engine.service.enginedir import default_runs_dir
@@ -181,25 +179,30 @@ def _cmd_study(args: argparse.Namespace) -> int:
 
 
 def _follow(engine: Any, study_id: str) -> int:
-    """Print job changes and training progress until the study ends."""
+    """Print job changes, and each job's progress every few seconds, until the study ends."""
+    from engine.service import contract
+
     last_print: dict[str, float] = {}
+    states: dict[str, str] = {}
     while True:
-        push = engine.next_push(timeout=3600)
-        if push is None:
+        message = engine.next_push(timeout=3600)
+        if message is None:
             continue
-        if push["type"] == "job" and push["job"].get("study") == study_id:
-            job = push["job"]
-            print(f"{time.strftime('%H:%M:%S')} {job['run']}: {job['kind']} {job['state']}"
-                  + (f" ({job['message']})" if job["message"] else ""), flush=True)
-        elif push["type"] == "status":
-            status, run = push["status"], push["run"]
-            if status.get("state") == "running" and time.monotonic() - last_print.get(run, 0) > 5:
-                last_print[run] = time.monotonic()
-                print(f"{time.strftime('%H:%M:%S')} {run}: step {status.get('step')}/{status.get('total_steps')}",
+        push = contract.parse_push(message)
+        now = time.strftime("%H:%M:%S")
+        if isinstance(push, contract.JobPush) and push.job.study == study_id:
+            job = push.job
+            if states.get(job.id) != job.state:
+                states[job.id] = job.state
+                print(f"{now} {job.run}: {job.kind} {job.state}" + (f" ({job.message})" if job.message else ""),
                       flush=True)
-        elif push["type"] == "study" and push["study"]["id"] == study_id and push["study"]["state"] in FINAL:
-            print(f"study {study_id}: {push['study']['state']}")
-            return 0 if push["study"]["state"] == "done" else 1
+            elif job.progress is not None and time.monotonic() - last_print.get(job.id, 0) > 5:
+                last_print[job.id] = time.monotonic()
+                print(f"{now} {job.run}: {job.progress.phrase}", flush=True)
+        elif isinstance(push, contract.StudyPush) and push.study.id == study_id \
+                and push.study.state in contract.FINAL_STATES:
+            print(f"study {study_id}: {push.study.state}")
+            return 0 if push.study.state == "done" else 1
 
 
 # ---- registration ------------------------------------------------------------------------------------

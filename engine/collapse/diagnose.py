@@ -140,10 +140,10 @@ def knn_diagnostics(run_dir: Path) -> tuple[int | None, dict[str, Any]] | None:
 
 
 def diagnose(run_dir: Path, progress: bool = True, max_tracks: int = MAX_TRACKS,
-             on_progress: Callable[[float], None] | None = None) -> dict[str, Any]:
+             on_progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
     """Diagnose every step checkpoint of the run; store each in analysis.h5 and return all scalars.
 
-    `on_progress(fraction of checkpoints done)` is called after each checkpoint is stored.
+    `on_progress(checkpoints done, checkpoints)` is called after each checkpoint is stored.
 
     Returns {"run_dir", "method", "tracks", "views", "knn_step", "steps": {step: scalars}}.
     """
@@ -171,7 +171,7 @@ def diagnose(run_dir: Path, progress: bool = True, max_tracks: int = MAX_TRACKS,
         analysis_store.write_diagnostics(run_dir, step, scalars, arrays)
         steps[step] = scalars
         if on_progress is not None:
-            on_progress(len(steps) / len(checkpoints))
+            on_progress(len(steps), len(checkpoints))
     if knn is not None and knn_step not in steps:  # embeddings of a checkpoint that is gone
         analysis_store.write_diagnostics(run_dir, knn_step, knn[1], {})
         steps[knn_step] = dict(knn[1])

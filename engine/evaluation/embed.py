@@ -39,10 +39,10 @@ def fast_bf16(device: str) -> bool:
 def embed(run_dir: Path, checkpoint: str = "last", corpus: str | None = None,
           segments_per_track: SegmentsPerTrack = "all", batch: int | None = None, progress: bool = True,
           workers: int | None = None, device: str | None = None, bf16: bool | None = None,
-          segment_dtype: type = np.float16, on_progress: Callable[[float], None] | None = None) -> Path:
+          segment_dtype: type = np.float16, on_progress: Callable[[int, int], None] | None = None) -> Path:
     """Embed every track of the run's corpus (or `corpus`) with a frozen checkpoint; returns the store path.
 
-    `on_progress(fraction of tracks read)` is called after each track; an exception it raises (a job's
+    `on_progress(tracks read, tracks)` is called after each track; an exception it raises (a job's
     cancel) abandons the new store and leaves the previous embeddings.h5 in place.
 
     Defaults: the GPU when there is one; batch 32 segments on CPU, 256 on GPU; bf16 where `engine.training.precision` picks it;
@@ -79,7 +79,7 @@ def embed(run_dir: Path, checkpoint: str = "last", corpus: str | None = None,
         for done, item in enumerate(loader, 1):
             bar.update(1)
             if on_progress is not None:
-                on_progress(done / len(tracks))
+                on_progress(done, len(tracks))
             if isinstance(item[1], str):
                 skipped.append((tracks.paths[item[0]], item[1]))
                 continue

@@ -9,7 +9,7 @@ RUN_DIR/config.toml        the resolved RunConfig ([resolved] holds what `auto` 
         analysis.h5        projections, diagnostics and probes (copy-on-write)
         baseline.json      only in a baseline pseudo-run (log-mel, random)
         official.json      only in a run imported from an official checkpoint
-        logs/              job-<kind>-<N>.log and .result.json, submitit/
+        logs/              job-<kind>-<N>.log, .result.json and .progress.json, submitit/
         tensorboard/       TensorBoard scalars, when asked for
 ```
 """
@@ -124,6 +124,10 @@ class RunDir:
 
     def job_result(self, kind: str, job: int | str) -> Path:
         return self.logs / f"job-{kind}-{job}.result.json"
+
+    def job_progress(self, kind: str, job: int | str) -> Path:
+        """The latest progress a running job reported (rewritten atomically; the engine reads it)."""
+        return self.logs / f"job-{kind}-{job}.progress.json"
 
     def job_logs(self) -> list[Path]:
         return sorted(self.logs.glob("job-*.log")) if self.logs.is_dir() else []

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.service.client import BlockingClient, ensure_engine
+from engine.service.contract import FINAL_STATES, StudiesResult, Study
 from engine.evaluation.seeds import DEMO_SEEDS, seed_values
 
 STUDY = "demo"
@@ -20,45 +21,42 @@ METHODS = ("contrastive", "byol", "clustering", "clustering-collapse", "barlow_t
 TASKS = ("genre", "instrument", "mood")
 FRACTIONS = (1.0, 5.0, 10.0, 20.0, 100.0)
 DRAWS = 4
-FINAL = ("done", "failed", "cancelled", "interrupted")
 
 
 def _say(message: str) -> None:
     print(f"{time.strftime('%H:%M:%S')} {message}", flush=True)
 
 
-def _study(engine: BlockingClient) -> dict[str, Any] | None:
-    studies = engine.request("list_studies")["studies"]
-    return next((s for s in studies if s["id"] == STUDY), None)
+def _study(engine: BlockingClient) -> Study | None:
+    studies = StudiesResult.model_validate(engine.request("list_studies")).studies
+    return next((s for s in studies if s.id == STUDY), None)
 
 
-def _progress(study: dict[str, Any]) -> str:
-    steps = [s for b in study["branches"] for s in b["steps"]]
-    done = sum(s["state"] == "done" for s in steps)
-    return f"{done}/{len(steps)} steps done"
+def _progress(study: Study) -> str:
+    steps = [s for b in study.branches for s in b.steps]
+    return f"{sum(s.state == 'done' for s in steps)}/{len(steps)} steps done"
 
 
-def run_study(runs_dir: Path, poll_s: float = 10.0, seeds: int = DEMO_SEEDS) -> dict[str, Any]:
+def run_study(runs_dir: Path, poll_s: float = 10.0, seeds: int = DEMO_SEEDS) -> Study:
     """Submit the study with `seeds` seeds per method (or resume its unfinished steps) and wait until it ends."""
     ensure_engine(runs_dir)
     with BlockingClient.for_runs_dir(runs_dir) as engine:
         study = _study(engine)
         if study is None:
             _say(f"submitting study '{STUDY}': {', '.join(METHODS)}, {seeds} seed(s) each")
-            study = engine.request("submit_study", name=STUDY, methods=list(METHODS), corpus="demo", preset="demo",
-                                   tasks=list(TASKS), fractions=list(FRACTIONS), draws=DRAWS,
-                                   seeds=seed_values(seeds))["study"]
-        elif study["state"] != "done":
+            engine.request("submit_study", name=STUDY, methods=list(METHODS), corpus="demo", preset="demo",
+                           tasks=list(TASKS), fractions=list(FRACTIONS), draws=DRAWS, seeds=seed_values(seeds))
+        elif study.state != "done":
             _say(f"resuming study '{STUDY}' ({_progress(study)})")
             engine.request("resume", study=STUDY)
         last = ""
         while True:
             study = _study(engine)
-            line = f"study '{STUDY}': {study['state']}, {_progress(study)}"
+            line = f"study '{STUDY}': {study.state}, {_progress(study)}"
             if line != last:
                 _say(line)
                 last = line
-            if study["state"] in FINAL:
+            if study.state in FINAL_STATES:
                 return study
             time.sleep(poll_s)
 
@@ -146,11 +144,11 @@ def main(runs_dir: Path, out: Path, seeds: int = DEMO_SEEDS) -> int:
     runs_dir.mkdir(parents=True, exist_ok=True)
     ensure_demo(progress=True)
     study = run_study(runs_dir, seeds=seeds)
-    if study["state"] != "done":
-        _say(f"study ended {study['state']}: see `mvssl runs list --runs-dir {runs_dir}`; rerun to resume")
+    if study.state != "done":
+        _say(f"study ended {study.state}: see `mvssl runs list --runs-dir {runs_dir}`; rerun to resume")
         return 1
     baseline = logmel_baseline(runs_dir)
-    run_dirs = [runs_dir / b["run"] for b in study["branches"]] + [baseline]
+    run_dirs = [runs_dir / b.run for b in study.branches] + [baseline]
     reports(runs_dir, out, run_dirs)
     table = summary_table(out)
     (out / "summary.md").write_text(table)

@@ -12,7 +12,7 @@ that the reply echoes. Every request line gets exactly one reply, in order:
 Malformed JSON, over-long lines, unknown types, unknown or wrongly typed fields, bad run ids
 (`/`, `..`) and configs that fail validation get an error reply; the connection stays open.
 
-Request types, their fields (-> result):
+Request types, their fields (-> result; each result and push is typed in engine.service.contract):
 
 - `hello` version (= PROTOCOL_VERSION), client -> version, engine_pid, runs_dir, job_kinds, stages,
   methods, presets, preset_values ({preset: resolved config}), tasks (the demo corpus's), probe_tasks,
@@ -25,7 +25,8 @@ Request types, their fields (-> result):
   `get_study` study -> study.
 - `submit` kind (pretrain|embed|diagnose|project|probe), run, preset, config {field: value},
   args {option: value} -> job. pretrain creates the run (id generated when absent) from the preset
-  and config; the other kinds work on an existing run.
+  and config, once its corpus is found to hold tracks and its device to exist (engine.service.preflight);
+  the other kinds work on an existing run. The options are checked here, once.
 - `submit_study` methods, corpus, preset, config, seeds, stages, tasks, fractions (percent),
   draws, options {stage: args}, name -> study. One run per method and seed (`<study>-<method>-s<seed>`),
   each a pipeline pretrain -> embed -> diagnose -> project -> probe (one step per task and fraction;
@@ -46,7 +47,8 @@ Pushes (engine -> client, no id):
 - `{"type": "reset", "run": R}` events.jsonl was rewritten (a resumed run drops the steps after its
   checkpoint); the events that follow restart from offset 0.
 - `{"type": "status", "run": R, "status": {...}}` status.json of a subscribed run changed.
-- `{"type": "job", "job": {...}}` a job record changed.
+- `{"type": "job", "job": {...}}` a job record changed, its progress included (`progress`: done, total and a
+  phrase such as "embedding 120/300 tracks", pushed as the job reports it).
 - `{"type": "study", "study": {...}}` a study record changed.
 
 Status pushes are never dropped (a slow client's pending pushes of one run with the same state

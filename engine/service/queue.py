@@ -15,48 +15,17 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import ValidationError
 
-from engine.service import jobs
-
-from engine.service import procs
+from engine.service import jobs, procs
+from engine.service.contract import ACTIVE_STATES, Job, known_fields
 from engine.service.enginedir import EnginePaths
 from engine.rundir.files import FINAL_STATES, atomic_write_bytes, read_status, write_status
 from engine.rundir.layout import RunDir
 
 log = logging.getLogger("engine.queue")
 
-ACTIVE = ("queued", "running")
 KEEP_FINISHED = 1000  # finished job records kept in queue.json
-
-
-class Job(BaseModel):
-    """One job of the queue, as persisted and as pushed to clients."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    id: str
-    n: int
-    kind: str
-    run: str
-    args: dict[str, Any] = {}
-    study: str | None = None
-    step: int | None = None  # index of the study step this job runs
-    state: str = "queued"  # queued|running|done|failed|cancelled|diverged|interrupted
-    slot: str | None = None
-    pid: int | None = None
-    start_ticks: int | None = None  # /proc/<pid>/stat field 22: pid + start time identify the process
-    submitted_at: float
-    started_at: float | None = None
-    ended_at: float | None = None
-    exit_code: int | None = None
-    cancel_at: float | None = None
-    message: str = ""
-    log: str = ""
-
-    @property
-    def active(self) -> bool:
-        return self.state in ACTIVE
 
 
 def visible_gpus() -> list[str]:
@@ -101,7 +70,7 @@ class JobQueue:
             return
         for raw in data.get("jobs", []) if isinstance(data, dict) else []:
             try:
-                job = Job.model_validate(raw)
+                job = Job.model_validate(known_fields(Job, raw) if isinstance(raw, dict) else raw)
             except ValidationError as err:
                 log.warning("skipping a broken job record in queue.json: %s", str(err).splitlines()[0])
                 continue
@@ -133,17 +102,17 @@ class JobQueue:
     # ---- commands ------------------------------------------------------------------------------------
     def submit(self, kind: str, run: str, args: dict[str, Any] | None = None, study: str | None = None,
                step: int | None = None) -> Job:
-        """Queue a job on an existing run directory; bad options raise ValueError."""
+        """Queue a job on an existing run directory; its options were checked where it was submitted
+        (engine.service.server for a job, protocol.SubmitStudy for a study's steps)."""
         args = dict(args or {})
-        jobs.check_args(kind, args)
         run_dir = self.paths.runs_dir / run
         if not RunDir(run_dir).config.exists() and not RunDir(run_dir).status.exists():
             raise ValueError(f"run {run!r} does not exist in {self.paths.runs_dir}")
         n, self._next = self._next, self._next + 1
         job = Job(id=f"j{n}", n=n, kind=kind, run=run, args=args, study=study, step=step, submitted_at=time.time(),
                   log=str(jobs.log_path(run_dir, kind, n)))
-        if kind == "pretrain" and not self.active_for(run) and read_status(run_dir).get("state") != "done":
-            write_status(run_dir, "queued", message="queued")
+        if not self.active_for(run) and read_status(run_dir).get("state") != "done":
+            self._run_status(job, "queued", "queued")
         self.jobs[job.id] = job
         self._changed(job)
         return job
@@ -184,6 +153,7 @@ class JobQueue:
         """Settle ended jobs, escalate overdue cancels to SIGKILL, start queued jobs on free slots."""
         now = time.time()
         for job in self.running():
+            self._read_progress(job)
             proc = self._procs.get(job.id)
             code = proc.poll() if proc is not None else None
             ended = code is not None if proc is not None else not procs.is_alive(job.pid, job.start_ticks)
@@ -227,9 +197,11 @@ class JobQueue:
         run_dir = self.paths.runs_dir / job.run
         result = jobs.read_result(jobs.result_path(run_dir, job.kind, job.n))
         status = read_status(run_dir)
+        keeps_status = jobs.job_type(job.kind).keeps_status
+        self._read_progress(job)
         if result is not None:
             state, message = result["state"], str(result.get("message", ""))
-        elif job.kind == "pretrain" and status.get("state") in FINAL_STATES and status.get("state") != "interrupted" \
+        elif keeps_status and status.get("state") in FINAL_STATES and status.get("state") != "interrupted" \
                 and (status.get("updated_at") or 0) >= (job.started_at or 0):
             state, message = status["state"], str(status.get("message") or "")
         elif job.cancel_at is not None:
@@ -239,16 +211,28 @@ class JobQueue:
         else:
             state, message = "interrupted", "the job process ended without a result (killed?); resumable"
         job.exit_code = exit_code
-        if job.kind == "pretrain" and status.get("state") in ("running", "queued") and state != "done" \
-                and run_dir.is_dir():
-            write_status(run_dir, state, message=message)
+        if status.get("state") in ACTIVE_STATES and state != "done":
+            self._run_status(job, state, message)
         self._end(job, state, message)
 
     def _end(self, job: Job, state: str, message: str) -> None:
-        if job.kind == "pretrain" and state == "cancelled" and job.pid is None:
-            run_dir = self.paths.runs_dir / job.run
-            if read_status(run_dir).get("state") == "queued":
-                write_status(run_dir, "cancelled", message=message)
+        if state == "cancelled" and job.pid is None and read_status(self.paths.runs_dir / job.run).get("state") \
+                == "queued":
+            self._run_status(job, "cancelled", message)
         job.state, job.message, job.ended_at = state, message, time.time()
         log.info("job %s (%s of %s) ended: %s %s", job.id, job.kind, job.run, state, message)
         self._changed(job)
+
+    def _run_status(self, job: Job, state: str, message: str) -> None:
+        """Set the run's status.json for a job of a kind that keeps it (training) where the job process cannot:
+        queued before it starts, cancelled before it started, and how it ended when it died without saying."""
+        run_dir = self.paths.runs_dir / job.run
+        if jobs.job_type(job.kind).keeps_status and run_dir.is_dir():
+            write_status(run_dir, state, message=message)
+
+    def _read_progress(self, job: Job) -> None:
+        """Take the progress the job process last wrote; clients are told at once, queue.json at the next save."""
+        progress = jobs.read_progress(jobs.progress_path(self.paths.runs_dir / job.run, job.kind, job.n))
+        if progress is not None and progress != job.progress:
+            job.progress = progress
+            self.on_change(job)

@@ -23,11 +23,13 @@ from engine import config as config_mod
 from engine.service import protocol
 from engine.rundir import summary as runindex
 from engine.service.connection import Connection
-from engine.service.enginedir import EngineRunning, acquire_lock, engine_paths, make_private_dir, socket_address
 from engine.service.job_specs import check_args
-from engine.service.queue import Job, JobQueue, device_slots
+from engine.service.enginedir import EngineRunning, acquire_lock, engine_paths, make_private_dir, socket_address
+from engine.service import contract
+from engine.service.contract import Job, Study
+from engine.service.queue import JobQueue, device_slots
 from engine.rundir.files import read_status
-from engine.service.studies import Studies, Study
+from engine.service.studies import Studies
 from engine.rundir.follow import RunWatch
 from engine.rundir.layout import RunDir
 
@@ -142,17 +144,21 @@ class Engine:
         return {"version": protocol.PROTOCOL_VERSION, "engine_pid": os.getpid(), "runs_dir": str(self.paths.runs_dir),
                 "slots": self.queue.slots, **protocol.forms_info()}
 
+    def _active_job(self, run: str) -> Job | None:
+        """The run's running job, else its first queued one."""
+        active = sorted(self.queue.active_for(run), key=lambda j: (j.state != "running", j.n))
+        return active[0] if active else None
+
     def _on_list_runs(self, conn: Connection, req: protocol.ListRuns) -> dict[str, Any]:
-        runs = runindex.list_runs(self.paths.runs_dir)
-        for run in runs:
-            active = self.queue.active_for(run["run"])
-            run["job"] = active[0].model_dump() if active else None
-        return {"runs": runs}
+        runs = [contract.RunSummary(**run, job=self._active_job(run["run"]))
+                for run in runindex.list_runs(self.paths.runs_dir)]
+        return contract.RunsResult(runs=runs).model_dump()
 
     def _on_get_run(self, conn: Connection, req: protocol.GetRun) -> dict[str, Any]:
         details = runindex.run_details(self._run_dir(req.run))
-        details["jobs"] = [j.model_dump() for j in self.queue.jobs.values() if j.run == req.run]
-        return {"run": details}
+        jobs = [j for j in self.queue.jobs.values() if j.run == req.run]
+        return contract.RunResult(run=contract.RunDetails(**details, job=self._active_job(req.run), jobs=jobs)) \
+            .model_dump()
 
     def _on_list_jobs(self, conn: Connection, req: protocol.ListJobs) -> dict[str, Any]:
         return {"jobs": [j.model_dump() for j in self.queue.jobs.values()]}
@@ -164,7 +170,7 @@ class Engine:
         return {"study": self.studies.get(req.study).model_dump()}
 
     def _on_submit(self, conn: Connection, req: protocol.Submit) -> dict[str, Any]:
-        check_args(req.kind, req.args)
+        check_args(req.kind, req.args)  # the one check of a job's options: the queue and the job trust them
         if req.kind != "pretrain":
             if req.run is None:
                 raise ValueError(f"{req.kind} needs the run to work on")
@@ -172,10 +178,10 @@ class Engine:
                 raise ValueError("config applies to pretrain only")
             self._run_dir(req.run)
             return {"job": self.queue.submit(req.kind, req.run, req.args).model_dump()}
-        from engine.data.corpora.sources import parse_source
+        from engine.service.preflight import check_run
 
         cfg = config_mod.build(req.preset, overrides=req.config)
-        parse_source(cfg.corpus)
+        check_run(cfg)  # before the run folder exists: a refused job leaves none
         run = req.run or self._new_run_id(cfg.method)
         config_mod.prepare_run(cfg, self.paths.runs_dir / run)
         return {"job": self.queue.submit("pretrain", run, req.args).model_dump()}

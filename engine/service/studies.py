@@ -11,13 +11,14 @@ import json
 import logging
 import shutil
 import time
-from typing import Any, Callable
+from typing import Callable
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import ValidationError
 
 from engine import config as config_mod
 from engine.service.enginedir import EnginePaths
-from engine.service.queue import Job, JobQueue
+from engine.service.contract import ACTIVE_STATES, Branch, Job, State, Step, Study
+from engine.service.queue import JobQueue
 from engine.service.protocol import JOB_KINDS, SubmitStudy
 from engine.rundir.files import atomic_write_bytes
 from engine.config import prepare_run
@@ -26,40 +27,7 @@ from engine.rundir.layout import RunDir
 
 log = logging.getLogger("engine.service.studies")
 
-_ACTIVE = ("queued", "running")
 _SET_ELSEWHERE = ("method", "corpus", "seed")
-
-
-class Step(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    kind: str
-    args: dict[str, Any] = {}
-    state: str = "pending"  # pending, then the state of its latest job
-    job: str | None = None
-    message: str = ""
-
-
-class Branch(BaseModel):
-    """The pipeline of one run of a study."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    run: str
-    method: str
-    seed: int
-    steps: list[Step]
-
-
-class Study(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    id: str
-    created_at: float
-    updated_at: float = 0.0
-    spec: dict[str, Any]
-    branches: list[Branch]
-    state: str = "queued"  # queued|running|done|failed|cancelled|interrupted
 
 
 def plan_steps(spec: SubmitStudy) -> list[Step]:
@@ -75,10 +43,10 @@ def plan_steps(spec: SubmitStudy) -> list[Step]:
     return steps
 
 
-def study_state(study: Study) -> str:
+def study_state(study: Study) -> State:
     """The study's state from its steps: running while any job is queued or running, else the worst end."""
     states = {s.state for b in study.branches for s in b.steps}
-    if states & set(_ACTIVE):
+    if states & set(ACTIVE_STATES):
         return "running"
     if states <= {"done"}:
         return "done"
@@ -128,12 +96,12 @@ class Studies:
     # ---- create --------------------------------------------------------------------------------------
     def create(self, spec: SubmitStudy) -> Study:
         """Validate every run's config, create the run directories and queue each run's first step."""
-        from engine.data.corpora.sources import parse_source
+        from engine.service.preflight import check_corpus, check_device
 
         taken = [k for k in _SET_ELSEWHERE if k in spec.config]
         if taken:
             raise ValueError(f"config field '{taken[0]}' is set by the study's methods, corpus and seeds")
-        parse_source(spec.corpus)
+        check_corpus(spec.corpus)
         study_id = spec.name or self._new_id()
         if study_id in self.studies or (self.paths.studies / f"{study_id}.json").exists():
             raise ValueError(f"study {study_id!r} already exists")
@@ -145,6 +113,7 @@ class Studies:
                     cfg = config_mod.build(spec.preset, overrides=values)
                 except config_mod.ConfigError as err:
                     raise ValueError(f"method {method}: {err}") from None
+                check_device(cfg.device)
                 run = check_id(f"{study_id}-{method}-s{seed}")
                 if (self.paths.runs_dir / run).exists():
                     raise ValueError(f"run {run!r} already exists in {self.paths.runs_dir}")
@@ -173,7 +142,7 @@ class Studies:
     # ---- moving forward ------------------------------------------------------------------------------
     def _advance(self, study: Study, branch: Branch, resume: bool) -> Job | None:
         """Queue the branch's next step: the first not done one (`resume`) or the first pending one."""
-        if any(s.state in _ACTIVE for s in branch.steps):
+        if any(s.state in ACTIVE_STATES for s in branch.steps):
             return None
         index = next((i for i, s in enumerate(branch.steps) if s.state != "done"), None)
         if index is None:
@@ -207,9 +176,9 @@ class Studies:
                     job = self.queue.get(step.job) or next(
                         (j for j in self.queue.jobs.values()
                          if j.study == study.id and j.run == branch.run and j.step == index and j.active), None)
-                    if job is not None and step.state in ("pending", *_ACTIVE):
+                    if job is not None and step.state in ("pending", *ACTIVE_STATES):
                         step.job, step.state, step.message = job.id, job.state, job.message
-                    elif step.state in _ACTIVE:
+                    elif step.state in ACTIVE_STATES:
                         step.state, step.message = "interrupted", "its job record was lost"
                 self._advance(study, branch, resume=False)
             self._save(study)

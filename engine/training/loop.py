@@ -167,11 +167,13 @@ class TrainStep:
 # --------------------------------------------------------------------------------------------------
 # the run
 # --------------------------------------------------------------------------------------------------
-def train(run_dir: Path, progress: bool = True, preempted: Callable[[], bool] | None = None) -> str:
+def train(run_dir: Path, progress: bool = True, preempted: Callable[[], bool] | None = None,
+          on_step: Callable[[int, int], None] | None = None) -> str:
     """Train (or resume) the run in `run_dir`; returns the final state written to status.json.
 
     `preempted` (asked after each step, on rank 0 only) stops the run with a checkpoint of that step and
-    returns "requeued"; the caller writes that state once it has requeued the job (engine.training.slurm_job)."""
+    returns "requeued"; the caller writes that state once it has requeued the job (engine.training.slurm_job).
+    `on_step(steps done, steps)` is called each time a step is logged (a job's progress)."""
     run_dir = Path(run_dir)
     cfg = config_mod.load(RunDir(run_dir).config)
     rt = resolve_runtime(cfg)
@@ -249,6 +251,8 @@ def train(run_dir: Path, progress: bool = True, preempted: Callable[[], bool] | 
                 events.write({"type": "collapse", "step": done,
                               **probe.snapshot(model, sched.teacher_temp, rt.dtype)})
                 write_status(run_dir, "running", step=done)
+                if on_step is not None:
+                    on_step(done, cfg.steps)
                 bar.set_postfix(loss=f"{event['loss']:.3f}")
                 window = {"t0": time.perf_counter(), "wait": 0.0, "views": 0}
             if rt.main and (done % cfg.checkpoint_every == 0 or done == cfg.steps):

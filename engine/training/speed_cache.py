@@ -88,7 +88,8 @@ def latest_measurement() -> dict[str, Any] | None:
     """The newest measurement on this machine, summarised for a time estimate, or None.
 
     Keys: precision (the dtype auto picks), step_s (seconds per demo-preset training step at it, scaled
-    from the measured batch), batch_size, views, measured_at (Unix time).
+    from the measured batch), batch_size, views, measured_at (Unix time), provisional (measured on a busy
+    machine: the next training measures again) and loadavg (the load then).
     """
     kind = machine_kind()
     best: dict[str, Any] | None = None
@@ -100,4 +101,5 @@ def latest_measurement() -> dict[str, Any] | None:
         return None
     chosen = best["chosen"]
     return {"precision": chosen, "step_s": best["demo_step_s"][chosen], "batch_size": best["demo_batch_size"],
-            "views": best["views"], "measured_at": best["measured_at"]}
+            "views": best["views"], "measured_at": best["measured_at"], "provisional": bool(best.get("provisional")),
+            "loadavg": best.get("loadavg")}

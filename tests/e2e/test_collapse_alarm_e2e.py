@@ -22,9 +22,9 @@ from engine.rundir import analysis_store
 from engine.data.corpora.demo import make_demo
 from tests.e2e.test_engine_e2e import TIMEOUT, _start_engine, _stop
 from tests.engine.service.test_server import wait_push
-from workbench import collapse_model as cm
-from workbench.panels.collapse import ALARM_STYLE, HEALTHY_STYLE, CollapsePanel
-from workbench.selection import RunSelection
+from workbench.panels.collapse import model as cm
+from workbench.panels.collapse.view import ALARM_STYLE, HEALTHY_STYLE, CollapsePanel
+from workbench.runs.selection import RunSelection
 
 CORPUS_TRACKS = 40  # 80 diagnosis views, so up to 4 effective prototypes count as dominant (5 % of 80)
 STEPS = 40

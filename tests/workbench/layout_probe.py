@@ -128,7 +128,7 @@ def window_problems(window: QWidget, where: str) -> list[str]:
 
 def probe(runs_dir: Path, settle_s: float = 3.0) -> list[str]:
     """Open the window as a user would (fresh settings), visit every panel and collect the problems."""
-    from workbench.tour import open_window, settle, visit_dialog, visit_panels
+    from workbench.shell.tour import open_window, settle, visit_dialog, visit_panels
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     with tempfile.TemporaryDirectory() as tmp:

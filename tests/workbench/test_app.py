@@ -11,10 +11,11 @@ from PySide6.QtCore import QSettings
 
 from engine.config import METHODS
 from engine.service.protocol import SubmitStudy
-from workbench.app import MainWindow, demo_study_request, resolve_runs_dir
-from workbench.geometry import MINIMUM_SIZE
-from workbench.runs import RunSummary
-from workbench.runs_tree import COLUMNS, PROGRESS_ROLE, RunsTreeModel
+from engine.service.contract import Job, Progress
+from workbench.shell.app import MainWindow, demo_study_request, resolve_runs_dir
+from workbench.shell.geometry import MINIMUM_SIZE
+from workbench.runs.model import RunSummary
+from workbench.runs.tree import COLUMNS, PROGRESS_ROLE, RunsTreeModel
 
 
 def _status(run: Path, **status: object) -> Path:
@@ -52,8 +53,15 @@ def test_status_push_updates_one_row_in_place(qtbot) -> None:
     eta = row.siblingAtColumn(COLUMNS.index("ETA")).data()
     assert eta and eta != "0:00:00"
     assert not model.update_status("unknown-run", {"state": "done"})
-    assert model.update_job({"run": "solo", "kind": "embed", "state": "running"})
-    assert model.index_of("solo").siblingAtColumn(COLUMNS.index("Status")).data() == "running · embed running"
+    embed = Job(id="j2", n=2, kind="embed", run="solo", state="running", submitted_at=0.0,
+                progress=Progress(done=120, total=300, phrase="embedding 120/300 tracks"))
+    assert model.update_job(embed)
+    solo = model.index_of("solo")
+    assert solo.siblingAtColumn(COLUMNS.index("Status")).data() == "running · embed running · embedding 120/300 tracks"
+    assert solo.siblingAtColumn(COLUMNS.index("Progress")).data() == "embed 120/300"
+    assert solo.siblingAtColumn(COLUMNS.index("Progress")).data(PROGRESS_ROLE) == 0.4
+    assert model.update_job(embed.model_copy(update={"state": "done"}))
+    assert solo.siblingAtColumn(COLUMNS.index("Status")).data() == "running"  # the job is no longer shown
 
 
 def test_set_runs_resets_only_when_the_grouping_changes(qtbot) -> None:
@@ -186,7 +194,7 @@ def test_an_imported_official_run_is_listed_beside_the_users_runs(window: MainWi
 def test_window_opens_within_the_screen(screen: tuple[int, int]) -> None:
     from PySide6.QtCore import QRect
 
-    from workbench.geometry import default_geometry, fitted
+    from workbench.shell.geometry import default_geometry, fitted
 
     available = QRect(0, 0, *screen)
     first = default_geometry(available)

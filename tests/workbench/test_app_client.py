@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from engine.service.client import stop_engine
-from workbench.client import EngineClient
+from workbench.link.client import EngineClient
 
 
 def _append(run: Path, steps: range) -> None:
@@ -50,7 +50,7 @@ def test_starts_the_engine_and_routes_replies(qtbot, client: EngineClient) -> No
     with qtbot.waitSignal(client.hello, timeout=30_000) as hello:
         client.start()
     assert states[0] == "starting" and states[-1] == "connected"
-    assert "config_schema" in hello.args[0] and "random" in hello.args[0]["methods"]
+    assert hello.args[0].config_schema and "random" in hello.args[0].methods  # a contract.HelloResult
     replies, errors = [], []
     client.request("list_runs", on_reply=replies.append)
     client.request("get_run", run="missing", on_error=errors.append)
@@ -71,7 +71,7 @@ def test_events_arrive_batched_and_resume_after_the_engine_dies(qtbot, client: E
     assert [e["step"] for _, e in client.received] == list(range(1, 21))
     assert statuses[0][0] == "r1" and statuses[0][1]["step"] == 20  # the subscription brings the status
 
-    os.kill(client.info["engine_pid"], signal.SIGKILL)
+    os.kill(client.info.engine_pid, signal.SIGKILL)
     qtbot.waitUntil(lambda: client.state == "lost", timeout=10_000)
     with qtbot.waitSignal(client.hello, timeout=30_000):
         pass  # the client restarts the engine and reattaches by itself
@@ -104,7 +104,7 @@ def test_a_socket_path_too_long_for_sockaddr_un_still_connects(qtbot, tmp_path: 
     try:
         with qtbot.waitSignal(client.hello, timeout=30_000) as hello:
             client.start()
-        assert Path(hello.args[0]["runs_dir"]) == runs.resolve()
+        assert Path(hello.args[0].runs_dir) == runs.resolve()
     finally:
         client.stop()
         stop_engine(runs, timeout=20)

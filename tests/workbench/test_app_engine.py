@@ -11,8 +11,8 @@ import pytest
 from PySide6.QtCore import QSettings
 
 from engine.service.client import stop_engine
-from workbench.app import MainWindow
-from workbench.runs_tree import COLUMNS
+from workbench.shell.app import MainWindow
+from workbench.runs.tree import COLUMNS
 
 
 def _write(run: Path, status: dict, steps: range) -> None:
@@ -55,7 +55,7 @@ def test_a_killed_engine_is_restarted_and_shown(qtbot, window: MainWindow) -> No
     qtbot.waitUntil(lambda: window.indicator.state == "connected", timeout=30_000)
     states: list[str] = []
     window.client.state_changed.connect(states.append)
-    os.kill(window.client.info["engine_pid"], signal.SIGKILL)
+    os.kill(window.client.info.engine_pid, signal.SIGKILL)
     qtbot.waitUntil(lambda: states[-1:] == ["connected"], timeout=30_000)
     assert states[0] == "lost"
     assert "exited" in window.banner.message.text()  # told, without a modal dialog

@@ -14,10 +14,10 @@ from engine.collapse import verdicts
 from engine.rundir import analysis_store
 from engine.rundir.events import EventWriter
 from engine.rundir.files import write_status
-from workbench import collapse_model as cm
-from workbench.panels.collapse import ALARM_STYLE, CollapsePanel
-from workbench.run_watch import RunWatchers, Subscription
-from workbench.selection import RunSelection
+from workbench.panels.collapse import model as cm
+from workbench.panels.collapse.view import ALARM_STYLE, CollapsePanel
+from workbench.runs.watch import RunWatchers, Subscription
+from workbench.runs.selection import RunSelection
 
 LN_K = math.log(4096)
 STEPS = (10, 20, 30, 40)

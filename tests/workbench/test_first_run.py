@@ -11,8 +11,8 @@ import pytest
 from PySide6.QtCore import QSettings
 
 from engine.config import METHODS
-from workbench import first_run as fr
-from workbench.app import MainWindow
+from workbench.shell import first_run as fr
+from workbench.shell.app import MainWindow
 
 MEASURED = {"precision": "bf16", "step_s": 0.5, "batch_size": 32, "views": 2, "measured_at": time.time()}
 

@@ -9,8 +9,8 @@ from PySide6.QtWidgets import QCheckBox, QComboBox, QLineEdit, QSpinBox
 
 from engine.config import METHODS, RunConfig, build, schema
 from engine.methods import PRETEXTS, UNTRAINED
-from workbench.panels.config_form import INVALID_STYLE, field_specs
-from workbench.panels.launch import SPECIAL, LaunchDialog, comparison_methods, offline_info
+from workbench.launch.config_form import INVALID_STYLE, field_specs
+from workbench.launch.dialog import SPECIAL, LaunchDialog, comparison_methods, offline_info
 
 
 def _send_log() -> tuple[list, object]:
@@ -46,9 +46,9 @@ def test_every_config_field_has_an_input(dialog: LaunchDialog) -> None:
 
 
 def test_schema_from_the_engine_drives_the_form(qtbot) -> None:
-    info = {**offline_info(), "methods": ["byol", "random"]}
-    info["config_schema"] = {**schema(), "properties": {**schema()["properties"], "new_knob": {
-        "type": "integer", "minimum": 3, "maximum": 9, "default": 5, "title": "New knob"}}}
+    knob = {"type": "integer", "minimum": 3, "maximum": 9, "default": 5, "title": "New knob"}
+    info = offline_info().model_copy(update={"methods": ["byol", "random"], "config_schema": {
+        **schema(), "properties": {**schema()["properties"], "new_knob": knob}}})
     dlg = LaunchDialog(info, None)
     qtbot.addWidget(dlg)
     assert list(dlg.method_boxes) == ["byol", "random"]
@@ -70,10 +70,15 @@ def test_an_invalid_value_is_marked_and_disables_submit(dialog: LaunchDialog) ->
 
 
 def test_relations_between_fields_are_marked(dialog: LaunchDialog) -> None:
-    dialog.form.editors["steps"].widget.setValue(4)  # the demo preset's warm-up (30) is now too long
-    warmup = dialog.form.editors["warmup_steps"]
-    assert "warmup_steps must be < steps" in warmup.widget.toolTip()
+    steps, warmup = dialog.form.editors["steps"], dialog.form.editors["warmup_steps"]
+    steps.widget.setValue(30)  # the demo preset's warm-up share (30 of 300) follows the steps
+    assert warmup.value() == 3 and "warmup_steps" not in dialog.errors_
+    warmup.widget.setValue(40)  # one the user sets stays, and is said to be wrong, whole
+    assert warmup.value() == 40 and "warmup_steps must be < steps" in warmup.widget.toolTip()
     assert warmup.widget.styleSheet() == INVALID_STYLE and not dialog.submit_button.isEnabled()
+    assert "warmup_steps must be &lt; steps (30), got 40" in dialog.message.text()
+    steps.widget.setValue(60)
+    assert warmup.value() == 40
     warmup.widget.setValue(0)
     assert dialog.submit_button.isEnabled()
 
@@ -177,7 +182,7 @@ def test_method_boxes_say_which_defaults_a_method_brings(dialog: LaunchDialog) -
 
 
 def test_every_registry_entry_has_a_method_box(dialog: LaunchDialog) -> None:
-    assert offline_info()["methods"] == [*PRETEXTS, UNTRAINED]
+    assert offline_info().methods == [*PRETEXTS, UNTRAINED]
     assert list(dialog.method_boxes) == [*PRETEXTS, UNTRAINED]
     assert [box.text() for box in dialog.method_boxes.values()] == [*PRETEXTS, UNTRAINED]
     for name in PRETEXTS:
@@ -203,3 +208,17 @@ def test_the_official_switch_reaches_the_run_config(dialog: LaunchDialog) -> Non
     config = RunConfig.model_validate(fields["config"])
     assert type == "submit" and config.official and config.vicreg_cov_divisor == "B-1" and config.per_view_forward
     assert config.f_max == 11025.0 and not config.byol_batch_sum
+
+
+def test_the_dialog_says_how_long_the_training_takes_here(dialog: LaunchDialog) -> None:
+    from workbench.launch import model as lm
+
+    measured = {"step_s": 0.5, "batch_size": 32, "views": 2, "measured_at": 0, "precision": "fp32",
+                "provisional": True, "loadavg": 8.2}
+    assert lm.run_seconds(measured, 300, 64) == 300.0  # twice the measured batch: twice the step time
+    assert lm.describe_run(measured, 300, 64).startswith("Training takes about 5 min here")
+    assert "provisional: measured while the machine was busy at load 8" in lm.describe_run(measured, 300, 64)
+    assert "measured at its first training" in lm.describe_run(None, 300, 32)
+    dialog._measurement = {**measured, "provisional": False}
+    dialog.form.editors["steps"].widget.setValue(1200)
+    assert dialog.estimate.text().startswith("Training takes about 10 min here at 0.50 s per step")

@@ -12,10 +12,10 @@ import pyqtgraph as pg
 from PySide6.QtCore import QRectF, QSettings
 
 from tests.workbench.layout_probe import tick_labels
-from workbench.app import MainWindow
+from workbench.shell.app import MainWindow
 from workbench.plots import PlotGrid, abbreviated, new_plot, short_names, without_overlaps
-from workbench.runs import RunSummary
-from workbench.runs_tree import COLUMNS, PROGRESS_ROLE, RunsTreeModel
+from workbench.runs.model import RunSummary
+from workbench.runs.tree import COLUMNS, PROGRESS_ROLE, RunsTreeModel
 
 
 def test_overlapping_labels_are_left_out_in_order() -> None:
@@ -117,8 +117,8 @@ def test_the_newest_study_is_selected_on_open(qtbot, tmp_path: Path) -> None:
 
 def test_fig2_ticks_are_the_measured_fractions_and_fig1_names_each_group(qtbot, tmp_path: Path) -> None:
     from tests.workbench.test_scores import make_scored_run
-    from workbench.panels.scores import ScoresPanel
-    from workbench.selection import RunSelection
+    from workbench.panels.scores.view import ScoresPanel
+    from workbench.runs.selection import RunSelection
 
     runs = [make_scored_run(tmp_path, "a-contrastive", "contrastive", 2.0, 1),
             make_scored_run(tmp_path, "b-byol", "byol", 1.0, 2)]

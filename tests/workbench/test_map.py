@@ -9,14 +9,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PySide6.QtCore import QPointF, Qt
+from PySide6.QtWidgets import QApplication
 
 from engine.rundir import analysis_store, embeddings_store
-from workbench import map_model as mm
-from workbench.panels.embedding_map import (
+from engine.rundir.files import write_status
+from workbench.panels.map import model as mm
+from workbench.panels.map.view import (
     OTHER_PROTOTYPES, PALETTE, PROTOTYPE_COLOURS, TAG_COLOURS, EmbeddingMapPanel,
 )
 from workbench.player import Player
-from workbench.selection import RunSelection
+from workbench.runs.selection import RunSelection
 
 TAGS = ["genre:rock", "genre:jazz", "genre:folk", "instrument:piano", "mood:calm"]
 
@@ -110,7 +112,12 @@ def test_embeddings_appearing_later_are_loaded(qtbot, tmp_path: Path) -> None:
     qtbot.addWidget(view)
     (tmp_path / "late").mkdir()
     selection.set_runs([tmp_path / "late"])
-    qtbot.waitUntil(lambda: "no embeddings yet" in view.status.text(), timeout=5000)
+    qtbot.waitUntil(lambda: "No embeddings yet: embed the run" in view.status.text(), timeout=5000)
+    write_status(tmp_path / "late", "running", study="s1")
+    view.source.reload_needed.emit()
+    qtbot.waitUntil(lambda: "the study embeds this run once it is trained" in view.status.text(), timeout=5000)
+    for leftover in (tmp_path / "late").iterdir():
+        leftover.unlink()
     (tmp_path / "late").rmdir()
     make_map_run(tmp_path, name="late", pca=False)
     qtbot.waitUntil(lambda: view.data is not None, timeout=5000)
@@ -130,7 +137,8 @@ def test_colours_follow_colour_by(panel: EmbeddingMapPanel) -> None:
     panel.set_colour(mm.ColourBy("tag", "instrument:piano"))
     piano = panel.data.tags[:, 3]
     assert brush_colours(panel) == [hex_argb(TAG_COLOURS[int(t)]) for t in piano]
-    with_piano = f'<span style="color:{TAG_COLOURS[1]}">■</span> instrument:piano ({int(piano.sum())})'
+    with_piano = (f'<span style="white-space:nowrap"><span style="color:{TAG_COLOURS[1]}">■</span>&nbsp;'
+                  f"instrument:piano ({int(piano.sum())})</span>")  # the square never wraps away from its name
     assert with_piano in panel.legend.text()
 
     panel.colour_box.setCurrentIndex(0)
@@ -259,8 +267,56 @@ def test_rectangle_shows_the_tag_makeup(panel: EmbeddingMapPanel) -> None:
     assert table.rowCount() == 0
 
 
+def test_a_drag_in_region_mode_draws_the_rectangle(qtbot, panel: EmbeddingMapPanel) -> None:
+    """With Select region on, a left-button drag on the map draws a rectangle instead of panning."""
+    from PySide6.QtCore import QEvent, QPoint
+    from PySide6.QtGui import QMouseEvent
+
+    assert "drag" in panel.region_button.toolTip()
+    panel.resize(1000, 700)
+    panel.show()
+    qtbot.waitExposed(panel)
+    panel.region_button.setChecked(True)
+    view = panel.plot.viewport()
+    vb = panel.plot.getViewBox()
+    before = vb.viewRange()
+    corners = [vb.mapViewToScene(QPointF(*xy)) for xy in np.percentile(panel.plot.lookup.xy, [10, 60], axis=0)]
+    start, end = (panel.plot.mapFromScene(c) for c in corners)
+    left = Qt.MouseButton.LeftButton
+    for kind, pos, buttons in ((QEvent.Type.MouseButtonPress, start, left),
+                               *((QEvent.Type.MouseMove, start + (end - start) * (i / 8), left) for i in range(1, 9)),
+                               (QEvent.Type.MouseButtonRelease, end, Qt.MouseButton.NoButton)):
+        event = QMouseEvent(kind, QPointF(pos), QPointF(view.mapToGlobal(QPoint(pos))), left, buttons,
+                            Qt.KeyboardModifier.NoModifier)
+        QApplication.sendEvent(view, event)
+    assert vb.viewRange() == before  # no pan
+    (x, y), (w, h) = panel.plot.roi.pos(), panel.plot.roi.size()
+    lo, hi = np.percentile(panel.plot.lookup.xy, [10, 60], axis=0)
+    np.testing.assert_allclose([x, y, x + w, y + h], [*lo, *hi], rtol=0.05, atol=0.05 * np.ptp(panel.plot.lookup.xy))
+
+
 def test_panels_load_without_torch_or_portaudio() -> None:
-    code = ("import sys, workbench.panels.embedding_map, workbench.panels.collapse, workbench.panels.scores; "
+    code = ("import sys, workbench.panels.map.view, workbench.panels.collapse.view, workbench.panels.scores.view; "
             "print(sorted(m for m in ('torch', 'sounddevice', 'sklearn', 'umap') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+class SilentPlayer:
+    """A player that plays nothing but says it does until stopped (the real one is tested in test_player)."""
+
+    available, reason, playing = True, "", False
+
+    def play(self, path: str, start_s: float) -> None:
+        self.playing = True
+
+    def stop(self) -> None:
+        self.playing = False
+
+
+def test_the_side_says_what_plays_until_it_stops(qtbot, panel: EmbeddingMapPanel) -> None:
+    panel.player = player = SilentPlayer()
+    panel.select_track(3)
+    assert panel.side.playing_label.text().startswith(f"▶ playing {panel.data.ids[3]} from ")
+    player.stop()
+    qtbot.waitUntil(lambda: panel.side.playing_label.text() == "", timeout=2000)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from engine.evaluation.projection import NeighbourIndex
-from workbench import map_model as mm
+from workbench.panels.map import model as mm
 
 
 def test_map_and_engine_list_the_same_neighbours_with_nan_rows_and_ties() -> None:

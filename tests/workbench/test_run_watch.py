@@ -10,17 +10,17 @@ from engine.rundir.events import EventWriter, truncate_after
 from engine.rundir.files import write_status
 from engine.rundir.layout import RunDir
 from tests.workbench.test_collapse import LN_K, make_run
-from workbench.client import EngineClient
-from workbench.panels.collapse import ALARM_STYLE, CollapsePanel
-from workbench.panels.embedding_map import EmbeddingMapPanel
-from workbench.panels.training import TrainingPanel
+from workbench.link.client import EngineClient
+from workbench.panels.collapse.view import ALARM_STYLE, CollapsePanel
+from workbench.panels.map.view import EmbeddingMapPanel
+from workbench.panels.training.view import TrainingPanel
 from workbench.player import Player
-from workbench.run_watch import RunWatcher, Subscription
-from workbench.run_watch_qt import RunWatchHub
-from workbench.runs_tree import RunsTreeModel
-from workbench.selection import RunSelection
-from workbench.series import SeriesStore
-from workbench.sync import RunsSync
+from workbench.runs.watch import RunWatcher, Subscription
+from workbench.runs.watch_qt import RunWatchHub
+from workbench.runs.tree import RunsTreeModel
+from workbench.runs.selection import RunSelection
+from workbench.runs.series import SeriesStore
+from workbench.runs.sync import RunsSync
 
 NO_POLLING = 600_000
 DOMINANT = {"type": "collapse", "step": 50, "std": 0.03, "rankme": 40.0, "healthy_std": 1 / 32,
@@ -165,3 +165,25 @@ def test_a_destroyed_panel_is_no_longer_called(qtbot, tmp_path: Path) -> None:
     qtbot.waitUntil(lambda: hub.watcher(run) is None, timeout=3000)
     hub.watchers.fed = True
     hub.watchers.push_events({"clu": [DOMINANT]})  # would reach a deleted widget if it were still subscribed
+
+
+def test_a_finished_job_and_file_reload_reach_the_scores_panel(qtbot, tmp_path: Path, fed_hub: RunWatchHub) -> None:
+    """With an engine feeding the watchers (no polling), a job's state push makes the panel read the probes it
+    wrote; File → Reload makes every panel read its runs again."""
+    from engine.rundir import analysis_store
+    from tests.workbench.test_scores import make_scored_run
+    from workbench.panels.scores.view import ScoresPanel
+
+    run = make_scored_run(tmp_path, "a-contrastive", "contrastive", 2.0, 1)
+    selection = RunSelection()
+    view = ScoresPanel(selection, n_resamples=50, watch=fed_hub)
+    qtbot.addWidget(view)
+    selection.set_runs([run])
+    genre = analysis_store.read_probes(run, "genre")["genre"]
+    analysis_store.write_probe(run, "mood", 1.0, 0, genre.at(1.0)[0].pred, genre.test_index, genre.tag_names,
+                               genre.at(1.0)[0].metrics, {})
+    fed_hub.watchers.files_may_have_changed("a-contrastive")  # what a job push of the run does
+    qtbot.waitUntil(lambda: view.task_box.findText("mood") >= 0, timeout=3000)
+    view.task_box.clear()
+    fed_hub.watchers.reload()
+    qtbot.waitUntil(lambda: view.task_box.count() == 2, timeout=3000)

@@ -9,9 +9,9 @@ from pathlib import Path
 
 from PySide6.QtCore import QSettings
 
-from workbench.app import MainWindow
-from workbench.runs import read_run, scan_runs
-from workbench.runs_tree import COLUMNS
+from workbench.shell.app import MainWindow
+from workbench.runs.model import read_run, scan_runs
+from workbench.runs.tree import COLUMNS
 
 
 def _make_run(root: Path, name: str, status: dict | str | None, config: str | None = None) -> Path:
@@ -74,7 +74,7 @@ def test_main_window_lists_runs_grouped_by_study(qtbot, tmp_path: Path) -> None:
 
 
 def test_gui_import_does_not_load_torch() -> None:
-    code = "import sys, workbench.app, workbench.runs_tree; print('torch' in sys.modules)"
+    code = "import sys, workbench.shell.app, workbench.runs.tree; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
@@ -85,9 +85,10 @@ def test_run_details_show_the_precision_auto_resolved_to(qtbot, tmp_path: Path) 
     assert read_run(run).precision == "fp32 (bf16 slow)"
     assert read_run(_make_run(tmp_path, "fresh", None, 'method = "byol"\n')).precision == ""
     from engine.rundir.summary import run_summary
-    from workbench.runs import from_engine
+    from engine.service.contract import RunSummary
+    from workbench.runs.model import from_engine
 
-    assert from_engine(run_summary(run), tmp_path / "runs").precision == "fp32 (bf16 slow)"
+    assert from_engine(RunSummary(**run_summary(run)), tmp_path / "runs").precision == "fp32 (bf16 slow)"
     window = MainWindow(tmp_path / "runs", settings=QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat),
                         refresh_ms=50)
     qtbot.addWidget(window)

@@ -12,9 +12,9 @@ from PySide6.QtCore import Qt
 from engine.rundir import analysis_store, embeddings_store
 from engine.evaluation.metrics import paired_bootstrap, tag_metrics
 from engine.rundir.files import write_status
-from workbench import scores_model as sm
-from workbench.panels.scores import SORT_ROLE, ScoresPanel
-from workbench.selection import RunSelection
+from workbench.panels.scores import model as sm
+from workbench.panels.scores.view import SORT_ROLE, ScoresPanel
+from workbench.runs.selection import RunSelection
 
 TAGS = ["genre:rock", "genre:jazz", "genre:folk", "genre:funk", "instrument:piano"]
 GENRES = TAGS[:4]
@@ -207,3 +207,27 @@ def test_runs_of_one_method_with_several_seeds_are_grouped(qtbot, tmp_path: Path
     assert both[("contrastive", "vicreg")] == pytest.approx(shares["both"])
     selection.set_runs([runs[0], runs[2]])  # one seed per method: nothing to show across seeds
     qtbot.waitUntil(lambda: view.seed_matrix.isHidden(), timeout=10000)
+
+
+def test_an_open_panel_shows_probes_written_after_it_opened(qtbot, tmp_path: Path) -> None:
+    """A probe job that ends while the panel shows its run: the new task and its scores appear by themselves."""
+    run = make_scored_run(tmp_path, "a-contrastive", "contrastive", 2.0, 1)
+    selection = RunSelection()
+    view = ScoresPanel(selection, n_resamples=50, poll_ms=50)
+    qtbot.addWidget(view)
+    selection.set_runs([run])
+    assert [view.task_box.itemText(i) for i in range(view.task_box.count())] == ["genre"]
+    found = analysis_store.read_probes(run, "genre")["genre"].at(1.0)[0]
+    test = analysis_store.read_probes(run, "genre")["genre"].test_index
+    analysis_store.write_probe(run, "mood", 1.0, 0, found.pred, np.asarray(test), GENRES, found.metrics, {})
+    qtbot.waitUntil(lambda: view.task_box.findText("mood") >= 0, timeout=5000)
+    assert view.task_box.currentText() == "genre"  # the task the user chose stays chosen
+    view.task_box.setCurrentText("mood")
+    assert view.runs and view.runs[0].task == "mood" and view.proxy.rowCount() == 4
+
+
+def test_axes_before_any_score_span_a_score(qtbot, tmp_path: Path) -> None:
+    view = ScoresPanel(RunSelection(), n_resamples=50)
+    qtbot.addWidget(view)
+    assert view.dots_plot.getViewBox().viewRange()[1] == [0, 1]
+    assert view.curves_plot.getViewBox().viewRange() == [[0, 2], [0, 1]]

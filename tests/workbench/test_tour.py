@@ -6,8 +6,8 @@ from pathlib import Path
 from PySide6.QtGui import QImage
 
 from workbench.screenshots import shoot
-from workbench.tabs import PANELS
-from workbench.tour import open_window, visit_dialog, visit_panels
+from workbench.shell.tabs import PANELS
+from workbench.shell.tour import open_window, visit_dialog, visit_panels
 
 
 def test_visit_panels_shows_each_panel_before_its_visit(qapp, tmp_path: Path) -> None:

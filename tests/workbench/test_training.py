@@ -9,9 +9,9 @@ import pytest
 from PySide6.QtCore import Qt
 
 from engine.evaluation.colours import METHOD_COLOURS
-from workbench.panels.training import TrainingPanel
-from workbench.selection import RunSelection
-from workbench.series import SeriesStore
+from workbench.panels.training.view import TrainingPanel
+from workbench.runs.selection import RunSelection
+from workbench.runs.series import SeriesStore
 
 
 def _events(n: int, start: int = 1, **components: float) -> list[dict]:

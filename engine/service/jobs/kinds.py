@@ -22,22 +22,20 @@ class Outcome(NamedTuple):
 
 
 def run_pretrain(spec: PretrainSpec, report: Report) -> Outcome:
-    """Training writes its own progress to status.json and events.jsonl, and checkpoints on SIGTERM."""
+    """Progress per logged step; training also writes status.json and events.jsonl, and checkpoints on SIGTERM."""
     from engine.rundir.files import read_status
     from engine.training.loop import train
 
     report.stop_if_cancelled()
-    state = train(spec.run_dir, progress=report.bars)
-    status = read_status(spec.run_dir)
-    if status.get("total_steps"):
-        report.progress(min(1.0, (status.get("step") or 0) / status["total_steps"]))
-    return Outcome(state, str(status.get("message") or ""))
+    state = train(spec.run_dir, progress=report.bars,
+                  on_step=lambda done, total: report.progress(done, total, f"training step {done}/{total}"))
+    return Outcome(state, str(read_status(spec.run_dir).get("message") or ""))
 
 
-def _step(report: Report) -> Callable[[float], None]:
-    """Progress after each item, and a cancel honoured there."""
-    def on_progress(fraction: float) -> None:
-        report.progress(fraction)
+def _step(report: Report, phrase: str) -> Callable[[int, int], None]:
+    """Progress after each item, said as `phrase` (formatted with done and total), and a cancel honoured there."""
+    def on_progress(done: int, total: int) -> None:
+        report.progress(done, total, phrase.format(done=done, total=total))
         report.stop_if_cancelled()
     return on_progress
 
@@ -47,7 +45,8 @@ def run_embed(spec: EmbedSpec, report: Report) -> Outcome:
     from engine.evaluation.embed import embed
 
     report.stop_if_cancelled()
-    path = embed(spec.run_dir, progress=report.bars, on_progress=_step(report), **given(spec))
+    path = embed(spec.run_dir, progress=report.bars, on_progress=_step(report, "embedding {done}/{total} tracks"),
+                 **given(spec))
     return Outcome("done", f"wrote {path}")
 
 
@@ -56,7 +55,8 @@ def run_diagnose(spec: DiagnoseSpec, report: Report) -> Outcome:
     from engine.collapse.diagnose import diagnose
 
     report.stop_if_cancelled()
-    result = diagnose(spec.run_dir, progress=report.bars, on_progress=_step(report), **given(spec))
+    result = diagnose(spec.run_dir, progress=report.bars,
+                      on_progress=_step(report, "diagnosing checkpoint {done}/{total}"), **given(spec))
     return Outcome("done", f"diagnosed {len(result['steps'])} checkpoint(s)")
 
 
@@ -66,11 +66,13 @@ def run_project(spec: ProjectSpec, report: Report) -> Outcome:
 
     options = given(spec)
     methods = options.pop("methods", PROJECTIONS)
+    report.progress(0, len(methods), f"projecting: {methods[0]} 1/{len(methods)}")
     for done, name in enumerate(methods, 1):
         report.stop_if_cancelled()
         project(spec.run_dir, (name,), **options)
         report.partial({"projection": name})
-        report.progress(done / len(methods))
+        following = f": {methods[done]} {done + 1}/{len(methods)}" if done < len(methods) else " done"
+        report.progress(done, len(methods), f"projecting{following}")
     return Outcome("done", f"projections: {', '.join(methods)}")
 
 
@@ -82,15 +84,18 @@ def run_probe(spec: ProbeSpec, report: Report) -> Outcome:
     task = options.pop("task")
     config = probe.ProbeConfig.of(options.pop("protocol", "ours"))
     draws = options.get("draws", inspect.signature(probe.run_probe).parameters["draws"].default)
-    total = sum(probe.draws_at(p / 100, draws) for p in options.get("fractions", probe.DEFAULT_FRACTIONS))
+    fractions = options.get("fractions", probe.DEFAULT_FRACTIONS)
+    total = sum(probe.draws_at(p / 100, draws) for p in fractions)
+    label = f"probe {task} {fractions[0]:g} %" if len(fractions) == 1 else f"probe {task}"
     lines: list[str] = []
 
     def on_draw(line: str) -> None:
         lines.append(line)
         report.partial(line)
-        report.progress(min(1.0, len(lines) / total))
+        report.progress(min(len(lines), total), total, f"{label}: draw {min(len(lines), total)}/{total}")
         report.stop_if_cancelled()
 
+    report.progress(0, total, f"{label}: draw 1/{total}")
     report.stop_if_cancelled()
     results = probe.run_probe(spec.run_dir, task, config=config, progress=on_draw, **options)
     return Outcome("done", f"probe {task}: {sum(len(v) for v in results.values())} draw(s)")
@@ -98,14 +103,16 @@ def run_probe(spec: ProbeSpec, report: Report) -> Outcome:
 
 @dataclass(frozen=True)
 class JobType:
-    """One kind of job: the spec it takes and the function that runs it."""
+    """One kind of job: the spec it takes, the function that runs it, and whether it keeps the run's status.json
+    (training does: the queue then marks the run queued, cancelled or interrupted when the job cannot)."""
 
     spec: type
     run: Callable[[Any, Report], Outcome]
+    keeps_status: bool = False
 
 
 JOBS: dict[str, JobType] = {
-    "pretrain": JobType(PretrainSpec, run_pretrain),
+    "pretrain": JobType(PretrainSpec, run_pretrain, keeps_status=True),
     "embed": JobType(EmbedSpec, run_embed),
     "diagnose": JobType(DiagnoseSpec, run_diagnose),
     "project": JobType(ProjectSpec, run_project),

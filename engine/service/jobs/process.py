@@ -17,15 +17,15 @@ from pathlib import Path
 from typing import Any
 
 from engine.rundir.layout import RunDir
-from engine.service.job_specs import ALIASES, KINDS, as_text, canonical, check_args, make_spec, options_of
+from engine.service.contract import Progress
+from engine.service.job_specs import ALIASES, KINDS, as_text, canonical, make_spec, options_of
 from engine.service.jobs.kinds import Outcome, job_type
 from engine.service.jobs.report import JobCancelled, ProcessReport
 
 
 def job_argv(kind: str, run_dir: Path, args: dict[str, Any], job: int | None = None,
              handshake: bool = False) -> list[str]:
-    """The command line that runs one job with this interpreter."""
-    check_args(kind, args)
+    """The command line that runs one job with this interpreter (its options were checked at submit)."""
     argv = [sys.executable, "-m", "engine.service.jobs", canonical(kind), str(run_dir), "--no-progress"]
     if job is not None:
         argv += ["--job", str(job)]
@@ -42,6 +42,18 @@ def result_path(run_dir: Path, kind: str, job: int) -> Path:
 
 def log_path(run_dir: Path, kind: str, job: int) -> Path:
     return RunDir(run_dir).job_log(ALIASES.get(kind, kind), job)
+
+
+def progress_path(run_dir: Path, kind: str, job: int) -> Path:
+    return RunDir(run_dir).job_progress(ALIASES.get(kind, kind), job)
+
+
+def read_progress(path: Path) -> Progress | None:
+    """The latest progress a job wrote; None when there is none yet (or it is being replaced)."""
+    try:
+        return Progress.model_validate_json(Path(path).read_bytes())
+    except (OSError, ValueError):
+        return None
 
 
 def read_result(path: Path) -> dict[str, Any] | None:
@@ -98,10 +110,11 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    report = ProcessReport(bars=not args.no_progress)
+    progress_file = RunDir(args.run_dir).job_progress(kind, args.job) if args.job is not None else None
+    report = ProcessReport(bars=not args.no_progress, progress_file=progress_file)
     report.listen()
     started = time.time()
-    print(f"job {kind} {args.run_dir} {check_args(kind, raw)} started {time.ctime(started)}", flush=True)
+    print(f"job {kind} {args.run_dir} {raw} started {time.ctime(started)}", flush=True)
     state, message = _run(kind, spec, report)
     if args.job is not None:
         from engine.rundir.files import atomic_write_bytes

@@ -126,7 +126,7 @@ def test_colours_come_from_the_entries_with_the_baselines_and_a_fallback() -> No
 
 
 def test_the_registry_and_config_import_no_torch() -> None:
-    code = ("import sys, engine.config, engine.methods, engine.evaluation.colours, workbench.launch_model; "
+    code = ("import sys, engine.config, engine.methods, engine.evaluation.colours, workbench.launch.model; "
             "engine.methods.PRETEXTS['clustering'].summary; print(sorted(m for m in sys.modules if m.startswith('torch')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

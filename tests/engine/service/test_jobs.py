@@ -48,7 +48,8 @@ def test_in_process_the_report_collects_progress_and_partial_results(tmp_path: P
     report = jobs.LocalReport()
     outcome = jobs.run_job("project", tmp_path, {"methods": "pca"}, report)
     assert outcome == ("done", "projections: pca")
-    assert report.partials == [{"projection": "pca"}] and report.fractions == [1.0]
+    assert report.partials == [{"projection": "pca"}] and report.fractions == [0.0, 1.0]
+    assert [p.phrase for p in report.steps] == ["projecting: pca 1/1", "projecting done"]
     assert analysis_store.read_projection(tmp_path, "pca")[0].shape == (60, 2)
 
     lines = jobs.LocalReport()
@@ -57,7 +58,8 @@ def test_in_process_the_report_collects_progress_and_partial_results(tmp_path: P
     assert outcome == ("done", "probe genre: 3 draw(s)")  # one draw at 100 %: they would all be the same
     assert [p.split(":")[0] for p in lines.partials] == [f"genre [linear] {d}" for d in
                                                           ("50% draw 0", "50% draw 1", "100% draw 0")]
-    assert lines.fractions == pytest.approx([1 / 3, 2 / 3, 1.0])
+    assert lines.fractions == pytest.approx([0, 1 / 3, 2 / 3, 1.0])
+    assert lines.steps[2].phrase == "probe genre: draw 2/3"
 
 
 def test_in_process_a_cancel_stops_the_job_at_its_next_step(tmp_path: Path) -> None:
@@ -79,7 +81,8 @@ def test_a_queued_job_reports_to_its_log_and_result_file(tmp_path: Path) -> None
     result = jobs.read_result(jobs.result_path(runs / "fake", "project", job["n"]))
     assert (result["state"], result["message"]) == ("done", "projections: pca")
     log = Path(ended["log"]).read_text().splitlines()
-    assert '{"projection": "pca"}' in log and "progress 1.000" in log
+    assert '{"projection": "pca"}' in log and "progress 1/1 projecting done" in log
+    assert ended["progress"] == {"done": 1, "total": 1, "phrase": "projecting done"}  # in the job record
     assert analysis_store.read_projection(runs / "fake", "pca")[0].shape == (60, 2)
 
 
@@ -92,7 +95,7 @@ def test_sigterm_cancels_a_job_process_and_its_result_says_so(tmp_path: Path) ->
         assert first.startswith("job probe ")
         while not (line := proc.stdout.readline()).startswith("genre [linear] "):
             assert line, "the job ended before its first draw"
-        assert proc.stdout.readline() == "progress 0.002\n"  # 1 of 401: 100 draws at 1, 5, 10, 20 %, one at 100 %
+        assert proc.stdout.readline() == "progress 1/401 probe genre: draw 1/401\n"  # 1 of 401: 100 draws at 1, 5, 10, 20 %, one at 100 %
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=60) == 0
     finally:

@@ -18,7 +18,7 @@ from engine.service import protocol
 from engine.service.client import BlockingClient, EngineError, ensure_engine, ping, stop_engine
 from engine.cli import engine_cmds
 from engine.service.enginedir import engine_paths, lock_holder
-from engine.service.queue import device_slots
+from engine.service.queue import device_slots, visible_gpus
 from engine.service.procs import start_ticks
 from engine.rundir.files import read_status, write_status
 
@@ -145,7 +145,13 @@ def test_bad_requests_are_answered_and_change_nothing(runs: Path) -> None:
                               ({"kind": "embed"}, "needs the run"),
                               ({"kind": "pretrain", "run": "x", "config": {"steps": -3}}, "config field 'steps'"),
                               ({"kind": "pretrain", "run": "x", "config": {"corpus": "nosuch:1"}}, "unknown kind"),
-                              ({"kind": "pretrain", "run": "x", "args": {"task": "genre"}}, "unknown option 'task'")):
+                              ({"kind": "pretrain", "run": "x", "args": {"task": "genre"}}, "unknown option 'task'"),
+                              ({"kind": "pretrain", "run": "x", "config": {"corpus": "folder:/nonexistent"}},
+                               "not found"),
+                              ({"kind": "pretrain", "run": "x", "config": {"corpus": "folder:/etc"}},
+                               "no audio track"),
+                              *([({"kind": "pretrain", "run": "x", "config": {"device": "cuda"}}, "no CUDA GPU")]
+                                if not visible_gpus() else [])):
             with pytest.raises(EngineError, match=words):
                 client.request("submit", **fields)
         with pytest.raises(EngineError, match="set by the study"):
