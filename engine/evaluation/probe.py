@@ -159,6 +159,8 @@ def train_probe(train_x: torch.Tensor, train_y: torch.Tensor, valid: Split, conf
             optimiser, mode="max", factor=config.plateau_factor, patience=config.plateau_patience) \
             if config.plateau_factor < 1 else None
         n = len(train_x)
+        if n < 2:
+            raise ValueError(f"a probe needs at least 2 training segments, got {n}")
         steps_per_eval = max(-(-n // config.batch_size), config.min_steps_per_eval)
         best, best_state, best_step, bad, step = -np.inf, None, 0, 0, 0
         order = torch.randperm(n)
@@ -166,7 +168,7 @@ def train_probe(train_x: torch.Tensor, train_y: torch.Tensor, valid: Split, conf
         for _ in range(config.max_evals):
             model.train()
             for _ in range(steps_per_eval):
-                if cursor >= n:
+                if n - cursor < 2:  # never a batch of one: train-mode BatchNorm cannot normalise it
                     order, cursor = torch.randperm(n), 0
                 idx = order[cursor: cursor + config.batch_size]
                 cursor += config.batch_size

@@ -56,7 +56,9 @@ class ProbeConfig:
             raise ValueError(f"probe dropout must be in [0, 1), got {self.dropout}")
         if not 0 < self.plateau_factor <= 1:
             raise ValueError(f"probe plateau_factor must be in (0, 1], got {self.plateau_factor}")
-        for name in ("hidden", "batch_size", "min_steps_per_eval", "patience", "max_evals", "plateau_patience"):
+        if self.batch_size < 2:
+            raise ValueError(f"probe batch_size must be >= 2 (train-mode BatchNorm needs two items), got {self.batch_size}")
+        for name in ("hidden", "min_steps_per_eval", "patience", "max_evals", "plateau_patience"):
             if getattr(self, name) < 1:
                 raise ValueError(f"probe {name} must be >= 1, got {getattr(self, name)}")
 

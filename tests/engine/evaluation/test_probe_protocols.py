@@ -13,8 +13,8 @@ from torch import nn
 
 from engine.rundir import analysis_store, embeddings_store
 from engine.cli import main
-from engine.evaluation.probe import ProbeConfig, Split, predict, run_probe
-from engine.evaluation.probe_protocols import build_model, official_loss
+from engine.evaluation.probe import ProbeConfig, Split, predict, run_probe, train_probe
+from engine.evaluation.probe_protocols import PROTOCOLS, build_model, official_loss
 from engine.evaluation.compare import compare
 from tests.engine.fake_runs import make_run
 
@@ -129,3 +129,18 @@ def test_old_stores_without_a_protocol_read_as_ours_or_linear(tmp_path: Path) ->
         del f["probes"]["all"].attrs["protocol"]
     analysis_store.update_analysis(run, drop)
     assert analysis_store.read_probes(run, "all")["all"].protocol == "linear"
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_no_batch_of_one_reaches_batchnorm_with_257_training_segments(protocol: str) -> None:
+    # 257 = 256 + 1 = 4 x 64 + 1: the last slice of an epoch would hold one item at batch 256 and at 64
+    torch.manual_seed(0)
+    x, y = torch.randn(257, 16), (torch.rand(257, 3) < 0.5).float()
+    valid = Split(torch.randn(12, 16), np.arange(12), np.arange(12), (np.arange(36).reshape(12, 3) % 2).astype(np.uint8))
+    config = ProbeConfig.of(protocol, max_evals=3, min_steps_per_eval=1)
+    model, log = train_probe(x, y, valid, config, seed=0)
+    assert log["steps"] == 3 * -(-257 // config.batch_size)  # every step ran, the one-item remainder skipped
+    with pytest.raises(ValueError, match="at least 2 training segments"):
+        train_probe(x[:1], y[:1], valid, config, seed=0)
+    with pytest.raises(ValueError, match="batch_size must be >= 2"):
+        ProbeConfig.of(protocol, batch_size=1)
