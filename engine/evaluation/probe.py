@@ -21,10 +21,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from engine import config as config_mod
 from engine.training import precision
 
 from engine.rundir import analysis_store, embeddings_store
-from engine.evaluation.metrics import tag_metrics
+from engine.rundir.layout import RunDir
+from engine.evaluation.metrics import MicroPooling, tag_metrics
 from engine.evaluation.probe_protocols import ProbeConfig, build_model, loss_function
 
 __all__ = ["ProbeConfig", "build_model", "run_probe", "ProbeData", "train_probe", "predict", "draw_tracks",
@@ -209,6 +211,7 @@ class ProbeData:
     valid: Split
     test: Split
     attrs: dict
+    micro_pooling: MicroPooling = "evaluable"  # the run config's `micro_pooling`
 
     @classmethod
     def load(cls, run_dir: Path, task: str, standardise: bool = True) -> ProbeData:
@@ -237,6 +240,12 @@ class ProbeData:
         return self.train.x[torch.from_numpy(mask)], torch.from_numpy(y)
 
 
+def micro_pooling_of(run_dir: Path) -> MicroPooling:
+    """The run config's micro pooling (`official = true`: every column); ours where the run has no config."""
+    cfg = config_mod.load_or_none(RunDir(run_dir).config)
+    return cfg.micro_pooling if cfg is not None else "evaluable"
+
+
 def run_probe(run_dir: Path, task: str, fractions: tuple[float, ...] = DEFAULT_FRACTIONS, draws: int = 4,
               seed: int = 0, config: ProbeConfig = ProbeConfig(), threads: int | None = 1,
               progress: Callable[[str], None] | None = None) -> dict[float, list[dict]]:
@@ -251,6 +260,7 @@ def run_probe(run_dir: Path, task: str, fractions: tuple[float, ...] = DEFAULT_F
     if draws < 1:
         raise ValueError(f"draws must be >= 1, got {draws}")
     data = ProbeData.load(run_dir, task, standardise=config.standardise)
+    data.micro_pooling = micro_pooling_of(run_dir)
     choice = precision.resolve("auto", "cpu")  # before the thread change: the job's own measurement key
     previous = torch.get_num_threads()
     if threads is not None:
@@ -274,7 +284,7 @@ def _run_draws(run_dir: Path, task: str, data: ProbeData, fractions: tuple[float
             x, y = data.training_set(picked)
             model, log = train_probe(x, y, data.valid, config, seed=seed * 1000 + draw, dtype=choice.dtype)
             pred = predict(model, data.test, track_score=config.track_score, dtype=choice.dtype)
-            metrics = tag_metrics(data.test.labels, pred, data.tag_names).to_dict()
+            metrics = tag_metrics(data.test.labels, pred, data.tag_names, data.micro_pooling).to_dict()
             info = {**asdict(config), **log, "seed": seed, "n_train_tracks": len(picked),
                     "n_train_segments": len(x), "checkpoint_step": data.attrs.get("checkpoint_step"),
                     "prediction": config.prediction, "precision": choice.name}
