@@ -16,7 +16,7 @@ from engine.methods import METHODS, method_defaults
 Method = Literal[METHODS]  # type: ignore[valid-type]  # the registry's methods and the untrained baseline
 PRESETS: tuple[str, ...] = ("demo", "paper")
 RESOLVED = "resolved"  # config.toml table of what `auto` values resolved to where the run ran (not input)
-PROBE_PROTOCOLS: tuple[str, ...] = ("ours", "paper", "marble", "linear")  # engine.evaluation.probe_protocols
+PROBE_PROTOCOLS: tuple[str, ...] = ("ours", "paper", "paper-released", "marble", "linear")  # engine.evaluation.probe_protocols
 OFFICIAL_F_MAX = 11025.0  # Hz: the official mel f_max, above the 8 kHz Nyquist frequency at 16 kHz
 OFFICIAL_SCHEDULE_EPOCHS = 999  # get_network_momentum's schedule_epochs: its cosine is not capped at n_epochs
 Divisor = Literal["B", "B-1"]  # normaliser of a batch correlation matrix: batch size, or batch size - 1

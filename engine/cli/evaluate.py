@@ -26,7 +26,8 @@ def _cmd_probe(args: argparse.Namespace) -> int:
                         progress=None if args.quiet else print)
     summary = {f"{100 * fraction:g}": {m: sum(d["macro"][m] for d in draws) / len(draws) for m in ("roc_auc", "pr_auc")}
                for fraction, draws in results.items()}
-    print(json.dumps({"task": args.task, "protocol": config.protocol, "mean_macro": summary}, indent=1))
+    print(json.dumps({"task": args.task, "protocol": config.protocol, "parameters": config.describe(),
+                      "mean_macro": summary}, indent=1))
     return 0
 
 
@@ -51,8 +52,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     probe.add_argument("--draws", type=int, default=4, help="seeded draws per fraction (one at 100 %%)")
     probe.add_argument("--seed", type=int, default=0)
     probe.add_argument("--probe", choices=PROTOCOLS, default="ours",
-                       help="probe protocol: ours | paper (the official head on mean embeddings) | marble | linear "
-                            "(default ours)")
+                       help="probe protocol: ours | paper (the paper's text) | paper-released (the released code's "
+                            "defaults) | marble (MARBLE's MTT probe) | linear (default ours; docs/reproduction.md)")
     probe.add_argument("--quiet", action="store_true", help="only print the final summary")
     probe.set_defaults(handler=_cmd_probe)
 

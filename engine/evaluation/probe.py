@@ -1,10 +1,11 @@
 """Downstream probes on frozen embeddings: trained on segments, evaluated per track.
 
-The probe follows one protocol (`engine.evaluation.probe_protocols`: ours, paper, marble, linear). Ours
-(PAPER.md, "Downstream evaluation"): inputs standardised with training statistics,
+The probe follows one protocol (`engine.evaluation.probe_protocols`: ours, paper, paper-released, marble,
+linear). Ours (PAPER.md, "Downstream evaluation"): inputs standardised with training statistics,
 Linear(D, 512) → ReLU → Dropout(0.5) → Linear(512, T), multi-label BCE, Adam. Every protocol
-trains on the stored segment embeddings of the training tracks; a track is scored by the mean of
-its segments' probabilities (or, `paper`, by the probe of its mean embedding). Early stopping keeps
+trains on the stored segment embeddings of the training tracks (`marble`: on each track's mean
+embedding); a track is scored by the mean of its segments' probabilities (or by the probe of its
+mean embedding). No batch of one is ever trained on (BatchNorm in train mode). Early stopping keeps
 the weights with the best validation macro score (full validation split, never subsampled).
 
 Limited data: the training tracks are subsampled per fraction, `draws` seeded draws each (one
@@ -123,15 +124,15 @@ def _autocast(dtype: torch.dtype):
 
 @torch.no_grad()
 def predict(model: nn.Module, split: Split, batch: int = 4096, track_score: str = "probabilities",
-            dtype: torch.dtype = torch.float32) -> np.ndarray:
+            dtype: torch.dtype = torch.float32, output: str = "sigmoid") -> np.ndarray:
     """(Q, T) per-track mean of segment sigmoid probabilities, or (`embedding`) the probe's
-    probabilities for each track's mean segment embedding."""
+    probabilities (sigmoid, or `output="softmax"` over the tags) for each track's mean segment embedding."""
     model.eval()
 
     def probabilities(x: torch.Tensor) -> np.ndarray:
         with _autocast(dtype):
-            logits = model(x)
-        return torch.sigmoid(logits.float()).numpy()
+            logits = model(x).float()
+        return (torch.softmax(logits, dim=-1) if output == "softmax" else torch.sigmoid(logits)).numpy()
     if track_score == "embedding":
         means = torch.from_numpy(track_mean(split.x.numpy(), split.segment_track, split.rows))
         return np.concatenate([probabilities(chunk) for chunk in means.split(batch)])
@@ -141,7 +142,7 @@ def predict(model: nn.Module, split: Split, batch: int = 4096, track_score: str 
 
 def _criterion(model: nn.Module, valid: Split, config: ProbeConfig, dtype: torch.dtype) -> float:
     """Validation macro score of the protocol; minus the BCE when no tag is evaluable on the validation tracks."""
-    pred = predict(model, valid, track_score=config.track_score, dtype=dtype)
+    pred = predict(model, valid, track_score=config.track_score, dtype=dtype, output=config.output)
     score = tag_metrics(valid.labels, pred).macro[config.criterion]
     if np.isfinite(score):
         return float(score)
@@ -232,8 +233,12 @@ class ProbeData:
         splits = {s: _split(segments, segment_track, r, labels) for s, r in rows.items()}
         return cls([tracks.tag_names[c] for c in cols], splits["train"], splits["valid"], splits["test"], attrs)
 
-    def training_set(self, picked: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-        """Segments (S, D) of the training tracks at positions `picked` with their labels (S, T)."""
+    def training_set(self, picked: np.ndarray, train_on: str = "segments") -> tuple[torch.Tensor, torch.Tensor]:
+        """Segments (S, D) of the training tracks at positions `picked` with their labels (S, T), or
+        (`tracks`) one mean-pooled embedding per track (Q, D) with its labels (Q, T)."""
+        if train_on == "tracks":
+            x = track_mean(self.train.x.numpy(), self.train.segment_track, self.train.rows[picked])
+            return torch.from_numpy(x), torch.from_numpy(self.train.labels[picked].astype(np.float32))
         mask = np.isin(self.train.segment_track, self.train.rows[picked])
         position = np.searchsorted(self.train.rows, self.train.segment_track[mask])  # rows are sorted
         y = self.train.labels[position].astype(np.float32)
@@ -281,13 +286,14 @@ def _run_draws(run_dir: Path, task: str, data: ProbeData, fractions: tuple[float
             raise ValueError(f"fraction must be a percentage in (0, 100], got {percent}")
         for draw in range(draws_at(fraction, draws)):
             picked = draw_tracks(data.train.labels, fraction, seed, draw)
-            x, y = data.training_set(picked)
+            x, y = data.training_set(picked, config.train_on)
             model, log = train_probe(x, y, data.valid, config, seed=seed * 1000 + draw, dtype=choice.dtype)
-            pred = predict(model, data.test, track_score=config.track_score, dtype=choice.dtype)
+            pred = predict(model, data.test, track_score=config.track_score, dtype=choice.dtype, output=config.output)
             metrics = tag_metrics(data.test.labels, pred, data.tag_names, data.micro_pooling).to_dict()
             info = {**asdict(config), **log, "seed": seed, "n_train_tracks": len(picked),
-                    "n_train_segments": len(x), "checkpoint_step": data.attrs.get("checkpoint_step"),
-                    "prediction": config.prediction, "precision": choice.name}
+                    "n_train_segments": int(np.isin(data.train.segment_track, data.train.rows[picked]).sum()),
+                    "n_train_items": len(x), "checkpoint_step": data.attrs.get("checkpoint_step"),
+                    "prediction": config.prediction, "precision": choice.name, "micro_pooling": data.micro_pooling}
             analysis_store.write_probe(run_dir, task, fraction, draw, pred, data.test.rows, data.tag_names, metrics, info)
             results.setdefault(fraction, []).append(metrics)
             if progress is not None:

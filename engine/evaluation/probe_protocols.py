@@ -2,13 +2,17 @@
 
 - `ours`: inputs standardised with training statistics, Linear -> ReLU -> Dropout 0.5 -> Linear,
   track score = mean of its segments' probabilities, early stop on validation PR-AUC.
-- `paper`: the official downstream model: no standardisation, bias-free Linear -> BatchNorm ->
-  ReLU -> bias-free Linear, no dropout, track score from the mean of its segments' *embeddings*,
-  the official loss (logits clamped at -10, log-probabilities at -100). Where the official code is
-  silent (optimiser, stopping) it runs as ours.
-- `marble`: MARBLE's MLP probe: one hidden layer of 512, dropout 0.2, Adam 1e-3 halved when the
-  validation score plateaus, early stop on validation ROC-AUC, chunk predictions averaged per clip;
-  the embeddings as they are.
+- `paper`: the paper's text ("an MLP" on frozen segment embeddings, multi-label, predictions over the
+  whole track), built as the released code builds a hidden layer: bias-free Linear -> BatchNorm ->
+  ReLU -> bias-free Linear (width 512: unstated), no dropout, inputs as they are, track score from
+  the mean of its segments' embeddings (`mean_embedding`), the official sigmoid loss (logits clamped
+  at -10, log-probabilities at -100). Where the paper is silent (optimiser, stopping) it runs as ours.
+- `paper-released`: the released code's defaults: `DownstreamModel(head_feature_dim=[])` is one
+  bias-free Linear, and `DownstreamLoss(activation=["softmax"])` puts the multi-label loss on a
+  softmax over the tags; scores are those softmax probabilities of the mean embedding.
+- `marble`: MARBLE's MTT probe (configs/mert/MERT-v1-330M/MTT.yaml): features mean-pooled over the
+  whole clip, Linear(512) -> ReLU -> Dropout 0.2 -> Linear, Adam 1e-3, batch 64, learning rate
+  halved after 3 epochs without a better validation ROC-AUC, early stop after 10, at most 100 epochs.
 - `linear`: standardised inputs, one Linear layer, mean of segment probabilities.
 """
 from __future__ import annotations
@@ -21,7 +25,7 @@ from torch import Tensor, nn
 
 from engine.config import PROBE_PROTOCOLS
 
-Protocol = Literal["ours", "paper", "marble", "linear"]
+Protocol = Literal["ours", "paper", "paper-released", "marble", "linear"]
 PROTOCOLS: tuple[str, ...] = PROBE_PROTOCOLS
 LEGACY_KINDS = {"mlp": "ours", "linear": "linear"}  # `kind` of probes stored before protocols had names
 OFFICIAL_LOGIT_FLOOR = -10.0  # DownstreamLoss: sigmoid(clamp(y, min=-10))
@@ -47,7 +51,9 @@ class ProbeConfig:
     criterion: Literal["pr_auc", "roc_auc"] = "pr_auc"  # validation macro metric for early stopping
     plateau_factor: float = 1.0  # learning rate x this after `plateau_patience` validations without gain; 1 = off
     plateau_patience: int = 2
-    loss: Literal["bce", "official"] = "bce"  # "official": the clamped BCE of the official downstream code
+    loss: Literal["bce", "official", "official-softmax"] = "bce"  # official: the clamped BCE of DownstreamLoss,
+    # on sigmoid(logits) or (official-softmax, its default activation) on softmax(logits) over the tags
+    train_on: Literal["segments", "tracks"] = "segments"  # tracks: one mean-pooled embedding per training track
 
     def __post_init__(self) -> None:
         if self.protocol not in PROTOCOLS:
@@ -71,16 +77,38 @@ class ProbeConfig:
         return replace(cls(protocol=name, **_VALUES.get(name, {})), **overrides)  # type: ignore[arg-type]
 
     @property
+    def output(self) -> Literal["sigmoid", "softmax"]:
+        """The activation that turns logits into tag scores."""
+        return "softmax" if self.loss == "official-softmax" else "sigmoid"
+
+    @property
     def prediction(self) -> str:
         """How a track's score is made, in words (stored with every draw)."""
         if self.track_score == "embedding":
-            return "probe of the mean of segment embeddings"
+            return f"probe of the mean of segment embeddings ({self.output})"
         return "mean of segment sigmoid probabilities"
+
+    def describe(self) -> dict[str, Any]:
+        """The protocol's parameters as printed by `mvssl probe` and the reports."""
+        head = {"linear": "Linear", "paper-released": "bias-free Linear",
+                "paper": f"bias-free Linear({self.hidden}) -> BatchNorm -> ReLU -> bias-free Linear"}.get(
+            self.protocol, f"Linear({self.hidden}) -> ReLU -> Dropout {self.dropout:g} -> Linear")
+        return {"protocol": self.protocol, "head": head, "inputs": "standardised" if self.standardise else "as they are",
+                "trained on": "track mean embeddings" if self.train_on == "tracks" else "segment embeddings",
+                "track score": self.prediction, "loss": self.loss, "optimiser": f"Adam {self.lr:g}",
+                "batch": self.batch_size, "early stop": f"{self.patience} validations without a better {self.criterion}",
+                "lr on plateau": (f"x{self.plateau_factor:g} after {self.plateau_patience}" if self.plateau_factor < 1
+                                  else "off"),
+                "max validations": self.max_evals, "validation every": f"epoch, at least {self.min_steps_per_eval} steps"}
 
 
 _VALUES: dict[str, dict[str, Any]] = {
     "paper": dict(dropout=0.0, standardise=False, track_score="embedding", loss="official"),
-    "marble": dict(dropout=0.2, standardise=False, criterion="roc_auc", plateau_factor=0.5),
+    "paper-released": dict(dropout=0.0, standardise=False, track_score="embedding", loss="official-softmax"),
+    # MARBLE MTT.yaml: batch 64, lr_scheduler_patience 3, earlystop_patience 10, max_epochs 100, monitor valid_aucroc
+    "marble": dict(dropout=0.2, standardise=False, criterion="roc_auc", plateau_factor=0.5, plateau_patience=3,
+                   patience=10, max_evals=100, batch_size=64, min_steps_per_eval=1, train_on="tracks",
+                   track_score="embedding"),
 }
 
 
@@ -95,6 +123,8 @@ def build_model(dim: int, n_tags: int, config: ProbeConfig) -> nn.Module:
     """(S, D) embeddings -> (S, T) logits, as the protocol defines the head."""
     if config.protocol == "linear":
         return nn.Linear(dim, n_tags)
+    if config.protocol == "paper-released":  # Head(feature_dim, head_feature_dim=[] + [n_classes])
+        return nn.Linear(dim, n_tags, bias=False)
     if config.protocol == "paper":  # the official Head(feature_dim, [hidden, n_classes])
         return nn.Sequential(nn.Linear(dim, config.hidden, bias=False), nn.BatchNorm1d(config.hidden), nn.ReLU(),
                              nn.Linear(config.hidden, n_tags, bias=False))
@@ -110,5 +140,18 @@ def official_loss(logits: Tensor, target: Tensor) -> Tensor:
     return -(target * log_p + (1 - target) * log_not_p).mean(dim=-1).mean()
 
 
+def official_softmax_loss(logits: Tensor, target: Tensor) -> Tensor:
+    """DownstreamLoss with its default activation: the multi-label loss on softmax(logits) over the tags (temp 1)."""
+    p = torch.softmax(logits, dim=-1)
+    log_p = torch.log(p).clamp(min=OFFICIAL_LOG_FLOOR)
+    log_not_p = torch.log(1 - p).clamp(min=OFFICIAL_LOG_FLOOR)
+    return -(target * log_p + (1 - target) * log_not_p).mean(dim=-1).mean()
+
+
 def loss_function(config: ProbeConfig) -> nn.Module | Any:
-    return official_loss if config.loss == "official" else nn.BCEWithLogitsLoss()
+    return {"official": official_loss, "official-softmax": official_softmax_loss}.get(config.loss, nn.BCEWithLogitsLoss())
+
+
+def scores(logits: Tensor, config: ProbeConfig) -> Tensor:
+    """Tag scores of float32 logits (S, T): the protocol's activation."""
+    return torch.softmax(logits, dim=-1) if config.output == "softmax" else torch.sigmoid(logits)
