@@ -26,7 +26,8 @@ def _cmd_embed(args: argparse.Namespace) -> int:
         path = embed_logmel(Path(args.run_dir), corpus=args.corpus or "demo", **common)
     else:
         bf16 = {"auto": None, "bf16": True, "fp32": False}[args.precision]
-        path = embed(Path(args.run_dir), checkpoint=args.checkpoint, corpus=args.corpus, bf16=bf16, **common)
+        path = embed(Path(args.run_dir), checkpoint=args.checkpoint, corpus=args.corpus, bf16=bf16,
+                     train_segments=args.train_segments, **common)
     from engine.rundir.embeddings_store import open_embeddings
 
     with open_embeddings(path.parent) as emb:
@@ -65,6 +66,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     embed.add_argument("--corpus", help="corpus SOURCE (default: the run's corpus)")
     embed.add_argument("--segments-per-track", type=_segments, default="all", metavar="K|all",
                        help="every non-overlapping 4 s segment, or K random non-silent ones")
+    embed.add_argument("--train-segments", type=_segments, metavar="K|all",
+                       help="the training tracks' segments when they differ (the paper: 25 random per track; "
+                            "default: as --segments-per-track)")
     embed.add_argument("--batch", type=int, help="segments per forward pass (default: 32 on CPU, 256 on GPU)")
     embed.add_argument("--precision", choices=["auto", "bf16", "fp32"], default="auto",
                        help="auto: bf16 where it is faster here (CUDA with bf16; a CPU where a cached measurement finds it faster)")

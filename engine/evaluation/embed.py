@@ -39,9 +39,11 @@ def fast_bf16(device: str) -> bool:
 def embed(run_dir: Path, checkpoint: str = "last", corpus: str | None = None,
           segments_per_track: SegmentsPerTrack = "all", batch: int | None = None, progress: bool = True,
           workers: int | None = None, device: str | None = None, bf16: bool | None = None,
-          segment_dtype: type = np.float16, on_progress: Callable[[float], None] | None = None) -> Path:
+          segment_dtype: type = np.float16, on_progress: Callable[[float], None] | None = None,
+          train_segments: SegmentsPerTrack | None = None) -> Path:
     """Embed every track of the run's corpus (or `corpus`) with a frozen checkpoint; returns the store path.
 
+    `train_segments`: the training tracks' segments when they differ (the paper: 25 random ones).
     `on_progress(fraction of tracks read)` is called after each track; an exception it raises (a job's
     cancel) abandons the new store and leaves the previous embeddings.h5 in place.
 
@@ -59,12 +61,13 @@ def embed(run_dir: Path, checkpoint: str = "last", corpus: str | None = None,
     spec = corpus or attrs["corpus"]
     source = load_source(spec)
     tracks = track_table(source)
-    plan = SegmentPlan(attrs["segment_seconds"], segments_per_track, attrs["seed"])
+    plan = SegmentPlan(attrs["segment_seconds"], segments_per_track, attrs["seed"], train_segments)
     attrs.update(run_id=run_dir.name, corpus=spec, sample_rate=SAMPLE_RATE,
-                 segments_per_track=str(segments_per_track))
+                 segments_per_track=str(segments_per_track),
+                 train_segments_per_track=str(segments_per_track if train_segments is None else train_segments))
     if workers is None:
         workers = 0 if device == "cpu" else min(8, os.cpu_count() or 1)
-    loader = DataLoader(TrackSegments(tracks.paths, plan), batch_size=None, collate_fn=as_is,
+    loader = DataLoader(TrackSegments(tracks.paths, plan, tracks.splits), batch_size=None, collate_fn=as_is,
                         num_workers=workers, prefetch_factor=4 if workers else None)
     skipped = [(str(p.path), p.reason) for p in source.problems]
     votes = PrototypeVotes(len(tracks)) if head is not None else None
