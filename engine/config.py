@@ -239,6 +239,12 @@ def load_or_none(path: Path) -> RunConfig | None:
         return None
 
 
+def micro_pooling_at(path: Path) -> Literal["evaluable", "all"]:
+    """`micro_pooling` of the run whose config.toml is `path` (official: every column); ours where none loads."""
+    cfg = load_or_none(path)
+    return cfg.micro_pooling if cfg is not None else "evaluable"
+
+
 def load_values(path: Path) -> dict[str, Any]:
     """A config file as raw values (a run's [resolved] table included; `build` drops it)."""
     try:

@@ -34,8 +34,11 @@ def _cmd_probe(args: argparse.Namespace) -> int:
 def _cmd_compare(args: argparse.Namespace) -> int:
     from engine.evaluation.compare import write_report
 
+    paper = args.against == "paper"
     page = write_report([Path(d) for d in args.run_dirs], args.task, Path(args.out), args.resamples, args.seed, args.k,
-                        mix_protocols=args.mix_protocols)
+                        mix_protocols=args.mix_protocols, paper=paper)
+    if paper:
+        print((page.parent / "against_paper.txt").read_text())
     print(f"report: {page}")
     return 0
 
@@ -66,4 +69,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     compare.add_argument("--k", type=int, default=10, help="neighbours for k-NN tag precision")
     compare.add_argument("--mix-protocols", action="store_true",
                          help="put runs probed with different protocols side by side (refused otherwise)")
+    compare.add_argument("--against", choices=["paper"],
+                         help="paper: each run's scores beside the paper's published figures, with every protocol "
+                              "difference and the spread to expect (docs/reproduction.md)")
     compare.set_defaults(handler=_cmd_compare)

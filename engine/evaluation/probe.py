@@ -245,12 +245,6 @@ class ProbeData:
         return self.train.x[torch.from_numpy(mask)], torch.from_numpy(y)
 
 
-def micro_pooling_of(run_dir: Path) -> MicroPooling:
-    """The run config's micro pooling (`official = true`: every column); ours where the run has no config."""
-    cfg = config_mod.load_or_none(RunDir(run_dir).config)
-    return cfg.micro_pooling if cfg is not None else "evaluable"
-
-
 def run_probe(run_dir: Path, task: str, fractions: tuple[float, ...] = DEFAULT_FRACTIONS, draws: int = 4,
               seed: int = 0, config: ProbeConfig = ProbeConfig(), threads: int | None = 1,
               progress: Callable[[str], None] | None = None) -> dict[float, list[dict]]:
@@ -265,7 +259,7 @@ def run_probe(run_dir: Path, task: str, fractions: tuple[float, ...] = DEFAULT_F
     if draws < 1:
         raise ValueError(f"draws must be >= 1, got {draws}")
     data = ProbeData.load(run_dir, task, standardise=config.standardise)
-    data.micro_pooling = micro_pooling_of(run_dir)
+    data.micro_pooling = config_mod.micro_pooling_at(RunDir(run_dir).config)
     choice = precision.resolve("auto", "cpu")  # before the thread change: the job's own measurement key
     previous = torch.get_num_threads()
     if threads is not None:
