@@ -207,3 +207,18 @@ def test_runs_of_one_method_with_several_seeds_are_grouped(qtbot, tmp_path: Path
     assert both[("contrastive", "vicreg")] == pytest.approx(shares["both"])
     selection.set_runs([runs[0], runs[2]])  # one seed per method: nothing to show across seeds
     qtbot.waitUntil(lambda: view.seed_matrix.isHidden(), timeout=10000)
+
+
+def test_vs_paper_shows_each_run_beside_the_papers_figures_only_while_on(panel: ScoresPanel) -> None:
+    assert not panel.paper.view.isVisibleTo(panel)
+    panel.paper.toggle.setChecked(True)
+    assert panel.paper.view.isVisibleTo(panel)
+    text = panel.paper.view.toPlainText()
+    for run in panel.runs:
+        assert f"{run.name} ({run.method}, probe ours)" in text
+    interval = panel.boot.runs["a-contrastive"]
+    assert f"[{interval.low:.3f}, {interval.high:.3f}]" in text  # the panel's own bootstrap interval
+    assert "no published figure" in text and "No published figure exists for this corpus" in text
+    assert "pre-training corpus" in text and "segments" in text and "poster Fig. 1" in text
+    panel.paper.toggle.setChecked(False)
+    assert not panel.paper.view.isVisibleTo(panel)
