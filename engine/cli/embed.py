@@ -21,13 +21,13 @@ def _segments(value: str) -> int | str:
 def _cmd_embed(args: argparse.Namespace) -> int:
     from engine.evaluation.embed import embed, embed_logmel
 
-    common = dict(segments_per_track=args.segments_per_track, batch=args.batch, progress=True)
+    common = dict(segments_per_track=args.segments_per_track, train_segments=args.train_segments, batch=args.batch,
+                  progress=True)
     if args.logmel:
         path = embed_logmel(Path(args.run_dir), corpus=args.corpus or "demo", **common)
     else:
         bf16 = {"auto": None, "bf16": True, "fp32": False}[args.precision]
-        path = embed(Path(args.run_dir), checkpoint=args.checkpoint, corpus=args.corpus, bf16=bf16,
-                     train_segments=args.train_segments, **common)
+        path = embed(Path(args.run_dir), checkpoint=args.checkpoint, corpus=args.corpus, bf16=bf16, **common)
     from engine.rundir.embeddings_store import open_embeddings
 
     with open_embeddings(path.parent) as emb:

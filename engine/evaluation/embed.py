@@ -111,7 +111,8 @@ def _encode_batches(add: Callable[[np.ndarray, np.ndarray, np.ndarray], None], e
 
 
 def embed_logmel(run_dir: Path, corpus: str = "demo", segments_per_track: SegmentsPerTrack = "all",
-                 batch: int | None = None, progress: bool = True, workers: int | None = None, seed: int = 0) -> Path:
+                 batch: int | None = None, progress: bool = True, workers: int | None = None, seed: int = 0,
+                 train_segments: SegmentsPerTrack | None = None) -> Path:
     """Create (or refresh) the log-mel statistics pseudo-run in `run_dir` and embed `corpus` with it."""
     run_dir = Path(run_dir)
     if RunDir(run_dir).config.exists():
@@ -121,4 +122,4 @@ def embed_logmel(run_dir: Path, corpus: str = "demo", segments_per_track: Segmen
     atomic_write_bytes(RunDir(run_dir).baseline, json.dumps(baseline, indent=1).encode())
     write_status(run_dir, "done", method="logmel", corpus=corpus, message="log-mel statistics baseline")
     return embed(run_dir, corpus=corpus, segments_per_track=segments_per_track, batch=batch,
-                 progress=progress, workers=workers)
+                 progress=progress, workers=workers, train_segments=train_segments)

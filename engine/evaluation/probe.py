@@ -179,9 +179,11 @@ def train_probe(train_x: torch.Tensor, train_y: torch.Tensor, valid: Split, conf
                     logits = model(train_x[idx])
                 loss = loss_fn(logits.float(), train_y[idx])
                 optimiser.zero_grad(set_to_none=True)
+                step += 1
+                if not torch.isfinite(loss):  # a step that would turn every weight into NaN is skipped
+                    continue
                 loss.backward()
                 optimiser.step()
-                step += 1
             score = _criterion(model, valid, config, dtype)
             if plateau is not None:
                 plateau.step(score)

@@ -25,7 +25,7 @@ from torch import Tensor, nn
 from engine.evaluation.probe_config import LEGACY_KINDS, PROTOCOLS, ProbeConfig, Protocol, protocol_of
 
 __all__ = ["LEGACY_KINDS", "PROTOCOLS", "ProbeConfig", "Protocol", "protocol_of", "build_model", "official_loss",
-           "official_softmax_loss", "loss_function"]
+           "official_softmax_loss", "loss_function", "log_clap"]
 OFFICIAL_LOGIT_FLOOR = -10.0  # DownstreamLoss: sigmoid(clamp(y, min=-10))
 OFFICIAL_LOG_FLOOR = -100.0  # DownstreamLoss: log_clap
 
@@ -43,26 +43,28 @@ def build_model(dim: int, n_tags: int, config: ProbeConfig) -> nn.Module:
                          nn.Linear(config.hidden, n_tags))
 
 
+def log_clap(x: Tensor) -> Tensor:
+    """DownstreamLoss's `log_clap`, max(log x, -100), with a finite gradient where x is 0.
+
+    The official `clamp(log(x), min=-100)` gives 0 * inf = NaN as the gradient of x = 0 (a saturated
+    sigmoid in float32, an underflowed softmax), and one such step turns the whole probe into NaN.
+    The value is the official one wherever x is 0 or a normal float.
+    """
+    tiny = torch.finfo(x.dtype).tiny
+    return torch.where(x > 0, torch.log(x.clamp(min=tiny)), OFFICIAL_LOG_FLOOR).clamp(min=OFFICIAL_LOG_FLOOR)
+
+
 def official_loss(logits: Tensor, target: Tensor) -> Tensor:
     """DownstreamLoss (multilabel, sigmoid): BCE of sigmoid(clamp(logits, -10)), logs floored at -100."""
     p = torch.sigmoid(logits.clamp(min=OFFICIAL_LOGIT_FLOOR))
-    log_p = torch.log(p).clamp(min=OFFICIAL_LOG_FLOOR)
-    log_not_p = torch.log(1 - p).clamp(min=OFFICIAL_LOG_FLOOR)
-    return -(target * log_p + (1 - target) * log_not_p).mean(dim=-1).mean()
+    return -(target * log_clap(p) + (1 - target) * log_clap(1 - p)).mean(dim=-1).mean()
 
 
 def official_softmax_loss(logits: Tensor, target: Tensor) -> Tensor:
     """DownstreamLoss with its default activation: the multi-label loss on softmax(logits) over the tags (temp 1)."""
     p = torch.softmax(logits, dim=-1)
-    log_p = torch.log(p).clamp(min=OFFICIAL_LOG_FLOOR)
-    log_not_p = torch.log(1 - p).clamp(min=OFFICIAL_LOG_FLOOR)
-    return -(target * log_p + (1 - target) * log_not_p).mean(dim=-1).mean()
+    return -(target * log_clap(p) + (1 - target) * log_clap(1 - p)).mean(dim=-1).mean()
 
 
 def loss_function(config: ProbeConfig) -> nn.Module | Any:
     return {"official": official_loss, "official-softmax": official_softmax_loss}.get(config.loss, nn.BCEWithLogitsLoss())
-
-
-def scores(logits: Tensor, config: ProbeConfig) -> Tensor:
-    """Tag scores of float32 logits (S, T): the protocol's activation."""
-    return torch.softmax(logits, dim=-1) if config.output == "softmax" else torch.sigmoid(logits)

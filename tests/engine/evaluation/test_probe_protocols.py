@@ -181,3 +181,29 @@ def test_no_batch_of_one_reaches_batchnorm_with_257_training_segments(protocol: 
         train_probe(x[:1], y[:1], valid, config, seed=0)
     with pytest.raises(ValueError, match="batch_size must be >= 2"):
         ProbeConfig.of(protocol, batch_size=1)
+
+
+@pytest.mark.parametrize("loss", [official_loss, official_softmax_loss])
+def test_official_losses_keep_their_value_and_a_finite_gradient_where_they_saturate(loss) -> None:
+    logits = torch.tensor([[40.0, -3.0, 0.5], [2.0, 200.0, -50.0]], requires_grad=True)  # float32: sigmoid(40) == 1
+    target = torch.tensor([[0.0, 1.0, 1.0], [1.0, 0.0, 0.0]])
+    v = torch.sigmoid(torch.clamp(logits, min=-10)) if loss is official_loss else torch.softmax(logits, dim=-1)
+    log_clap = lambda t: torch.clamp(torch.log(t), min=-100)  # noqa: E731  (the official DownstreamLoss)
+    expected = -1 * torch.mean((target * log_clap(v)) + (1 - target) * log_clap(1 - v), dim=-1).mean()
+    value = loss(logits, target)
+    assert value.item() == pytest.approx(expected.item(), rel=1e-6)
+    value.backward()
+    assert torch.isfinite(logits.grad).all()
+    logits.grad = None
+    expected.backward()
+    assert not torch.isfinite(logits.grad).all()  # the official form: NaN, and the probe would become NaN
+
+
+def test_the_paper_probe_trains_on_large_unstandardised_inputs(runs: dict[str, Path]) -> None:
+    torch.manual_seed(0)
+    x = torch.randn(300, 16) * 80 - 60  # log-mel statistics in dB: large, far from zero
+    y = (x[:, :3] > -60).float()
+    valid = Split(torch.randn(12, 16) * 80 - 60, np.arange(12), np.arange(12), (np.arange(36).reshape(12, 3) % 2).astype(np.uint8))
+    for protocol in ("paper", "paper-released"):
+        model, _ = train_probe(x, y, valid, ProbeConfig.of(protocol, max_evals=5), seed=0)
+        assert np.isfinite(predict(model, valid, track_score="embedding")).all()
