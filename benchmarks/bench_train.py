@@ -54,7 +54,7 @@ class OurStep:
         self.step = TrainStep(cfg, build_model(cfg, self.rt), self.rt)
         self.model = self.step.model
         self.at = cfg.steps // 2
-        self.sched = scheduled_at(cfg, self.at, teacher_warmup_steps=0)
+        self.sched = scheduled_at(cfg, self.at, steps_per_epoch=1)
 
     def __call__(self, views: torch.Tensor) -> None:
         self.step(views, self.at, self.sched)

@@ -63,7 +63,7 @@ def train_method(method: str, device: torch.device, batch: int, steps: int, warm
     cfg = config_mod.build("demo", overrides={"method": method, "batch_size": batch, "device": device.type})
     rt = resolve_runtime(cfg)
     step = TrainStep(cfg, build_model(cfg, rt), rt)
-    sched = scheduled_at(cfg, cfg.steps // 2, teacher_warmup_steps=0)
+    sched = scheduled_at(cfg, cfg.steps // 2, steps_per_epoch=1)
     gen = torch.Generator(device=device).manual_seed(0)
     views = 0.1 * torch.randn(cfg.views, batch, round(cfg.segment_s * 16_000), device=device, generator=gen)
     for _ in range(warmup):
@@ -168,7 +168,7 @@ def _ddp_child(device: str) -> int:
         tdist.init_process_group("nccl" if rt.device.type == "cuda" else "gloo")
     step = TrainStep(cfg, build_model(cfg, rt), rt)
     step.distribute()
-    sched = scheduled_at(cfg, 1, teacher_warmup_steps=0)
+    sched = scheduled_at(cfg, 1, steps_per_epoch=1)
     views = 0.1 * torch.randn(cfg.views, 4, 64_000, device=rt.device)
     losses = [float(step(views, 1, sched).loss) for _ in range(2)]
     total = torch.ones(1, device=rt.device)

@@ -16,8 +16,9 @@ from engine.methods import METHODS, method_defaults
 Method = Literal[METHODS]  # type: ignore[valid-type]  # the registry's methods and the untrained baseline
 PRESETS: tuple[str, ...] = ("demo", "paper")
 RESOLVED = "resolved"  # config.toml table of what `auto` values resolved to where the run ran (not input)
-PROBE_PROTOCOLS: tuple[str, ...] = ("ours", "paper", "marble", "linear")  # engine.evaluation.probe_protocols
+PROBE_PROTOCOLS: tuple[str, ...] = ("ours", "paper", "paper-released", "marble", "linear")  # engine.evaluation.probe_protocols
 OFFICIAL_F_MAX = 11025.0  # Hz: the official mel f_max, above the 8 kHz Nyquist frequency at 16 kHz
+OFFICIAL_SCHEDULE_EPOCHS = 999  # get_network_momentum's schedule_epochs: its cosine is not capped at n_epochs
 Divisor = Literal["B", "B-1"]  # normaliser of a batch correlation matrix: batch size, or batch size - 1
 
 
@@ -81,6 +82,13 @@ class RunConfig(BaseModel):
                                                  "(official BYOL: the whole state_dict); ours: parameters only")
     per_view_forward: bool = Field(False, description="one forward per view (official SSLModel.forward: BatchNorm "
                                                       "statistics per view); ours: all views in one batch")
+    ema_schedule_epochs: float | None = Field(None, gt=0, description="EMA momentum cosine over this many epochs "
+                                                                   "whatever the run's length (official 999: the "
+                                                                   "momentum stays near ema_start); empty = over the run")
+    teacher_temp_per_epoch: bool = Field(False, description="clustering teacher temperature warm-up steps once per "
+                                                            "epoch (official); ours: smoothly per step")
+    micro_pooling: Literal["evaluable", "all"] = Field("evaluable", description="micro averages pool the evaluable "
+                                                       "tags (ours) or every tag column (official torchmetrics)")
     # --- runtime ----------------------------------------------------------------------------------
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="training device")
     precision: Literal["auto", "bf16", "fp16", "fp32"] = Field(
@@ -123,7 +131,8 @@ def official_switches(method: str) -> dict[str, Any]:
     teacher; the official clustering teacher averages parameters only, as ours does.
     """
     return {"f_max": OFFICIAL_F_MAX, "vicreg_cov_divisor": "B-1", "barlow_divisor": "B-1",
-            "clustering_log_clamp": True, "ema_buffers": method == "byol", "per_view_forward": True}
+            "clustering_log_clamp": True, "ema_buffers": method == "byol", "per_view_forward": True,
+            "ema_schedule_epochs": OFFICIAL_SCHEDULE_EPOCHS, "teacher_temp_per_epoch": True, "micro_pooling": "all"}
 
 
 def _one_line(err: ValidationError) -> str:
@@ -221,6 +230,20 @@ def load(path: Path) -> RunConfig:
         return RunConfig(**values)
     except ValidationError as err:
         raise ConfigError(f"{path}: {_one_line(err)}") from None
+
+
+def load_or_none(path: Path) -> RunConfig | None:
+    """A run's config, or None where there is none or it does not load (a baseline pseudo-run, a store alone)."""
+    try:
+        return load(path)
+    except ConfigError:
+        return None
+
+
+def micro_pooling_at(path: Path) -> Literal["evaluable", "all"]:
+    """`micro_pooling` of the run whose config.toml is `path` (official: every column); ours where none loads."""
+    cfg = load_or_none(path)
+    return cfg.micro_pooling if cfg is not None else "evaluable"
 
 
 def load_values(path: Path) -> dict[str, Any]:

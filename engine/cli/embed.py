@@ -21,7 +21,8 @@ def _segments(value: str) -> int | str:
 def _cmd_embed(args: argparse.Namespace) -> int:
     from engine.evaluation.embed import embed, embed_logmel
 
-    common = dict(segments_per_track=args.segments_per_track, batch=args.batch, progress=True)
+    common = dict(segments_per_track=args.segments_per_track, train_segments=args.train_segments, batch=args.batch,
+                  progress=True)
     if args.logmel:
         path = embed_logmel(Path(args.run_dir), corpus=args.corpus or "demo", **common)
     else:
@@ -65,6 +66,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     embed.add_argument("--corpus", help="corpus SOURCE (default: the run's corpus)")
     embed.add_argument("--segments-per-track", type=_segments, default="all", metavar="K|all",
                        help="every non-overlapping 4 s segment, or K random non-silent ones")
+    embed.add_argument("--train-segments", type=_segments, metavar="K|all",
+                       help="the training tracks' segments when they differ (the paper: 25 random per track; "
+                            "default: as --segments-per-track)")
     embed.add_argument("--batch", type=int, help="segments per forward pass (default: 32 on CPU, 256 on GPU)")
     embed.add_argument("--precision", choices=["auto", "bf16", "fp32"], default="auto",
                        help="auto: bf16 where it is faster here (CUDA with bf16; a CPU where a cached measurement finds it faster)")

@@ -26,15 +26,19 @@ def _cmd_probe(args: argparse.Namespace) -> int:
                         progress=None if args.quiet else print)
     summary = {f"{100 * fraction:g}": {m: sum(d["macro"][m] for d in draws) / len(draws) for m in ("roc_auc", "pr_auc")}
                for fraction, draws in results.items()}
-    print(json.dumps({"task": args.task, "protocol": config.protocol, "mean_macro": summary}, indent=1))
+    print(json.dumps({"task": args.task, "protocol": config.protocol, "parameters": config.describe(),
+                      "mean_macro": summary}, indent=1))
     return 0
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
     from engine.evaluation.compare import write_report
 
+    paper = args.against == "paper"
     page = write_report([Path(d) for d in args.run_dirs], args.task, Path(args.out), args.resamples, args.seed, args.k,
-                        mix_protocols=args.mix_protocols)
+                        mix_protocols=args.mix_protocols, paper=paper)
+    if paper:
+        print((page.parent / "against_paper.txt").read_text())
     print(f"report: {page}")
     return 0
 
@@ -51,8 +55,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     probe.add_argument("--draws", type=int, default=4, help="seeded draws per fraction (one at 100 %%)")
     probe.add_argument("--seed", type=int, default=0)
     probe.add_argument("--probe", choices=PROTOCOLS, default="ours",
-                       help="probe protocol: ours | paper (the official head on mean embeddings) | marble | linear "
-                            "(default ours)")
+                       help="probe protocol: ours | paper (the paper's text) | paper-released (the released code's "
+                            "defaults) | marble (MARBLE's MTT probe) | linear (default ours; docs/reproduction.md)")
     probe.add_argument("--quiet", action="store_true", help="only print the final summary")
     probe.set_defaults(handler=_cmd_probe)
 
@@ -65,4 +69,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     compare.add_argument("--k", type=int, default=10, help="neighbours for k-NN tag precision")
     compare.add_argument("--mix-protocols", action="store_true",
                          help="put runs probed with different protocols side by side (refused otherwise)")
+    compare.add_argument("--against", choices=["paper"],
+                         help="paper: each run's scores beside the paper's published figures, with every protocol "
+                              "difference and the spread to expect (docs/reproduction.md)")
     compare.set_defaults(handler=_cmd_compare)

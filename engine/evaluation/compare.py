@@ -24,7 +24,7 @@ import numpy as np
 from engine.collapse.neighbours import knn_tag_hits, unit_rows
 from engine.rundir import analysis_store, embeddings_store
 from engine.evaluation.colours import colour_of
-from engine.config import ConfigError, load
+from engine.config import ConfigError, load, micro_pooling_at
 from engine.evaluation.metrics import (
     METRICS,
     PairedBootstrap,
@@ -33,6 +33,8 @@ from engine.evaluation.metrics import (
     paired_mean_bootstrap,
     tag_metrics,
 )
+from engine.evaluation import reproduction
+from engine.evaluation.probe_config import ProbeConfig
 from engine.rundir.files import read_status
 from engine.rundir.layout import RunDir
 from engine.evaluation.seeds import compare_methods
@@ -168,9 +170,27 @@ def _limited(run: RunData) -> dict[str, Any]:
     return out
 
 
+def against_paper(runs: list[RunData], results: dict[str, Any]) -> list[reproduction.RunReproduction]:
+    """Each run's macro scores (full test set, 95 % test-resample interval, its method's seed spread) beside the
+    paper's figures, with the protocol differences (`engine.evaluation.reproduction`)."""
+    reports = []
+    for r in runs:
+        scores = {}
+        for m in METRICS:
+            interval = results["bootstrap"]["metrics"][m]["runs"][r.name]
+            spread = results["seeds"][m]["methods"][r.method]
+            std = spread["std"]
+            scores[m] = reproduction.Score(results["full_data"][r.name]["macro"][m], interval["low"], interval["high"],
+                                           std if std is not None and math.isfinite(std) else None, spread["n_seeds"])
+        facts = reproduction.facts_of(r.run_dir, r.probe.task, r.probe.protocol, r.name)
+        reports.append(reproduction.reproduce(facts, scores))
+    return reports
+
+
 def compare(run_dirs: list[Path], task: str, n_resamples: int = 1000, seed: int = 0, k: int = KNN_K,
-            mix_protocols: bool = False) -> dict[str, Any]:
-    """Every number of the report as one JSON-ready dict (see the module docstring)."""
+            mix_protocols: bool = False, paper: bool = False) -> dict[str, Any]:
+    """Every number of the report as one JSON-ready dict (see the module docstring); `paper`: with the
+    runs set beside the paper's figures (`against_paper`)."""
     if not run_dirs:
         raise ValueError("compare needs at least one run directory")
     names = run_names([Path(d) for d in run_dirs])
@@ -182,7 +202,8 @@ def compare(run_dirs: list[Path], task: str, n_resamples: int = 1000, seed: int 
                          f"{len(ref.test_ids)} test tracks; nothing to compare")
     preds = {r.name: full_data_pred(r) for r in runs}
     boots = {m: paired_bootstrap(ref.labels, preds, n_resamples, seed, m, "macro") for m in METRICS}
-    per_tag = {r.name: tag_metrics(ref.labels, preds[r.name], ref.probe.tag_names) for r in runs}
+    per_tag = {r.name: tag_metrics(ref.labels, preds[r.name], ref.probe.tag_names,
+                                   micro_pooling_at(RunDir(r.run_dir).config)) for r in runs}
     in_every_pool = set(ref.track_ids).intersection(*(r.track_ids for r in runs[1:]))
     query_ids = [tid for tid, y in zip(ref.track_ids, ref.track_tags, strict=True)
                  if y.any() and tid in in_every_pool]
@@ -197,16 +218,18 @@ def compare(run_dirs: list[Path], task: str, n_resamples: int = 1000, seed: int 
     seeds = {m: compare_methods({n: t.macro[m] for n, t in per_tag.items()},
                                 {n: iv.values for n, iv in b.runs.items()}, methods, m).to_dict()
              for m, b in boots.items()}
-    return {
+    results = {
         "task": task, "tag_names": ref.probe.tag_names, "n_test": len(ref.test_ids),
         "skipped_tags": per_tag[ref.name].skipped,
         "runs": [{"name": r.name, "run_dir": str(r.run_dir), "method": r.method, "colour": colour_of(r.method),
                   "probe_protocol": r.probe.protocol, "seed": r.seed} for r in runs],
         "probe_protocols": sorted({r.probe.protocol for r in runs}),
+        "probe_parameters": {p: ProbeConfig.of(p).describe() for p in sorted({r.probe.protocol for r in runs})},
         "bootstrap": {"n_resamples": n_resamples, "seed": seed, "average": "macro", "metrics": {
             m: {"runs": {name: iv.to_dict() for name, iv in b.runs.items()}, "pairs": _pairs(b)}
             for m, b in boots.items()}},
-        "full_data": {name: {"macro": t.macro, "micro": t.micro} for name, t in per_tag.items()},
+        "full_data": {name: {"macro": t.macro, "micro": t.micro, "micro_pooling": t.micro_pooling}
+                      for name, t in per_tag.items()},
         "per_tag": {name: {"roc_auc": t.roc_auc, "pr_auc": t.pr_auc} for name, t in per_tag.items()},
         "limited_data": {r.name: _limited(r) for r in runs},
         "knn": {"k": k, "queries": len(query_ids), "neighbour_pools_differ": pools_differ,
@@ -214,6 +237,11 @@ def compare(run_dirs: list[Path], task: str, n_resamples: int = 1000, seed: int 
         "collapse": {r.name: collapse_summary(r) for r in runs},
         "seeds": seeds,
     }
+    if paper:
+        reports = against_paper(runs, _json_safe(results))
+        results["against_paper"] = [rep.to_dict() for rep in reports]
+        results["against_paper_text"] = reproduction.render_text(reports)
+    return results
 
 
 def _json_safe(value: Any) -> Any:
@@ -229,15 +257,17 @@ def _json_safe(value: Any) -> Any:
 
 
 def write_report(run_dirs: list[Path], task: str, out: Path, n_resamples: int = 1000, seed: int = 0,
-                 k: int = KNN_K, mix_protocols: bool = False) -> Path:
+                 k: int = KNN_K, mix_protocols: bool = False, paper: bool = False) -> Path:
     """Compare the runs and write results.json, the PNG figures and report.html into `out`."""
     from engine.evaluation.compare_figures import write_figures
     from engine.evaluation.compare_html import render
 
-    results = _json_safe(compare(run_dirs, task, n_resamples, seed, k, mix_protocols))
+    results = _json_safe(compare(run_dirs, task, n_resamples, seed, k, mix_protocols, paper))
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(results, indent=1, allow_nan=False))
     figures = write_figures(results, out)
     (out / "report.html").write_text(render(results, figures))
+    if paper:
+        (out / "against_paper.txt").write_text(results["against_paper_text"] + "\n")
     return out / "report.html"

@@ -53,7 +53,10 @@ def _summary(results: dict[str, Any]) -> str:
                      _interval(boot["pr_auc"]["runs"][name]), _num(results["full_data"][name]["micro"]["roc_auc"]),
                      _num(results["full_data"][name]["micro"]["pr_auc"]), _interval(knn["runs"][name]),
                      _num(collapse["rankme"], 1)])
-    return _table(["run", "method", "probe", "macro ROC-AUC [95 %]", "macro PR-AUC [95 %]", "micro ROC-AUC", "micro PR-AUC",
+    pooled = {results["full_data"][r["name"]].get("micro_pooling", "evaluable") for r in results["runs"]}
+    micro = "micro, every tag column" if pooled == {"all"} else (
+        "micro, evaluable tags" if pooled == {"evaluable"} else "micro (pooling differs per run)")
+    return _table(["run", "method", "probe", "macro ROC-AUC [95 %]", "macro PR-AUC [95 %]", f"{micro}: ROC-AUC", "PR-AUC",
                    f"k-NN precision@{knn['k']} [95 %]", "RankMe"], rows)
 
 
@@ -131,6 +134,43 @@ def _protocols(results: dict[str, Any]) -> str:
             "differences between these runs mix the probe with the embedding.</p>")
 
 
+def _parameters(results: dict[str, Any]) -> str:
+    """Each probe protocol's parameters (ProbeConfig.describe)."""
+    params = results.get("probe_parameters", {})
+    if not params:
+        return ""
+    keys = list(next(iter(params.values())))
+    return _table(["parameter", *params], [[f'<td class="name">{escape(k)}</td>',
+                                            *[escape(str(p.get(k, ""))) for p in params.values()]] for k in keys])
+
+
+def _against_paper(results: dict[str, Any]) -> str:
+    """The runs beside the paper's figures and the protocol differences (engine.evaluation.reproduction)."""
+    reports = results.get("against_paper")
+    if not reports:
+        return ""
+    html = ["<h2>Against the paper</h2>"]
+    for rep in reports:
+        rows = []
+        for s in rep["scores"]:
+            paper = s["paper"]
+            rows.append([METRIC_LABELS.get(s["metric"], s["metric"]),
+                         f"{_num(s['value'])} [{_num(s['low'])}, {_num(s['high'])}]",
+                         _num(s["seed_std"]) + f" (n={s['n_seeds']})",
+                         "no published figure" if paper is None else f"{paper['value']:.3f} ± {paper['uncertainty']:.3f}",
+                         "–" if s["difference"] is None else f"{s['difference']:+.3f}"])
+        html += [f"<h3>{escape(rep['run'])} ({escape(rep['method'])}) on {escape(rep['dataset_name'])}</h3>",
+                 _table(["macro", "this run [95 % test resamples]", "seed std", "paper (read off)", "difference"], rows),
+                 _table(["aspect", "paper", "this run", ""],
+                        [[f'<td class="name">{escape(d["aspect"])}</td>', f'<td class="name">{escape(d["paper"])}</td>',
+                          f'<td class="name">{escape(d["run"])}</td>',
+                          {True: "differs", False: "same", None: "unknown"}[d["differs"]]] for d in rep["differences"]]),
+                 *[f"<p>{escape(n)}</p>" for n in rep["notes"]]]
+    sources = sorted({s["paper"]["source"] for rep in reports for s in rep["scores"] if s["paper"]})
+    html += [f"<p>Source: {escape(s)}.</p>" for s in sources]
+    return "".join(html)
+
+
 def render(results: dict[str, Any], figures: list[str]) -> str:
     """The whole page; `figures` are PNG file names next to it."""
     task = escape(results["task"])
@@ -143,8 +183,9 @@ def render(results: dict[str, Any], figures: list[str]) -> str:
         f"<p>{results['n_test']} test tracks, {len(results['tag_names'])} tags (skipped, no positive or no negative "
         f"in the test set: {skipped}). Intervals: 95 % percentile intervals over {boot['n_resamples']} paired "
         f"bootstrap resamples of the test tracks (seed {boot['seed']}), the same resamples for every run.</p>",
-        _protocols(results),
+        _protocols(results), _parameters(results),
         "<h2>Summary (full training data)</h2>", _summary(results),
+        _against_paper(results),
         "<h2>Bootstrap (poster Fig. 1)</h2>",
         '<img src="bootstrap.png" alt="bootstrap dots">' if "bootstrap.png" in figures else "",
     ]

@@ -39,9 +39,11 @@ def fast_bf16(device: str) -> bool:
 def embed(run_dir: Path, checkpoint: str = "last", corpus: str | None = None,
           segments_per_track: SegmentsPerTrack = "all", batch: int | None = None, progress: bool = True,
           workers: int | None = None, device: str | None = None, bf16: bool | None = None,
-          segment_dtype: type = np.float16, on_progress: Callable[[int, int], None] | None = None) -> Path:
+          segment_dtype: type = np.float16, on_progress: Callable[[int, int], None] | None = None,
+          train_segments: SegmentsPerTrack | None = None) -> Path:
     """Embed every track of the run's corpus (or `corpus`) with a frozen checkpoint; returns the store path.
 
+    `train_segments`: the training tracks' segments when they differ (the paper: 25 random ones).
     `on_progress(tracks read, tracks)` is called after each track; an exception it raises (a job's
     cancel) abandons the new store and leaves the previous embeddings.h5 in place.
 
@@ -59,12 +61,13 @@ def embed(run_dir: Path, checkpoint: str = "last", corpus: str | None = None,
     spec = corpus or attrs["corpus"]
     source = load_source(spec)
     tracks = track_table(source)
-    plan = SegmentPlan(attrs["segment_seconds"], segments_per_track, attrs["seed"])
+    plan = SegmentPlan(attrs["segment_seconds"], segments_per_track, attrs["seed"], train_segments)
     attrs.update(run_id=run_dir.name, corpus=spec, sample_rate=SAMPLE_RATE,
-                 segments_per_track=str(segments_per_track))
+                 segments_per_track=str(segments_per_track),
+                 train_segments_per_track=str(segments_per_track if train_segments is None else train_segments))
     if workers is None:
         workers = 0 if device == "cpu" else min(8, os.cpu_count() or 1)
-    loader = DataLoader(TrackSegments(tracks.paths, plan), batch_size=None, collate_fn=as_is,
+    loader = DataLoader(TrackSegments(tracks.paths, plan, tracks.splits), batch_size=None, collate_fn=as_is,
                         num_workers=workers, prefetch_factor=4 if workers else None)
     skipped = [(str(p.path), p.reason) for p in source.problems]
     votes = PrototypeVotes(len(tracks)) if head is not None else None
@@ -108,7 +111,8 @@ def _encode_batches(add: Callable[[np.ndarray, np.ndarray, np.ndarray], None], e
 
 
 def embed_logmel(run_dir: Path, corpus: str = "demo", segments_per_track: SegmentsPerTrack = "all",
-                 batch: int | None = None, progress: bool = True, workers: int | None = None, seed: int = 0) -> Path:
+                 batch: int | None = None, progress: bool = True, workers: int | None = None, seed: int = 0,
+                 train_segments: SegmentsPerTrack | None = None) -> Path:
     """Create (or refresh) the log-mel statistics pseudo-run in `run_dir` and embed `corpus` with it."""
     run_dir = Path(run_dir)
     if RunDir(run_dir).config.exists():
@@ -118,4 +122,4 @@ def embed_logmel(run_dir: Path, corpus: str = "demo", segments_per_track: Segmen
     atomic_write_bytes(RunDir(run_dir).baseline, json.dumps(baseline, indent=1).encode())
     write_status(run_dir, "done", method="logmel", corpus=corpus, message="log-mel statistics baseline")
     return embed(run_dir, corpus=corpus, segments_per_track=segments_per_track, batch=batch,
-                 progress=progress, workers=workers)
+                 progress=progress, workers=workers, train_segments=train_segments)

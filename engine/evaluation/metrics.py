@@ -15,6 +15,7 @@ from scipy import sparse
 
 Metric = Literal["roc_auc", "pr_auc"]
 Average = Literal["macro", "micro"]
+MicroPooling = Literal["evaluable", "all"]  # micro over the evaluable tags (ours) or every column (torchmetrics)
 METRICS: tuple[Metric, ...] = ("roc_auc", "pr_auc")
 
 
@@ -28,10 +29,11 @@ class TagMetrics:
     macro: dict[str, float]  # {"roc_auc": .., "pr_auc": ..}
     micro: dict[str, float]
     skipped: list[str] = field(default_factory=list)  # tags without positives or without negatives
+    micro_pooling: MicroPooling = "evaluable"  # which columns the micro averages pool
 
     def to_dict(self) -> dict:
         return {"tag_names": self.tag_names, "roc_auc": self.roc_auc, "pr_auc": self.pr_auc,
-                "macro": self.macro, "micro": self.micro, "skipped": self.skipped}
+                "macro": self.macro, "micro": self.micro, "skipped": self.skipped, "micro_pooling": self.micro_pooling}
 
 
 def check_inputs(y_true: np.ndarray, y_score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -102,11 +104,19 @@ def weighted_score(scores: np.ndarray, labels: np.ndarray, weights: np.ndarray, 
     return out
 
 
-def tag_metrics(y_true: np.ndarray, y_score: np.ndarray, tag_names: list[str] | None = None) -> TagMetrics:
+def micro_columns(y: np.ndarray, pooling: MicroPooling) -> np.ndarray:
+    """Columns a micro average pools: the evaluable tags, or (`all`, torchmetrics' multilabel micro) every one."""
+    if pooling not in ("evaluable", "all"):
+        raise ValueError(f"unknown micro pooling '{pooling}' (valid: evaluable, all)")
+    return np.arange(y.shape[1]) if pooling == "all" else np.flatnonzero(evaluable_tags(y))
+
+
+def tag_metrics(y_true: np.ndarray, y_score: np.ndarray, tag_names: list[str] | None = None,
+                micro_pooling: MicroPooling = "evaluable") -> TagMetrics:
     """Per-tag, macro and micro ROC-AUC and PR-AUC; tags without positives or negatives are skipped.
 
-    Micro averages pool every (track, evaluated tag) pair, as scikit-learn's average="micro" does
-    on the evaluated columns.
+    Micro averages pool every (track, pooled tag) pair: the evaluated columns, as scikit-learn's
+    average="micro" on them, or (`micro_pooling="all"`) every column, as the official torchmetrics does.
     """
     y, s = check_inputs(y_true, y_score)
     names = list(tag_names) if tag_names is not None else [str(t) for t in range(y.shape[1])]
@@ -120,12 +130,14 @@ def tag_metrics(y_true: np.ndarray, y_score: np.ndarray, tag_names: list[str] | 
         pr[names[t]] = float(weighted_score(s[:, t], y[:, t], ones, "pr_auc")[0])
     if keep.any():
         macro = {"roc_auc": float(np.mean(list(roc.values()))), "pr_auc": float(np.mean(list(pr.values())))}
-        flat_s, flat_y = s[:, keep].ravel(), y[:, keep].ravel()
+        pooled = micro_columns(y, micro_pooling)
+        flat_s, flat_y = s[:, pooled].ravel(), y[:, pooled].ravel()
         micro = {m: float(weighted_score(flat_s, flat_y, np.ones((len(flat_s), 1), np.int32), m)[0]) for m in METRICS}
     else:
         macro = micro = {"roc_auc": float("nan"), "pr_auc": float("nan")}
     skipped = [names[t] for t in np.flatnonzero(~keep)]
-    return TagMetrics(tag_names=names, roc_auc=roc, pr_auc=pr, macro=macro, micro=micro, skipped=skipped)
+    return TagMetrics(tag_names=names, roc_auc=roc, pr_auc=pr, macro=macro, micro=micro, skipped=skipped,
+                      micro_pooling=micro_pooling)
 
 
 def resample_counts(indices: np.ndarray) -> np.ndarray:
@@ -140,10 +152,11 @@ def resample_counts(indices: np.ndarray) -> np.ndarray:
 
 
 def resampled_metric(y_true: np.ndarray, y_score: np.ndarray, counts: np.ndarray, metric: Metric = "pr_auc",
-                     average: Average = "macro", chunk: int = 100) -> np.ndarray:
+                     average: Average = "macro", chunk: int = 100, micro_pooling: MicroPooling = "evaluable") -> np.ndarray:
     """(R,) metric of each resample given as (N, R) counts; macro ignores tags a resample leaves undefined.
 
-    Tags without positives or negatives in the full set are left out, as in `tag_metrics`.
+    Tags without positives or negatives in the full set are left out, as in `tag_metrics` (micro:
+    unless `micro_pooling="all"`).
     """
     if metric not in METRICS:
         raise ValueError(f"unknown metric '{metric}' (valid: {', '.join(METRICS)})")
@@ -160,8 +173,9 @@ def resampled_metric(y_true: np.ndarray, y_score: np.ndarray, counts: np.ndarray
         out[any_defined] = np.nanmean(per_tag[:, any_defined], axis=0)
         return out
     if average == "micro":
-        rows = np.repeat(np.arange(len(y)), len(keep))  # row-major ravel of (N, kept tags)
-        flat_s, flat_y = s[:, keep].ravel(), y[:, keep].ravel()
+        pooled = micro_columns(y, micro_pooling)
+        rows = np.repeat(np.arange(len(y)), len(pooled))  # row-major ravel of (N, pooled tags)
+        flat_s, flat_y = s[:, pooled].ravel(), y[:, pooled].ravel()
         parts = [weighted_score(flat_s, flat_y, counts[:, i:i + chunk].astype(np.int32), metric, rows)  # sums reach N·T
                  for i in range(0, n_r, chunk)]
         return np.concatenate(parts)

@@ -1,10 +1,11 @@
 """Downstream probes on frozen embeddings: trained on segments, evaluated per track.
 
-The probe follows one protocol (`engine.evaluation.probe_protocols`: ours, paper, marble, linear). Ours
-(PAPER.md, "Downstream evaluation"): inputs standardised with training statistics,
+The probe follows one protocol (`engine.evaluation.probe_protocols`: ours, paper, paper-released, marble,
+linear). Ours (PAPER.md, "Downstream evaluation"): inputs standardised with training statistics,
 Linear(D, 512) → ReLU → Dropout(0.5) → Linear(512, T), multi-label BCE, Adam. Every protocol
-trains on the stored segment embeddings of the training tracks; a track is scored by the mean of
-its segments' probabilities (or, `paper`, by the probe of its mean embedding). Early stopping keeps
+trains on the stored segment embeddings of the training tracks (`marble`: on each track's mean
+embedding); a track is scored by the mean of its segments' probabilities (or by the probe of its
+mean embedding). No batch of one is ever trained on (BatchNorm in train mode). Early stopping keeps
 the weights with the best validation macro score (full validation split, never subsampled).
 
 Limited data: the training tracks are subsampled per fraction, `draws` seeded draws each (one
@@ -21,10 +22,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from engine import config as config_mod
 from engine.training import precision
 
 from engine.rundir import analysis_store, embeddings_store
-from engine.evaluation.metrics import tag_metrics
+from engine.rundir.layout import RunDir
+from engine.evaluation.metrics import MicroPooling, tag_metrics
 from engine.evaluation.probe_protocols import ProbeConfig, build_model, loss_function
 
 __all__ = ["ProbeConfig", "build_model", "run_probe", "ProbeData", "train_probe", "predict", "draw_tracks",
@@ -121,15 +124,15 @@ def _autocast(dtype: torch.dtype):
 
 @torch.no_grad()
 def predict(model: nn.Module, split: Split, batch: int = 4096, track_score: str = "probabilities",
-            dtype: torch.dtype = torch.float32) -> np.ndarray:
+            dtype: torch.dtype = torch.float32, output: str = "sigmoid") -> np.ndarray:
     """(Q, T) per-track mean of segment sigmoid probabilities, or (`embedding`) the probe's
-    probabilities for each track's mean segment embedding."""
+    probabilities (sigmoid, or `output="softmax"` over the tags) for each track's mean segment embedding."""
     model.eval()
 
     def probabilities(x: torch.Tensor) -> np.ndarray:
         with _autocast(dtype):
-            logits = model(x)
-        return torch.sigmoid(logits.float()).numpy()
+            logits = model(x).float()
+        return (torch.softmax(logits, dim=-1) if output == "softmax" else torch.sigmoid(logits)).numpy()
     if track_score == "embedding":
         means = torch.from_numpy(track_mean(split.x.numpy(), split.segment_track, split.rows))
         return np.concatenate([probabilities(chunk) for chunk in means.split(batch)])
@@ -139,7 +142,7 @@ def predict(model: nn.Module, split: Split, batch: int = 4096, track_score: str 
 
 def _criterion(model: nn.Module, valid: Split, config: ProbeConfig, dtype: torch.dtype) -> float:
     """Validation macro score of the protocol; minus the BCE when no tag is evaluable on the validation tracks."""
-    pred = predict(model, valid, track_score=config.track_score, dtype=dtype)
+    pred = predict(model, valid, track_score=config.track_score, dtype=dtype, output=config.output)
     score = tag_metrics(valid.labels, pred).macro[config.criterion]
     if np.isfinite(score):
         return float(score)
@@ -159,6 +162,8 @@ def train_probe(train_x: torch.Tensor, train_y: torch.Tensor, valid: Split, conf
             optimiser, mode="max", factor=config.plateau_factor, patience=config.plateau_patience) \
             if config.plateau_factor < 1 else None
         n = len(train_x)
+        if n < 2:
+            raise ValueError(f"a probe needs at least 2 training segments, got {n}")
         steps_per_eval = max(-(-n // config.batch_size), config.min_steps_per_eval)
         best, best_state, best_step, bad, step = -np.inf, None, 0, 0, 0
         order = torch.randperm(n)
@@ -166,7 +171,7 @@ def train_probe(train_x: torch.Tensor, train_y: torch.Tensor, valid: Split, conf
         for _ in range(config.max_evals):
             model.train()
             for _ in range(steps_per_eval):
-                if cursor >= n:
+                if n - cursor < 2:  # never a batch of one: train-mode BatchNorm cannot normalise it
                     order, cursor = torch.randperm(n), 0
                 idx = order[cursor: cursor + config.batch_size]
                 cursor += config.batch_size
@@ -174,9 +179,11 @@ def train_probe(train_x: torch.Tensor, train_y: torch.Tensor, valid: Split, conf
                     logits = model(train_x[idx])
                 loss = loss_fn(logits.float(), train_y[idx])
                 optimiser.zero_grad(set_to_none=True)
+                step += 1
+                if not torch.isfinite(loss):  # a step that would turn every weight into NaN is skipped
+                    continue
                 loss.backward()
                 optimiser.step()
-                step += 1
             score = _criterion(model, valid, config, dtype)
             if plateau is not None:
                 plateau.step(score)
@@ -207,6 +214,7 @@ class ProbeData:
     valid: Split
     test: Split
     attrs: dict
+    micro_pooling: MicroPooling = "evaluable"  # the run config's `micro_pooling`
 
     @classmethod
     def load(cls, run_dir: Path, task: str, standardise: bool = True) -> ProbeData:
@@ -227,8 +235,12 @@ class ProbeData:
         splits = {s: _split(segments, segment_track, r, labels) for s, r in rows.items()}
         return cls([tracks.tag_names[c] for c in cols], splits["train"], splits["valid"], splits["test"], attrs)
 
-    def training_set(self, picked: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-        """Segments (S, D) of the training tracks at positions `picked` with their labels (S, T)."""
+    def training_set(self, picked: np.ndarray, train_on: str = "segments") -> tuple[torch.Tensor, torch.Tensor]:
+        """Segments (S, D) of the training tracks at positions `picked` with their labels (S, T), or
+        (`tracks`) one mean-pooled embedding per track (Q, D) with its labels (Q, T)."""
+        if train_on == "tracks":
+            x = track_mean(self.train.x.numpy(), self.train.segment_track, self.train.rows[picked])
+            return torch.from_numpy(x), torch.from_numpy(self.train.labels[picked].astype(np.float32))
         mask = np.isin(self.train.segment_track, self.train.rows[picked])
         position = np.searchsorted(self.train.rows, self.train.segment_track[mask])  # rows are sorted
         y = self.train.labels[position].astype(np.float32)
@@ -249,6 +261,7 @@ def run_probe(run_dir: Path, task: str, fractions: tuple[float, ...] = DEFAULT_F
     if draws < 1:
         raise ValueError(f"draws must be >= 1, got {draws}")
     data = ProbeData.load(run_dir, task, standardise=config.standardise)
+    data.micro_pooling = config_mod.micro_pooling_at(RunDir(run_dir).config)
     choice = precision.resolve("auto", "cpu")  # before the thread change: the job's own measurement key
     previous = torch.get_num_threads()
     if threads is not None:
@@ -269,13 +282,14 @@ def _run_draws(run_dir: Path, task: str, data: ProbeData, fractions: tuple[float
             raise ValueError(f"fraction must be a percentage in (0, 100], got {percent}")
         for draw in range(draws_at(fraction, draws)):
             picked = draw_tracks(data.train.labels, fraction, seed, draw)
-            x, y = data.training_set(picked)
+            x, y = data.training_set(picked, config.train_on)
             model, log = train_probe(x, y, data.valid, config, seed=seed * 1000 + draw, dtype=choice.dtype)
-            pred = predict(model, data.test, track_score=config.track_score, dtype=choice.dtype)
-            metrics = tag_metrics(data.test.labels, pred, data.tag_names).to_dict()
+            pred = predict(model, data.test, track_score=config.track_score, dtype=choice.dtype, output=config.output)
+            metrics = tag_metrics(data.test.labels, pred, data.tag_names, data.micro_pooling).to_dict()
             info = {**asdict(config), **log, "seed": seed, "n_train_tracks": len(picked),
-                    "n_train_segments": len(x), "checkpoint_step": data.attrs.get("checkpoint_step"),
-                    "prediction": config.prediction, "precision": choice.name}
+                    "n_train_segments": int(np.isin(data.train.segment_track, data.train.rows[picked]).sum()),
+                    "n_train_items": len(x), "checkpoint_step": data.attrs.get("checkpoint_step"),
+                    "prediction": config.prediction, "precision": choice.name, "micro_pooling": data.micro_pooling}
             analysis_store.write_probe(run_dir, task, fraction, draw, pred, data.test.rows, data.tag_names, metrics, info)
             results.setdefault(fraction, []).append(metrics)
             if progress is not None:

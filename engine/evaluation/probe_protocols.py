@@ -2,97 +2,40 @@
 
 - `ours`: inputs standardised with training statistics, Linear -> ReLU -> Dropout 0.5 -> Linear,
   track score = mean of its segments' probabilities, early stop on validation PR-AUC.
-- `paper`: the official downstream model: no standardisation, bias-free Linear -> BatchNorm ->
-  ReLU -> bias-free Linear, no dropout, track score from the mean of its segments' *embeddings*,
-  the official loss (logits clamped at -10, log-probabilities at -100). Where the official code is
-  silent (optimiser, stopping) it runs as ours.
-- `marble`: MARBLE's MLP probe: one hidden layer of 512, dropout 0.2, Adam 1e-3 halved when the
-  validation score plateaus, early stop on validation ROC-AUC, chunk predictions averaged per clip;
-  the embeddings as they are.
+- `paper`: the paper's text ("an MLP" on frozen segment embeddings, multi-label, predictions over the
+  whole track), built as the released code builds a hidden layer: bias-free Linear -> BatchNorm ->
+  ReLU -> bias-free Linear (width 512: unstated), no dropout, inputs as they are, track score from
+  the mean of its segments' embeddings (`mean_embedding`), the official sigmoid loss (logits clamped
+  at -10, log-probabilities at -100). Where the paper is silent (optimiser, stopping) it runs as ours.
+- `paper-released`: the released code's defaults: `DownstreamModel(head_feature_dim=[])` is one
+  bias-free Linear, and `DownstreamLoss(activation=["softmax"])` puts the multi-label loss on a
+  softmax over the tags; scores are those softmax probabilities of the mean embedding.
+- `marble`: MARBLE's MTT probe (configs/mert/MERT-v1-330M/MTT.yaml): features mean-pooled over the
+  whole clip, Linear(512) -> ReLU -> Dropout 0.2 -> Linear, Adam 1e-3, batch 64, learning rate
+  halved after 3 epochs without a better validation ROC-AUC, early stop after 10, at most 100 epochs.
 - `linear`: standardised inputs, one Linear layer, mean of segment probabilities.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from typing import Any, Literal
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from engine.config import PROBE_PROTOCOLS
+from engine.evaluation.probe_config import LEGACY_KINDS, PROTOCOLS, ProbeConfig, Protocol, protocol_of
 
-Protocol = Literal["ours", "paper", "marble", "linear"]
-PROTOCOLS: tuple[str, ...] = PROBE_PROTOCOLS
-LEGACY_KINDS = {"mlp": "ours", "linear": "linear"}  # `kind` of probes stored before protocols had names
+__all__ = ["LEGACY_KINDS", "PROTOCOLS", "ProbeConfig", "Protocol", "protocol_of", "build_model", "official_loss",
+           "official_softmax_loss", "loss_function", "log_clap"]
 OFFICIAL_LOGIT_FLOOR = -10.0  # DownstreamLoss: sigmoid(clamp(y, min=-10))
 OFFICIAL_LOG_FLOOR = -100.0  # DownstreamLoss: log_clap
-
-
-@dataclass(frozen=True)
-class ProbeConfig:
-    """Probe hyper-parameters; stored with every draw so results say how they were made.
-    Build one with `ProbeConfig.of(protocol)` to get that protocol's values."""
-
-    protocol: Protocol = "ours"
-    hidden: int = 512  # hidden units of the MLP
-    dropout: float = 0.5  # on the hidden layer; the labelled sets are small
-    lr: float = 1e-3  # Adam
-    weight_decay: float = 0.0
-    batch_size: int = 256  # segments per step
-    min_steps_per_eval: int = 10  # validation every epoch, but never more often than this many steps
-    patience: int = 5  # validations without improvement before stopping
-    max_evals: int = 50  # hard cap: at most max_evals × steps-per-eval steps
-    standardise: bool = True  # inputs minus training mean, over training std
-    track_score: Literal["probabilities", "embedding"] = "probabilities"  # what is averaged over a track's segments
-    criterion: Literal["pr_auc", "roc_auc"] = "pr_auc"  # validation macro metric for early stopping
-    plateau_factor: float = 1.0  # learning rate x this after `plateau_patience` validations without gain; 1 = off
-    plateau_patience: int = 2
-    loss: Literal["bce", "official"] = "bce"  # "official": the clamped BCE of the official downstream code
-
-    def __post_init__(self) -> None:
-        if self.protocol not in PROTOCOLS:
-            raise ValueError(f"probe protocol must be one of {', '.join(PROTOCOLS)}, got {self.protocol!r}")
-        if not 0 <= self.dropout < 1:
-            raise ValueError(f"probe dropout must be in [0, 1), got {self.dropout}")
-        if not 0 < self.plateau_factor <= 1:
-            raise ValueError(f"probe plateau_factor must be in (0, 1], got {self.plateau_factor}")
-        for name in ("hidden", "batch_size", "min_steps_per_eval", "patience", "max_evals", "plateau_patience"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"probe {name} must be >= 1, got {getattr(self, name)}")
-
-    @classmethod
-    def of(cls, protocol: str, **overrides: Any) -> ProbeConfig:
-        """The protocol's values (`mlp` is the old name of `ours`), with some fields replaced."""
-        name = LEGACY_KINDS.get(protocol, protocol)
-        if name not in PROTOCOLS:
-            raise ValueError(f"unknown probe protocol {protocol!r} (valid: {', '.join(PROTOCOLS)})")
-        return replace(cls(protocol=name, **_VALUES.get(name, {})), **overrides)  # type: ignore[arg-type]
-
-    @property
-    def prediction(self) -> str:
-        """How a track's score is made, in words (stored with every draw)."""
-        if self.track_score == "embedding":
-            return "probe of the mean of segment embeddings"
-        return "mean of segment sigmoid probabilities"
-
-
-_VALUES: dict[str, dict[str, Any]] = {
-    "paper": dict(dropout=0.0, standardise=False, track_score="embedding", loss="official"),
-    "marble": dict(dropout=0.2, standardise=False, criterion="roc_auc", plateau_factor=0.5),
-}
-
-
-def protocol_of(info: dict[str, Any]) -> str:
-    """The protocol a stored draw was made with (older draws stored `kind` mlp / linear)."""
-    if "protocol" in info:
-        return str(info["protocol"])
-    return LEGACY_KINDS.get(str(info.get("kind", "mlp")), "ours")
 
 
 def build_model(dim: int, n_tags: int, config: ProbeConfig) -> nn.Module:
     """(S, D) embeddings -> (S, T) logits, as the protocol defines the head."""
     if config.protocol == "linear":
         return nn.Linear(dim, n_tags)
+    if config.protocol == "paper-released":  # Head(feature_dim, head_feature_dim=[] + [n_classes])
+        return nn.Linear(dim, n_tags, bias=False)
     if config.protocol == "paper":  # the official Head(feature_dim, [hidden, n_classes])
         return nn.Sequential(nn.Linear(dim, config.hidden, bias=False), nn.BatchNorm1d(config.hidden), nn.ReLU(),
                              nn.Linear(config.hidden, n_tags, bias=False))
@@ -100,13 +43,28 @@ def build_model(dim: int, n_tags: int, config: ProbeConfig) -> nn.Module:
                          nn.Linear(config.hidden, n_tags))
 
 
+def log_clap(x: Tensor) -> Tensor:
+    """DownstreamLoss's `log_clap`, max(log x, -100), with a finite gradient where x is 0.
+
+    The official `clamp(log(x), min=-100)` gives 0 * inf = NaN as the gradient of x = 0 (a saturated
+    sigmoid in float32, an underflowed softmax), and one such step turns the whole probe into NaN.
+    The value is the official one wherever x is 0 or a normal float.
+    """
+    tiny = torch.finfo(x.dtype).tiny
+    return torch.where(x > 0, torch.log(x.clamp(min=tiny)), OFFICIAL_LOG_FLOOR).clamp(min=OFFICIAL_LOG_FLOOR)
+
+
 def official_loss(logits: Tensor, target: Tensor) -> Tensor:
     """DownstreamLoss (multilabel, sigmoid): BCE of sigmoid(clamp(logits, -10)), logs floored at -100."""
     p = torch.sigmoid(logits.clamp(min=OFFICIAL_LOGIT_FLOOR))
-    log_p = torch.log(p).clamp(min=OFFICIAL_LOG_FLOOR)
-    log_not_p = torch.log(1 - p).clamp(min=OFFICIAL_LOG_FLOOR)
-    return -(target * log_p + (1 - target) * log_not_p).mean(dim=-1).mean()
+    return -(target * log_clap(p) + (1 - target) * log_clap(1 - p)).mean(dim=-1).mean()
+
+
+def official_softmax_loss(logits: Tensor, target: Tensor) -> Tensor:
+    """DownstreamLoss with its default activation: the multi-label loss on softmax(logits) over the tags (temp 1)."""
+    p = torch.softmax(logits, dim=-1)
+    return -(target * log_clap(p) + (1 - target) * log_clap(1 - p)).mean(dim=-1).mean()
 
 
 def loss_function(config: ProbeConfig) -> nn.Module | Any:
-    return official_loss if config.loss == "official" else nn.BCEWithLogitsLoss()
+    return {"official": official_loss, "official-softmax": official_softmax_loss}.get(config.loss, nn.BCEWithLogitsLoss())

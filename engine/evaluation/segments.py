@@ -1,5 +1,8 @@
 """Where a track is cut for embedding: every non-overlapping 4 s segment, or K seeded random ones.
 
+The training tracks may be cut otherwise (`train_per_track`): the paper trains its probes on 25
+random segments per training track and scores the test tracks over the whole track.
+
 "all" drops silent segments (unless all are silent); an integer K redraws a silent one up to `MAX_TRIES`
 times; a track shorter than one segment gives one zero-padded segment.
 """
@@ -26,10 +29,18 @@ class SegmentPlan:
     segment_s: float = 4.0
     per_track: SegmentsPerTrack = "all"
     seed: int = 0
+    train_per_track: SegmentsPerTrack | None = None  # the training split's tracks; None = as `per_track`
 
     def __post_init__(self) -> None:
-        if self.per_track != "all" and not (isinstance(self.per_track, int) and self.per_track >= 1):
-            raise ValueError(f"segments per track must be 'all' or a positive integer, got {self.per_track!r}")
+        for value in (self.per_track, self.train_per_track):
+            if value not in ("all", None) and not (isinstance(value, int) and value >= 1):
+                raise ValueError(f"segments per track must be 'all' or a positive integer, got {value!r}")
+
+    def for_split(self, split: str) -> SegmentPlan:
+        """The plan of one track of `split`."""
+        if split != "train" or self.train_per_track is None:
+            return self
+        return SegmentPlan(self.segment_s, self.train_per_track, self.seed)
 
     @property
     def samples(self) -> int:
@@ -62,8 +73,9 @@ def cut_segments(wave: np.ndarray, plan: SegmentPlan, rng: np.random.Generator) 
 class TrackSegments(Dataset):
     """Item i: (i, start seconds (k,), segments (k, samples)), or (i, reason) for an unreadable file."""
 
-    def __init__(self, paths: list[str], plan: SegmentPlan) -> None:
+    def __init__(self, paths: list[str], plan: SegmentPlan, splits: list[str] | None = None) -> None:
         self.paths, self.plan = paths, plan
+        self.splits = splits or [""] * len(paths)
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -73,7 +85,7 @@ class TrackSegments(Dataset):
             wave = load(self.paths[i])
         except AudioError as err:
             return i, err.reason
-        return (i, *cut_segments(wave, self.plan, np.random.default_rng((self.plan.seed, i))))
+        return (i, *cut_segments(wave, self.plan.for_split(self.splits[i]), np.random.default_rng((self.plan.seed, i))))
 
 
 def as_is(item: tuple) -> tuple:

@@ -103,7 +103,7 @@ class ProbeSpec:
     fractions: tuple[float, ...] | None = option(_percents)
     draws: int | None = option(_positive_int)
     seed: int | None = option(int)
-    protocol: str | None = option(_protocol)  # ours, paper, marble, linear
+    protocol: str | None = option(_protocol)  # ours, paper, paper-released, marble, linear
 
 
 SPECS: dict[str, type] = {"pretrain": PretrainSpec, "embed": EmbedSpec, "diagnose": DiagnoseSpec,

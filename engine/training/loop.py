@@ -90,14 +90,26 @@ class Scheduled(NamedTuple):
     teacher_temp: float
 
 
-def scheduled_at(cfg: RunConfig, step: int, teacher_warmup_steps: int) -> Scheduled:
-    """Learning rate, weight decay, EMA momentum and teacher temperature of `step`."""
+def scheduled_at(cfg: RunConfig, step: int, steps_per_epoch: int) -> Scheduled:
+    """Learning rate, weight decay, EMA momentum and teacher temperature of `step`.
+
+    `ema_schedule_epochs` and `teacher_temp_per_epoch` switch the last two to the official code's
+    schedules (README "Where we differ from the official code").
+    """
+    if cfg.ema_schedule_epochs is None:
+        momentum = schedules.ema_momentum_at(step, cfg.steps, cfg.ema_start, cfg.ema_end)
+    else:  # the official cosine runs over its own length, then holds ema_end
+        span = max(1, round(cfg.ema_schedule_epochs * steps_per_epoch))
+        momentum = schedules.ema_momentum_at(min(step, span), span, cfg.ema_start, cfg.ema_end)
+    if cfg.teacher_temp_per_epoch:  # one value per epoch, the warm-up counted in whole epochs
+        at, warmup = step // steps_per_epoch, round(cfg.teacher_temp_warmup_epochs)
+    else:
+        at, warmup = step, round(cfg.teacher_temp_warmup_epochs * steps_per_epoch)
     return Scheduled(
         lr=schedules.lr_at(step, cfg.steps, cfg.lr, cfg.warmup_steps, cfg.final_lr),
         wd=schedules.weight_decay_at(step, cfg.steps, cfg.weight_decay_start, cfg.weight_decay_end),
-        momentum=schedules.ema_momentum_at(step, cfg.steps, cfg.ema_start, cfg.ema_end),
-        teacher_temp=schedules.teacher_temp_at(step, teacher_warmup_steps, cfg.teacher_temp_start,
-                                               cfg.teacher_temp_end),
+        momentum=momentum,
+        teacher_temp=schedules.teacher_temp_at(at, warmup, cfg.teacher_temp_start, cfg.teacher_temp_end),
     )
 
 
@@ -207,7 +219,6 @@ def train(run_dir: Path, progress: bool = True, preempted: Callable[[], bool] | 
                         prefetch_factor=4 if cfg.num_workers > 0 else None)
     probe = CollapseProbe.from_corpus(corpus, views, seed=cfg.seed, device=rt.device)
     trainer.distribute()
-    teacher_warmup = int(round(cfg.teacher_temp_warmup_epochs * sampler.steps_per_epoch))
 
     events = event_log(run_dir, cfg.tensorboard, start) if rt.main else None
     if rt.main:
@@ -233,7 +244,7 @@ def train(run_dir: Path, progress: bool = True, preempted: Callable[[], bool] | 
             window["views"] += views_t.shape[0] * views_t.shape[1] * rt.world
 
             # ---- the step ------------------------------------------------------------------------
-            sched = scheduled_at(cfg, step, teacher_warmup)
+            sched = scheduled_at(cfg, step, sampler.steps_per_epoch)
             result = trainer(views_t, step, sched)
             bar.update(1)
 

@@ -143,7 +143,7 @@ def _real_step_timer(warmup: int = 1, timed: int = 3) -> StepTimer:
                                               "device": "cpu"})
     gen = torch.Generator().manual_seed(0)
     views = 0.1 * torch.randn(cfg.views, cfg.batch_size, round(cfg.segment_s * 16_000), generator=gen)
-    sched = scheduled_at(cfg, cfg.steps // 2, teacher_warmup_steps=0)
+    sched = scheduled_at(cfg, cfg.steps // 2, steps_per_epoch=1)
     steps = {}
     for name in ("fp32", "bf16"):
         rt = Runtime(torch.device("cpu"), DTYPES[name])

@@ -13,7 +13,7 @@ TAG_NAMES = ["genre:a", "genre:b", "genre:c", "instrument:x", "instrument:y", "m
 
 def make_run(run_dir: Path, method: str = "contrastive", signal: float = 3.0, n: int = 200, dim: int = 32,
              segments: int = 4, seed: int = 0, tags_seed: int = 0, splits: list[str] | None = None,
-             tag_names: list[str] | None = None) -> Path:
+             tag_names: list[str] | None = None, attrs: dict | None = None) -> Path:
     """A finished run whose segment embeddings are `signal` × (tags @ W) + unit noise.
 
     The tags and splits depend only on `tags_seed` (shared by every run of one corpus); signal 0
@@ -32,7 +32,7 @@ def make_run(run_dir: Path, method: str = "contrastive", signal: float = 3.0, n:
                              splits, tags, names)
     rng = np.random.default_rng(seed)
     centre = signal * tags @ rng.normal(size=(len(names), dim))
-    with embeddings_store.EmbeddingsWriter(run_dir, table, dim, {"method": method, "checkpoint_step": 1}) as writer:
+    with embeddings_store.EmbeddingsWriter(run_dir, table, dim, {"method": method, "checkpoint_step": 1, **(attrs or {})}) as writer:
         for i in range(n):
             writer.add_segments(np.full(segments, i), 4.0 * np.arange(segments),
                                 centre[i] + rng.normal(size=(segments, dim)))

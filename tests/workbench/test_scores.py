@@ -231,3 +231,18 @@ def test_axes_before_any_score_span_a_score(qtbot, tmp_path: Path) -> None:
     qtbot.addWidget(view)
     assert view.dots_plot.getViewBox().viewRange()[1] == [0, 1]
     assert view.curves_plot.getViewBox().viewRange() == [[0, 2], [0, 1]]
+
+
+def test_vs_paper_shows_each_run_beside_the_papers_figures_only_while_on(panel: ScoresPanel) -> None:
+    assert not panel.paper.view.isVisibleTo(panel)
+    panel.paper.toggle.setChecked(True)
+    assert panel.paper.view.isVisibleTo(panel)
+    text = panel.paper.view.toPlainText()
+    for run in panel.runs:
+        assert f"{run.name} ({run.method}, probe ours)" in text
+    interval = panel.boot.runs["a-contrastive"]
+    assert f"[{interval.low:.3f}, {interval.high:.3f}]" in text  # the panel's own bootstrap interval
+    assert "no published figure" in text and "No published figure exists for this corpus" in text
+    assert "pre-training corpus" in text and "segments" in text and "poster Fig. 1" in text
+    panel.paper.toggle.setChecked(False)
+    assert not panel.paper.view.isVisibleTo(panel)

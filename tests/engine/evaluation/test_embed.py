@@ -130,6 +130,17 @@ def test_embed_k_random_segments_are_non_silent_and_reproducible(run_dir: Path) 
     assert np.all(s1[t1 == 0] <= 5) and len(set(s1[t1 == 0])) == 3
 
 
+def test_train_segments_cut_the_training_tracks_only_as_the_paper_does(run_dir: Path) -> None:
+    embed(run_dir, checkpoint="last", train_segments=5, batch=BATCH, progress=False, bf16=False)
+    with embeddings_store.open_embeddings(run_dir) as e:
+        # a, b: training tracks, 5 random segments each; c (valid) and the test track: every loud segment
+        np.testing.assert_array_equal(e.n_segments, [5, 5, 1, 3])
+        assert (e.attrs["segments_per_track"], e.attrs["train_segments_per_track"]) == ("all", "5")
+        starts, track = e.segment_start_s(), e.segment_track()
+    np.testing.assert_array_equal(starts[track == 3], [0, 4, 8])  # in order, over the whole test track
+    assert len(set(starts[track == 0])) == 5
+
+
 def test_logmel_baseline_is_a_pseudo_run_embedded_like_any_other(tmp_path: Path, corpus: str) -> None:
     run = tmp_path / "logmel"
     embed_logmel(run, corpus=corpus, progress=False)

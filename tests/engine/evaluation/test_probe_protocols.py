@@ -13,8 +13,8 @@ from torch import nn
 
 from engine.rundir import analysis_store, embeddings_store
 from engine.cli import main
-from engine.evaluation.probe import ProbeConfig, Split, predict, run_probe
-from engine.evaluation.probe_protocols import build_model, official_loss
+from engine.evaluation.probe import ProbeConfig, ProbeData, Split, predict, run_probe, train_probe
+from engine.evaluation.probe_protocols import PROTOCOLS, build_model, official_loss, official_softmax_loss
 from engine.evaluation.compare import compare
 from tests.engine.fake_runs import make_run
 
@@ -30,6 +30,34 @@ def test_paper_head_is_the_official_head_without_dropout() -> None:
     assert any(isinstance(m, nn.Dropout) and m.p == 0.5 for m in ours)
     marble = build_model(1024, 50, ProbeConfig.of("marble"))
     assert [m.p for m in marble if isinstance(m, nn.Dropout)] == [0.2] and marble[0].out_features == 512
+
+
+def test_paper_released_is_one_bias_free_linear_and_the_softmax_loss() -> None:
+    model = build_model(1024, 50, ProbeConfig.of("paper-released"))
+    # DownstreamModel(head_feature_dim=[]): Head(feature_dim, [n_classes]) is one Linear without bias
+    assert isinstance(model, nn.Linear) and model.bias is None and model.weight.shape == (50, 1024)
+    torch.manual_seed(2)
+    logits = torch.randn(6, 5, dtype=torch.float64) * 3
+    target = (torch.rand(6, 5) < 0.4).double()
+    # DownstreamLoss(loss_type=["multilabel"], activation=["softmax"], temp=1.0)
+    v = torch.softmax(logits / 1.0, dim=-1)
+    log_clap = lambda t: torch.clamp(torch.log(t), min=-100)  # noqa: E731
+    expected = -1 * torch.mean((target * log_clap(v)) + (1 - target) * log_clap(1 - v), dim=-1).mean()
+    assert official_softmax_loss(logits, target).item() == pytest.approx(expected.item(), rel=1e-12)
+    assert abs(official_softmax_loss(logits, target).item() - official_loss(logits, target).item()) > 1e-2
+    split = Split(torch.randn(4, 1024), np.array([0, 0, 1, 1]), np.array([0, 1]), np.zeros((2, 50), np.uint8))
+    got = predict(model.eval(), split, track_score="embedding", output="softmax")
+    assert np.allclose(got.sum(axis=1), 1.0, atol=1e-5)  # softmax scores of each track's mean embedding
+
+
+def test_marble_trains_on_one_mean_pooled_embedding_per_track(runs: dict[str, Path]) -> None:
+    data = ProbeData.load(runs["a"], "all", standardise=False)
+    picked = np.arange(5)
+    x, y = data.training_set(picked, "tracks")
+    rows = data.train.rows[picked]
+    assert x.shape[0] == 5 and np.array_equal(y.numpy(), data.train.labels[picked])
+    first = data.train.x[torch.from_numpy(data.train.segment_track == rows[0])].mean(0)
+    assert torch.allclose(x[0], first, atol=1e-6)
 
 
 def test_paper_track_score_is_the_head_of_the_mean_embedding() -> None:
@@ -60,6 +88,15 @@ def test_protocol_values() -> None:
     assert (paper.standardise, paper.track_score, paper.dropout, paper.loss) == (False, "embedding", 0.0, "official")
     assert (marble.dropout, marble.criterion, marble.plateau_factor, marble.lr, marble.hidden) == \
         (0.2, "roc_auc", 0.5, 1e-3, 512)
+    # MARBLE configs/mert/MERT-v1-330M/MTT.yaml: batch 64, lr_scheduler_patience 3, earlystop_patience 10,
+    # max_epochs 100 (one validation per epoch), features mean-pooled over the whole clip
+    assert (marble.batch_size, marble.plateau_patience, marble.patience, marble.max_evals, marble.min_steps_per_eval,
+            marble.train_on, marble.track_score) == (64, 3, 10, 100, 1, "tracks", "embedding")
+    released = ProbeConfig.of("paper-released")
+    assert (released.loss, released.output, released.track_score, released.standardise) == \
+        ("official-softmax", "softmax", "embedding", False)
+    for protocol in PROTOCOLS:  # every parameter printed by `mvssl probe` and the report
+        assert ProbeConfig.of(protocol).describe()["protocol"] == protocol
     assert ProbeConfig.of("mlp").protocol == "ours"
     with pytest.raises(ValueError, match="unknown probe protocol 'svm'"):
         ProbeConfig.of("svm")
@@ -71,7 +108,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return {"a": make_run(root / "a", signal=3.0), "b": make_run(root / "b", "random", signal=0.5, seed=1)}
 
 
-@pytest.mark.parametrize("protocol", ["ours", "paper", "marble", "linear"])
+@pytest.mark.parametrize("protocol", PROTOCOLS)
 def test_every_protocol_runs_learns_and_is_recorded(runs: dict[str, Path], protocol: str) -> None:
     result = run_probe(runs["a"], "all", fractions=(100,), draws=1, config=ProbeConfig.of(protocol))
     assert result[1.0][0]["macro"]["roc_auc"] > 0.9
@@ -129,3 +166,44 @@ def test_old_stores_without_a_protocol_read_as_ours_or_linear(tmp_path: Path) ->
         del f["probes"]["all"].attrs["protocol"]
     analysis_store.update_analysis(run, drop)
     assert analysis_store.read_probes(run, "all")["all"].protocol == "linear"
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_no_batch_of_one_reaches_batchnorm_with_257_training_segments(protocol: str) -> None:
+    # 257 = 256 + 1 = 4 x 64 + 1: the last slice of an epoch would hold one item at batch 256 and at 64
+    torch.manual_seed(0)
+    x, y = torch.randn(257, 16), (torch.rand(257, 3) < 0.5).float()
+    valid = Split(torch.randn(12, 16), np.arange(12), np.arange(12), (np.arange(36).reshape(12, 3) % 2).astype(np.uint8))
+    config = ProbeConfig.of(protocol, max_evals=3, min_steps_per_eval=1)
+    model, log = train_probe(x, y, valid, config, seed=0)
+    assert log["steps"] == 3 * -(-257 // config.batch_size)  # every step ran, the one-item remainder skipped
+    with pytest.raises(ValueError, match="at least 2 training segments"):
+        train_probe(x[:1], y[:1], valid, config, seed=0)
+    with pytest.raises(ValueError, match="batch_size must be >= 2"):
+        ProbeConfig.of(protocol, batch_size=1)
+
+
+@pytest.mark.parametrize("loss", [official_loss, official_softmax_loss])
+def test_official_losses_keep_their_value_and_a_finite_gradient_where_they_saturate(loss) -> None:
+    logits = torch.tensor([[40.0, -3.0, 0.5], [2.0, 200.0, -50.0]], requires_grad=True)  # float32: sigmoid(40) == 1
+    target = torch.tensor([[0.0, 1.0, 1.0], [1.0, 0.0, 0.0]])
+    v = torch.sigmoid(torch.clamp(logits, min=-10)) if loss is official_loss else torch.softmax(logits, dim=-1)
+    log_clap = lambda t: torch.clamp(torch.log(t), min=-100)  # noqa: E731  (the official DownstreamLoss)
+    expected = -1 * torch.mean((target * log_clap(v)) + (1 - target) * log_clap(1 - v), dim=-1).mean()
+    value = loss(logits, target)
+    assert value.item() == pytest.approx(expected.item(), rel=1e-6)
+    value.backward()
+    assert torch.isfinite(logits.grad).all()
+    logits.grad = None
+    expected.backward()
+    assert not torch.isfinite(logits.grad).all()  # the official form: NaN, and the probe would become NaN
+
+
+def test_the_paper_probe_trains_on_large_unstandardised_inputs(runs: dict[str, Path]) -> None:
+    torch.manual_seed(0)
+    x = torch.randn(300, 16) * 80 - 60  # log-mel statistics in dB: large, far from zero
+    y = (x[:, :3] > -60).float()
+    valid = Split(torch.randn(12, 16) * 80 - 60, np.arange(12), np.arange(12), (np.arange(36).reshape(12, 3) % 2).astype(np.uint8))
+    for protocol in ("paper", "paper-released"):
+        model, _ = train_probe(x, y, valid, ProbeConfig.of(protocol, max_evals=5), seed=0)
+        assert np.isfinite(predict(model, valid, track_score="embedding")).all()

@@ -23,6 +23,7 @@ from engine.evaluation.metrics import PairedBootstrap
 from engine.evaluation.seeds import MethodComparison
 from workbench.panels.scores import model as sm
 from workbench.background import Background
+from workbench.panels.scores.paper_view import PaperView
 from workbench.panels.scores.table import SORT_ROLE, BeatsMatrix, ScoresTableModel
 from workbench.panels.scores.seed_matrix import SeedMatrix
 from workbench.plots import abbreviated, legible_axes, one_line, score_axes, short_form, short_names
@@ -58,8 +59,9 @@ class ScoresPanel(QWidget):
         self.filter_edit = QLineEdit(placeholderText="filter tags…", clearButtonEnabled=True)
         png, csv_button = QPushButton("Export PNG…"), QPushButton("Export CSV…")
         bar = QHBoxLayout()
-        for widget in (QLabel("Task"), self.task_box, QLabel("Figures"), self.metric_box, self.filter_edit, png,
-                       csv_button):
+        self.paper = PaperView(self)
+        for widget in (QLabel("Task"), self.task_box, QLabel("Figures"), self.metric_box, self.filter_edit,
+                       self.paper.toggle, png, csv_button):
             bar.addWidget(widget)
         self.summary = QLabel(wordWrap=True)
         self.summary.setTextFormat(Qt.TextFormat.RichText)
@@ -114,6 +116,7 @@ class ScoresPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.addLayout(bar)
         layout.addWidget(self.summary)
+        layout.addWidget(self.paper.view)
         layout.addWidget(split, 1)
         self.task_box.currentIndexChanged.connect(self._on_task_changed)
         self.metric_box.currentIndexChanged.connect(self._on_metric_changed)
@@ -152,6 +155,7 @@ class ScoresPanel(QWidget):
         self.model.set_table(sm.score_table(self.runs))
         self.table.sortByColumn(-1, Qt.SortOrder.AscendingOrder)
         self._show_summary(problems)
+        self.paper.show_runs(self.runs)
         self._show_curves()
         self._start_bootstrap()
 
@@ -197,6 +201,7 @@ class ScoresPanel(QWidget):
         self.matrix_label.setText(f"Runs: row beats column in x % of {len(self.boot.indices)} paired resamples of "
                                   f"the test tracks (over tracks; {sm.METRIC_LABELS[self.boot.metric]}, macro)")
         self._show_bootstrap()
+        self.paper.show_runs(self.runs, self.boot, self.seeds)
 
     # ------------------------------------------------------------------ figures
     def _show_bootstrap(self) -> None:
