@@ -19,7 +19,7 @@ from typing import Any, Callable, Iterator
 import h5py
 import numpy as np
 
-from engine.rundir.disk import temp_path, writing
+from engine.rundir.disk import room_for, temp_path, writing
 from engine.rundir.h5files import StoreError, fsync_rename, h5_written, locked
 from engine.rundir.layout import ANALYSIS, RunDir
 
@@ -42,6 +42,7 @@ def update_analysis(run_dir: Path, fn: Callable[[h5py.File], None]) -> None:
     with locked(RunDir(run_dir).analysis_lock, ANALYSIS):
         for stale in run_dir.glob(f".{ANALYSIS}.*.partial"):  # left by a writer that died
             stale.unlink(missing_ok=True)
+        room_for(tmp, final.stat().st_size if final.exists() else 0, final)
         with h5_written(final, tmp) as dst:
             if final.exists():
                 with _read_analysis(run_dir) as src:

@@ -11,6 +11,7 @@ import contextlib
 import errno
 import os
 import re
+import resource
 import shutil
 from pathlib import Path
 from typing import Iterator
@@ -19,6 +20,7 @@ DIR_MODE = 0o700
 FILE_MODE = 0o600
 _TEMP = re.compile(r"^\..+\.(\d+)\.(tmp|partial)$")
 _FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+ROOM_MARGIN = 8 << 20  # what an HDF5 store may add beyond its data (metadata, a chunk in flight)
 
 
 class WriteFailed(OSError):
@@ -86,9 +88,34 @@ def write_error(path: Path, err: BaseException) -> WriteFailed:
     if isinstance(err, WriteFailed):
         return err
     if is_disk_full(err):
-        return WriteFailed(errno.ENOSPC, f"{path}: disk full ({free_space(path)} free); previous file kept")
+        code = getattr(err, "errno", None)
+        code = code if code in _FULL else next((c for c in _FULL if f"errno = {c}," in str(err)), errno.ENOSPC)
+        reason = {errno.EDQUOT: "disk quota exceeded", errno.EFBIG: "file size limit reached"}.get(code, "disk full")
+        return WriteFailed(code, f"{path}: {reason} ({free_space(path)} free); previous file kept")
     cause = err.strerror if isinstance(err, OSError) and err.strerror else str(err).splitlines()[0][:200]
     return WriteFailed(getattr(err, "errno", None) or errno.EIO, f"{path}: cannot write ({cause})")
+
+
+def room_for(path: Path, nbytes: int, shown: Path | None = None, margin: int = ROOM_MARGIN) -> None:
+    """Raise WriteFailed (naming `shown`, default `path`) before writing `nbytes` more into `path` where the
+    disk (or this process's file size limit) lacks that room plus `margin`: HDF5 must never meet a failed
+    write itself (see engine.rundir.h5files.discard)."""
+    path = Path(path)
+    probe = path
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    try:
+        room = shutil.disk_usage(probe).free
+    except OSError:
+        return
+    limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+    code = errno.ENOSPC
+    if limit != resource.RLIM_INFINITY:
+        left = limit - (path.stat().st_size if path.exists() else 0)
+        if left < room:
+            room, code = left, errno.EFBIG
+    if room < nbytes + margin:
+        raise write_error(shown or path, OSError(code, os.strerror(code)))
 
 
 @contextlib.contextmanager

@@ -30,7 +30,7 @@ from typing import Any, Iterator
 import h5py
 import numpy as np
 
-from engine.rundir.disk import write_error, writing
+from engine.rundir.disk import room_for, write_error, writing
 from engine.rundir.h5files import StoreError, create_h5, discard, fsync_rename, h5_written, locked
 from engine.rundir.layout import EMBEDDINGS, RunDir
 from engine.rundir.tracks import TrackPrototypes, TrackTable, read_tracks, write_tracks
@@ -59,6 +59,7 @@ class EmbeddingsWriter:
         self._lock = locked(run.embeddings_lock, EMBEDDINGS, blocking=False)
         self._lock.__enter__()
         self._final_tmp = self.run_dir / f".{EMBEDDINGS}.final"
+        self._final = run.embeddings
         self.partial.unlink(missing_ok=True)
         self._final_tmp.unlink(missing_ok=True)
         self._sums = np.zeros((len(tracks), self.dim), np.float32)
@@ -78,6 +79,7 @@ class EmbeddingsWriter:
 
     def _create(self, attrs: dict[str, Any], segment_dtype: Any) -> None:
         """The partial file with every dataset created (empty, resizable), in SWMR mode."""
+        room_for(self.partial, 0, self._final)
         self._file = f = create_h5(self.partial, libver="latest")
         f.attrs.update({"created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                         "store_id": uuid.uuid4().hex, "n_skipped": 0, "skipped": "[]", "complete": False})
@@ -115,6 +117,7 @@ class EmbeddingsWriter:
             raise ValueError(f"add_segments: track index outside 0..{len(self.tracks) - 1}")
         lo, hi = self._n, self._n + b
         with self._writing():
+            room_for(self.partial, b * (self.dim * self._seg["embedding"].dtype.itemsize + 8), self._final)
             for name, value in (("embedding", emb), ("track", track_index), ("start_s", start_s)):
                 self._seg[name].resize(hi, axis=0)
                 self._seg[name][lo:hi] = value
@@ -161,6 +164,7 @@ class EmbeddingsWriter:
         remap[keep] = np.arange(len(keep))
         final = RunDir(self.run_dir).embeddings
         try:
+            room_for(self._final_tmp, self.partial.stat().st_size + self._sums.nbytes, final)
             self._write_final(final, skipped, keep, remap, prototypes)
             with writing(final, self._final_tmp):
                 fsync_rename(self._final_tmp, final)
