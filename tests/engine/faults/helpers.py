@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-import resource
 import shutil
-import signal
 import subprocess
 import sys
 import uuid
@@ -21,18 +19,18 @@ def temp_files(run_dir: Path) -> list[str]:
     return sorted(str(p.relative_to(run_dir)) for p in Path(run_dir).rglob(".*") if p.name.endswith(TEMP_MARKS))
 
 
-def _limit_writes(max_bytes: int):
-    def apply() -> None:
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG instead
-        resource.setrlimit(resource.RLIMIT_FSIZE, (max_bytes, resource.RLIM_INFINITY))
-    return apply
+# Sets the limit, then becomes `python -m engine.cli` (no preexec_fn: forking a threaded test process is unsafe).
+_LIMITED = ("import os, resource, signal, sys; signal.signal(signal.SIGXFSZ, signal.SIG_IGN); "
+            "resource.setrlimit(resource.RLIMIT_FSIZE, (int(sys.argv[1]), resource.RLIM_INFINITY)); "
+            "os.execv(sys.executable, [sys.executable, '-m', 'engine.cli', *sys.argv[2:]])")
 
 
 def cli(*args: str, max_file_bytes: int | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
     """`python -m engine.cli ARGS` in a child; `max_file_bytes` makes every write past that size fail in the
     kernel (RLIMIT_FSIZE, EFBIG): a full disk injected at the filesystem call, where no tmpfs can be mounted."""
-    return subprocess.run([sys.executable, "-m", "engine.cli", *args], capture_output=True, text=True,
-                          timeout=timeout, preexec_fn=_limit_writes(max_file_bytes) if max_file_bytes else None)
+    argv = ([sys.executable, "-c", _LIMITED, str(max_file_bytes)] if max_file_bytes
+            else [sys.executable, "-m", "engine.cli"])
+    return subprocess.run([*argv, *args], capture_output=True, text=True, timeout=timeout)
 
 
 def last_line(text: str) -> str:
