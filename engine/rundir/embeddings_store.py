@@ -32,7 +32,7 @@ import numpy as np
 
 from engine.rundir.disk import room_for, write_error, writing
 from engine.rundir.h5files import StoreError, create_h5, discard, fsync_rename, h5_written, locked
-from engine.rundir.layout import EMBEDDINGS, RunDir
+from engine.rundir.layout import EMBEDDINGS, EMBEDDINGS_PARTIAL, RunDir
 from engine.rundir.tracks import TrackPrototypes, TrackTable, read_tracks, write_tracks
 
 __all__ = ["Embeddings", "EmbeddingsWriter", "StoreError", "TrackPrototypes", "TrackTable", "embedding_progress",
@@ -210,10 +210,13 @@ class EmbeddingsWriter:
 class Embeddings:
     """A read-only (SWMR) view of embeddings.h5; use as a context manager or call `close`."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, live: bool | None = None) -> None:
+        """`live` (default: a partial file) opens it SWMR, as it is still being written; a finished store opens
+        without SWMR, so that HDF5 checks its length and a cut file is refused."""
         self.path = Path(path)
+        live = self.path.name == EMBEDDINGS_PARTIAL if live is None else live
         try:
-            self._file = h5py.File(self.path, "r", swmr=True, libver="latest")
+            self._file = h5py.File(self.path, "r", swmr=live, libver="latest")
         except FileNotFoundError:
             raise StoreError(f"{self.path}: no embeddings yet (run `mvssl embed`)") from None
         except OSError as err:
@@ -222,7 +225,7 @@ class Embeddings:
             self.tracks = read_tracks(self._file["tracks"])
             self.attrs = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in self._file.attrs.items()}
             self.attrs["skipped"] = json.loads(self.attrs.get("skipped", "[]"))
-        except (KeyError, OSError, ValueError) as err:
+        except (KeyError, OSError, ValueError, RuntimeError) as err:
             self._file.close()
             raise StoreError(f"{self.path}: corrupt embeddings file ({err})") from None
 

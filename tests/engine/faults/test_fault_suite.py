@@ -182,8 +182,10 @@ def test_damaged_run_files_are_named_and_nothing_else_is_lost(damage: str, train
     for name, command in (("config.toml", ["train", "--resume", "--run-dir"]), ("config.toml", ["embed", "--run-dir"]),
                           ("config.toml", ["diagnose", "--tracks", "16", "--run-dir"]),
                           ("embeddings.h5", ["project", "--method", "pca", "--run-dir"]),
-                          ("embeddings.h5", ["compare", "--task", "genre", "--out", "OUT"])):
+                          ("embeddings.h5", ["compare", "--task", "all", "--out", "OUT"])):
         run = copy_run(trained_run, tmp_path / f"{damage}-{name}-{command[0]}", skip=("last.pt",))
+        if command[0] == "compare":
+            _fake_probe(run)
         spoil(run / name)
         args = [str(run) if a == "OUT" else a for a in command]
         args = args + [str(run)] if command[0] != "compare" else [command[0], str(run), *args[1:-1], str(tmp_path / "o")]
