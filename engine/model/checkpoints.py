@@ -26,12 +26,12 @@ def _bytes(obj: Any) -> bytes:
 
 def save_checkpoint(run_dir: Path, step: int, model: nn.Module, optimizer: torch.optim.Optimizer | None,
                     scaler: torch.amp.GradScaler | None, epoch: int) -> Path:
-    """Write step-NNNNNN.pt (weights) and last.pt (full state), each atomically."""
+    """Write last.pt (full state), then step-NNNNNN.pt (weights), each atomically: last.pt first, so that a step
+    file is never newer than it and a resume (`resume_point`) is exact wherever last.pt is readable."""
     run = RunDir(run_dir)
     private_dir(run.checkpoints)
     weights = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     step_path = run.step_checkpoint(step)
-    atomic_write_bytes(step_path, _bytes({"model": weights, "step": step, "epoch": epoch}))
     full = {
         "model": weights,
         "optimizer": optimizer.state_dict() if optimizer is not None else {},
@@ -41,6 +41,7 @@ def save_checkpoint(run_dir: Path, step: int, model: nn.Module, optimizer: torch
         "torch_rng": torch.get_rng_state(),
     }
     atomic_write_bytes(run.last_checkpoint, _bytes(full))
+    atomic_write_bytes(step_path, _bytes({"model": weights, "step": step, "epoch": epoch}))
     return step_path
 
 

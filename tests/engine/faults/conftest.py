@@ -60,6 +60,17 @@ class Ledger:
         return {key: sum(r[key] for r in self.rows.values()) for key in ("injected", "survived", "lost")}
 
 
+def _cpu_model() -> str:
+    """`lscpu`'s model name."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.machine()
+
+
 @pytest.fixture(scope="session")
 def ledger() -> Iterator[Ledger]:
     """Written to $MVSSL_FAULT_FIGURES (JSON) when set, and summed up on stdout at the end of the session."""
@@ -68,7 +79,8 @@ def ledger() -> Iterator[Ledger]:
     yield book
     if not book.rows:
         return
-    figures = {"date": time.strftime("%Y-%m-%d"), "machine": platform.processor() or platform.machine(),
+    figures = {"date": time.strftime("%Y-%m-%d"), "machine": _cpu_model(), "cores": os.cpu_count(),
+               "load_average": os.getloadavg()[0],
                "seconds": round(time.time() - started, 1), "totals": book.totals(), "faults": dict(book.rows)}
     if os.environ.get("MVSSL_FAULT_FIGURES"):
         Path(os.environ["MVSSL_FAULT_FIGURES"]).write_text(json.dumps(figures, indent=1))

@@ -138,7 +138,7 @@ def test_full_disk_in_training_is_one_line_and_resumable(trained_run: Path, tmp_
                             limit=8 << 20)
     line = last_line(out.stderr)
     status = read_status(after)
-    checks = {"one line naming the checkpoint": "checkpoints/step-000001.pt: " in line and " free)" in line,
+    checks = {"one line naming the checkpoint": "checkpoints/last.pt: " in line and " free)" in line,
               "rc 2": out.returncode == 2, "no temp file": temp_files(after) == [],
               "status failed with that line": status.get("state") == "failed"
               and status.get("message", "") in line and "free" in status.get("message", "")}
