@@ -210,12 +210,13 @@ def load(path: Path) -> RunConfig:
     """Read a run's `config.toml`; a missing or invalid file raises ConfigError naming it."""
     values = load_values(path)
     values.pop(RESOLVED, None)
-    if "method" not in values:  # a run's config is written whole: an empty or cut file is damaged, not defaults
-        raise ConfigError(f"{path}: no 'method' (empty or cut short?)")
     try:
-        return RunConfig(**values)
+        loaded = RunConfig(**values)
     except ValidationError as err:
         raise ConfigError(f"{path}: {_one_line(err)}") from None
+    if "method" not in values:  # a run's config is written whole: an empty or cut file is damaged, not defaults
+        raise ConfigError(f"{path}: no 'method' (empty or cut short?)")
+    return loaded
 
 
 def load_values(path: Path) -> dict[str, Any]:
