@@ -12,6 +12,7 @@ import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from engine.methods import METHODS, method_defaults
+from engine.rundir.files import atomic_write_bytes
 
 Method = Literal[METHODS]  # type: ignore[valid-type]  # the registry's methods and the untrained baseline
 PRESETS: tuple[str, ...] = ("demo", "paper")
@@ -193,9 +194,7 @@ def to_toml(config: RunConfig, resolved: dict[str, Any] | None = None) -> str:
 
 def save(config: RunConfig, path: Path, resolved: dict[str, Any] | None = None) -> None:
     """Write atomically so a crash never leaves a half config; `resolved` becomes its [resolved] table."""
-    tmp = path.with_suffix(".toml.tmp")
-    tmp.write_text(to_toml(config, resolved))
-    tmp.replace(path)
+    atomic_write_bytes(Path(path), to_toml(config, resolved).encode())
 
 
 def prepare_run(config: RunConfig, run_dir: Path, study: str | None = None) -> None:
@@ -219,17 +218,15 @@ def resolved_values(path: Path) -> dict[str, Any]:
 
 def load(path: Path) -> RunConfig:
     """Read a run's `config.toml`; a missing or invalid file raises ConfigError naming it."""
-    try:
-        values = tomllib.loads(Path(path).read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: config file not found") from None
-    except tomllib.TOMLDecodeError as err:
-        raise ConfigError(f"{path}: not valid TOML ({err})") from None
+    values = load_values(path)
     values.pop(RESOLVED, None)
     try:
-        return RunConfig(**values)
+        loaded = RunConfig(**values)
     except ValidationError as err:
         raise ConfigError(f"{path}: {_one_line(err)}") from None
+    if "method" not in values:  # a run's config is written whole: an empty or cut file is damaged, not defaults
+        raise ConfigError(f"{path}: no 'method' (empty or cut short?)")
+    return loaded
 
 
 def load_or_none(path: Path) -> RunConfig | None:
@@ -249,11 +246,15 @@ def micro_pooling_at(path: Path) -> Literal["evaluable", "all"]:
 def load_values(path: Path) -> dict[str, Any]:
     """A config file as raw values (a run's [resolved] table included; `build` drops it)."""
     try:
-        return tomllib.loads(Path(path).read_text())
+        return tomllib.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"{path}: config file not found") from None
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {err.object[err.start]:#04x} at offset {err.start})") from None
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"{path}: not valid TOML ({err})") from None
+    except OSError as err:
+        raise ConfigError(f"{path}: unreadable ({err.strerror or err})") from None
 
 
 def schema() -> dict[str, Any]:

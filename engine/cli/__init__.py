@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import signal
 import sys
 from pathlib import Path
 from typing import Callable
@@ -159,13 +160,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Stopped(KeyboardInterrupt):
+    """SIGTERM to the command (alone or with its process group): it stops like Ctrl-C does."""
+
+
+def _stop(signum: int, frame: object) -> None:
+    raise Stopped(signal.Signals(signum).name)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, _stop)  # training installs its own handler while it trains: it checkpoints
     try:
         return args.handler(args)
-    except KeyboardInterrupt:
-        print("mvssl: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as err:
+        name = err.args[0] if isinstance(err, Stopped) and err.args else "SIGINT"
+        print(f"mvssl: cancelled by {name}; finished results kept", file=sys.stderr)
         return 130
     except (ValueError, OSError) as err:  # ConfigError, AudioError, bad sources: one line, no traceback
         print(f"mvssl: error: {err}", file=sys.stderr)

@@ -19,6 +19,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler, get_worker_info
 from engine.data.audio import SAMPLE_RATE, AudioError, check, is_silent, load, output_frames
 from engine.data.audio_cache import AudioCache
 from engine.data.corpora.base import Track
+from engine.data.workers import ignore_stop_signals
 
 Fit = Literal["full", "gap_shrunk", "overlap", "padded"]
 MAX_WORKERS = 64  # DataLoader workers whose counters `MultiViewDataset.stats` can hold
@@ -293,4 +294,5 @@ def make_loader(
         drop_last=drop_last,
         pin_memory=pin_memory,
         persistent_workers=False,
+        worker_init_fn=ignore_stop_signals,
     )

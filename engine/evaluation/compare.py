@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,7 +36,8 @@ from engine.evaluation.metrics import (
 )
 from engine.evaluation import reproduction
 from engine.evaluation.probe_config import ProbeConfig
-from engine.rundir.files import read_status
+from engine.rundir.disk import write_error
+from engine.rundir.files import atomic_write_bytes, read_status
 from engine.rundir.layout import RunDir
 from engine.evaluation.seeds import compare_methods
 
@@ -93,6 +95,9 @@ def load_run(run_dir: Path, name: str, task: str) -> RunData:
     probe = probes[task]
     with embeddings_store.open_embeddings(run_dir) as emb:
         tracks, embeddings, attrs = emb.tracks, emb.track_embeddings(), emb.attrs
+    if embeddings_store.embedding_progress(run_dir) is not None:  # readers never wait: the old store stays whole
+        print(f"note: {run_dir}: an embed is rewriting its store; comparing the last complete embeddings.h5 "
+              f"(written {attrs.get('created', '?')})", file=sys.stderr, flush=True)
     missing = [t for t in probe.tag_names if t not in tracks.tag_names]
     if missing:
         raise ValueError(f"{run_dir}: probe tag '{missing[0]}' is not in the embeddings' tag list")
@@ -265,9 +270,12 @@ def write_report(run_dirs: list[Path], task: str, out: Path, n_resamples: int = 
     results = _json_safe(compare(run_dirs, task, n_resamples, seed, k, mix_protocols, paper))
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "results.json").write_text(json.dumps(results, indent=1, allow_nan=False))
-    figures = write_figures(results, out)
-    (out / "report.html").write_text(render(results, figures))
+    atomic_write_bytes(out / "results.json", json.dumps(results, indent=1, allow_nan=False).encode())
+    try:
+        figures = write_figures(results, out)
+    except (OSError, RuntimeError) as err:
+        raise write_error(out, err) from None
+    atomic_write_bytes(out / "report.html", render(results, figures).encode())
     if paper:
-        (out / "against_paper.txt").write_text(results["against_paper_text"] + "\n")
+        atomic_write_bytes(out / "against_paper.txt", (results["against_paper_text"] + "\n").encode())
     return out / "report.html"

@@ -22,10 +22,12 @@ from tqdm import tqdm
 
 from engine.data.audio import SAMPLE_RATE
 from engine.data.corpora.sources import load_source
+from engine.data.workers import ignore_stop_signals
 from engine.evaluation.encoders import Encoder, load_run
 from engine.evaluation.prototypes import PrototypeVotes
 from engine.evaluation.segments import SegmentPlan, SegmentsPerTrack, TrackSegments, as_is, track_table
 from engine.rundir import embeddings_store
+from engine.rundir.disk import private_dir
 from engine.rundir.files import atomic_write_bytes, write_status
 from engine.rundir.layout import RunDir
 from engine.training import precision
@@ -68,7 +70,8 @@ def embed(run_dir: Path, checkpoint: str = "last", corpus: str | None = None,
     if workers is None:
         workers = 0 if device == "cpu" else min(8, os.cpu_count() or 1)
     loader = DataLoader(TrackSegments(tracks.paths, plan, tracks.splits), batch_size=None, collate_fn=as_is,
-                        num_workers=workers, prefetch_factor=4 if workers else None)
+                        num_workers=workers, prefetch_factor=4 if workers else None,
+                        worker_init_fn=ignore_stop_signals)
     skipped = [(str(p.path), p.reason) for p in source.problems]
     votes = PrototypeVotes(len(tracks)) if head is not None else None
     with embeddings_store.EmbeddingsWriter(run_dir, tracks, dim, attrs, segment_dtype) as writer, \
@@ -117,7 +120,7 @@ def embed_logmel(run_dir: Path, corpus: str = "demo", segments_per_track: Segmen
     run_dir = Path(run_dir)
     if RunDir(run_dir).config.exists():
         raise ValueError(f"{run_dir}: holds a trained run; pick another directory for the logmel baseline")
-    run_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(run_dir)
     baseline = {"method": "logmel", "corpus": corpus, "segment_s": 4.0, "seed": seed}
     atomic_write_bytes(RunDir(run_dir).baseline, json.dumps(baseline, indent=1).encode())
     write_status(run_dir, "done", method="logmel", corpus=corpus, message="log-mel statistics baseline")

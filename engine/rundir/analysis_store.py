@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -20,7 +19,8 @@ from typing import Any, Callable, Iterator
 import h5py
 import numpy as np
 
-from engine.rundir.h5files import StoreError, fsync_rename, locked
+from engine.rundir.disk import room_for, temp_path, writing
+from engine.rundir.h5files import StoreError, fsync_rename, h5_written, locked
 from engine.rundir.layout import ANALYSIS, RunDir
 
 
@@ -34,24 +34,24 @@ def _get(attrs: h5py.AttributeManager) -> dict[str, Any]:
 
 
 def update_analysis(run_dir: Path, fn: Callable[[h5py.File], None]) -> None:
-    """Apply `fn` to a fresh copy of analysis.h5 and swap it in atomically, one writer at a time."""
+    """Apply `fn` to a fresh copy of analysis.h5 and swap it in atomically, one writer at a time; a failed
+    write (a full disk) removes the copy, keeps the previous file and raises a one-line WriteFailed."""
     run_dir = Path(run_dir)
     final = RunDir(run_dir).analysis
-    tmp = run_dir / f".{ANALYSIS}.{os.getpid()}.partial"
+    tmp = temp_path(final, "partial")
     with locked(RunDir(run_dir).analysis_lock, ANALYSIS):
         for stale in run_dir.glob(f".{ANALYSIS}.*.partial"):  # left by a writer that died
             stale.unlink(missing_ok=True)
-        try:
-            with h5py.File(tmp, "w") as dst:
-                if final.exists():
-                    with h5py.File(final, "r") as src:
-                        for name in src:
-                            src.copy(src[name], dst, name)
-                        dst.attrs.update(src.attrs)
-                fn(dst)
+        room_for(tmp, final.stat().st_size if final.exists() else 0, final)
+        with h5_written(final, tmp) as dst:
+            if final.exists():
+                with _read_analysis(run_dir) as src:
+                    for name in src:
+                        src.copy(src[name], dst, name)
+                    dst.attrs.update(src.attrs)
+            fn(dst)
+        with writing(final, tmp):
             fsync_rename(tmp, final)
-        finally:
-            tmp.unlink(missing_ok=True)
 
 
 @contextlib.contextmanager

@@ -25,13 +25,14 @@ import time
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import h5py
 import numpy as np
 
-from engine.rundir.h5files import StoreError, fsync_rename, locked
-from engine.rundir.layout import EMBEDDINGS, RunDir
+from engine.rundir.disk import room_for, write_error, writing
+from engine.rundir.h5files import StoreError, create_h5, discard, fsync_rename, h5_written, locked
+from engine.rundir.layout import EMBEDDINGS, EMBEDDINGS_PARTIAL, RunDir
 from engine.rundir.tracks import TrackPrototypes, TrackTable, read_tracks, write_tracks
 
 __all__ = ["Embeddings", "EmbeddingsWriter", "StoreError", "TrackPrototypes", "TrackTable", "embedding_progress",
@@ -45,7 +46,8 @@ class EmbeddingsWriter:
     """Write embeddings.h5 once: SWMR into a partial file, then `finish` renames it into place.
 
     Leaving the `with` block on an exception removes the partial file; an older
-    embeddings.h5 is untouched until `finish` replaces it atomically.
+    embeddings.h5 is untouched until `finish` replaces it atomically. A failed write (a full disk)
+    discards the partial file and raises a one-line WriteFailed naming embeddings.h5.
     """
 
     def __init__(self, run_dir: Path, tracks: TrackTable, dim: int, attrs: dict[str, Any],
@@ -57,40 +59,41 @@ class EmbeddingsWriter:
         self._lock = locked(run.embeddings_lock, EMBEDDINGS, blocking=False)
         self._lock.__enter__()
         self._final_tmp = self.run_dir / f".{EMBEDDINGS}.final"
+        self._final = run.embeddings
         self.partial.unlink(missing_ok=True)
         self._final_tmp.unlink(missing_ok=True)
         self._sums = np.zeros((len(tracks), self.dim), np.float32)
         self._counts = np.zeros(len(tracks), np.int64)
         self._n = 0
         self._last_flush = time.monotonic()
+        self._file: h5py.File | None = None
         try:
-            self._file = self._create(attrs, segment_dtype)
-        except BaseException:
-            self.partial.unlink(missing_ok=True)
-            self._lock.__exit__(None, None, None)
+            self._create(attrs, segment_dtype)
+        except BaseException as err:
+            self.abort()
+            if isinstance(err, (OSError, RuntimeError)):
+                raise write_error(run.embeddings, err) from None
             raise
+        self._seg = {name: self._file["segments"][name] for name in ("embedding", "track", "start_s")}
+        self._seg_counts = self._file["tracks/n_segments"]
 
-    def _create(self, attrs: dict[str, Any], segment_dtype: Any) -> h5py.File:
+    def _create(self, attrs: dict[str, Any], segment_dtype: Any) -> None:
         """The partial file with every dataset created (empty, resizable), in SWMR mode."""
-        f = h5py.File(self.partial, "w", libver="latest")
-        try:
-            f.attrs.update({"created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                            "store_id": uuid.uuid4().hex, "n_skipped": 0, "skipped": "[]", "complete": False})
-            f.attrs.update({k: v for k, v in attrs.items() if v is not None})
-            t = f.create_group("tracks")
-            write_tracks(t, self.tracks)
-            t.create_dataset("n_segments", data=np.zeros(len(self.tracks), np.int32))
-            rows = min(8192, max(1, _CHUNK_BYTES // (self.dim * np.dtype(segment_dtype).itemsize)))
-            s = f.create_group("segments")
-            s.create_dataset("embedding", (0, self.dim), segment_dtype, maxshape=(None, self.dim),
-                             chunks=(rows, self.dim))
-            s.create_dataset("track", (0,), np.int32, maxshape=(None,), chunks=(16384,))
-            s.create_dataset("start_s", (0,), np.float32, maxshape=(None,), chunks=(16384,))
-            f.swmr_mode = True
-            return f
-        except BaseException:
-            f.close()
-            raise
+        room_for(self.partial, 0, self._final)
+        self._file = f = create_h5(self.partial, libver="latest")
+        f.attrs.update({"created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                        "store_id": uuid.uuid4().hex, "n_skipped": 0, "skipped": "[]", "complete": False})
+        f.attrs.update({k: v for k, v in attrs.items() if v is not None})
+        t = f.create_group("tracks")
+        write_tracks(t, self.tracks)
+        t.create_dataset("n_segments", data=np.zeros(len(self.tracks), np.int32))
+        rows = min(8192, max(1, _CHUNK_BYTES // (self.dim * np.dtype(segment_dtype).itemsize)))
+        s = f.create_group("segments")
+        s.create_dataset("embedding", (0, self.dim), segment_dtype, maxshape=(None, self.dim),
+                         chunks=(rows, self.dim))
+        s.create_dataset("track", (0,), np.int32, maxshape=(None,), chunks=(16384,))
+        s.create_dataset("start_s", (0,), np.float32, maxshape=(None,), chunks=(16384,))
+        f.swmr_mode = True
 
     def __enter__(self) -> EmbeddingsWriter:
         return self
@@ -112,11 +115,12 @@ class EmbeddingsWriter:
             raise ValueError(f"add_segments: {b} tracks, {len(start_s)} starts, embeddings {emb.shape}, dim {self.dim}")
         if b and (track_index.min() < 0 or track_index.max() >= len(self.tracks)):
             raise ValueError(f"add_segments: track index outside 0..{len(self.tracks) - 1}")
-        seg = self._file["segments"]
         lo, hi = self._n, self._n + b
-        for name, value in (("embedding", emb), ("track", track_index), ("start_s", start_s)):
-            seg[name].resize(hi, axis=0)
-            seg[name][lo:hi] = value
+        with self._writing():
+            room_for(self.partial, b * (self.dim * self._seg["embedding"].dtype.itemsize + 8), self._final)
+            for name, value in (("embedding", emb), ("track", track_index), ("start_s", start_s)):
+                self._seg[name].resize(hi, axis=0)
+                self._seg[name][lo:hi] = value
         np.add.at(self._sums, track_index, emb)
         np.add.at(self._counts, track_index, 1)
         self._n = hi
@@ -125,9 +129,19 @@ class EmbeddingsWriter:
 
     def flush(self) -> None:
         """Make everything added so far visible to SWMR readers."""
-        self._file["tracks/n_segments"][:] = self._counts
-        self._file.flush()
+        with self._writing():
+            self._seg_counts[:] = self._counts
+            self._file.flush()
         self._last_flush = time.monotonic()
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        """A failed write of the partial file discards it and raises the one-line WriteFailed."""
+        try:
+            yield
+        except (OSError, RuntimeError) as err:
+            self.abort()
+            raise write_error(RunDir(self.run_dir).embeddings, err) from None
 
     def finish(self, skipped: list[tuple[str, str]] = (), prototypes: TrackPrototypes | None = None) -> Path:
         """Copy the partial file into the final layout (track means, tracks without segments
@@ -138,7 +152,9 @@ class EmbeddingsWriter:
         if prototypes is not None and prototypes.prototype.shape != (len(self.tracks),):
             raise ValueError(f"finish: {prototypes.prototype.shape} prototypes for {len(self.tracks)} tracks")
         self.flush()
-        self._file.close()
+        del self._seg, self._seg_counts
+        with self._writing():
+            self._file.close()
         keep = np.flatnonzero(self._counts > 0)
         skipped = [{"path": str(p), "reason": str(r)} for p, r in skipped]
         listed = {s["path"] for s in skipped}
@@ -146,8 +162,24 @@ class EmbeddingsWriter:
                     for i in np.flatnonzero(self._counts == 0) if self.tracks.paths[i] not in listed]
         remap = np.full(len(self.tracks), -1, np.int32)
         remap[keep] = np.arange(len(keep))
+        final = RunDir(self.run_dir).embeddings
+        try:
+            room_for(self._final_tmp, self.partial.stat().st_size + self._sums.nbytes, final)
+            self._write_final(final, skipped, keep, remap, prototypes)
+            with writing(final, self._final_tmp):
+                fsync_rename(self._final_tmp, final)
+        except BaseException:
+            self.abort()
+            raise
+        self.partial.unlink(missing_ok=True)
+        self._lock.__exit__(None, None, None)
+        self._lock = None
+        return final
+
+    def _write_final(self, final: Path, skipped: list[dict[str, str]], keep: np.ndarray, remap: np.ndarray,
+                     prototypes: TrackPrototypes | None) -> None:
         with h5py.File(self.partial, "r", swmr=True, libver="latest") as src, \
-                h5py.File(self._final_tmp, "w", libver="latest") as dst:
+                h5_written(final, self._final_tmp, libver="latest") as dst:
             dst.attrs.update(src.attrs)
             dst.attrs.update({"n_skipped": len(skipped), "skipped": json.dumps(skipped), "complete": True})
             group = dst.create_group("tracks")
@@ -161,28 +193,30 @@ class EmbeddingsWriter:
             src.copy(src["segments/embedding"], seg, "embedding")
             src.copy(src["segments/start_s"], seg, "start_s")
             seg.create_dataset("track", data=remap[src["segments/track"][:]], chunks=True)
-        final = RunDir(self.run_dir).embeddings
-        fsync_rename(self._final_tmp, final)
-        self.partial.unlink(missing_ok=True)
-        self._lock.__exit__(None, None, None)
-        return final
 
     def abort(self) -> None:
-        """Close and remove the partial file; the previous embeddings.h5 stays."""
-        with contextlib.suppress(Exception):
-            self._file.close()
+        """Close and remove the partial file; the previous embeddings.h5 stays. Safe to call twice."""
+        if self._file is not None:
+            discard(self._file)  # before its datasets are freed: freeing one flushes it
+        self.__dict__.pop("_seg", None)
+        self.__dict__.pop("_seg_counts", None)
         self.partial.unlink(missing_ok=True)
         self._final_tmp.unlink(missing_ok=True)
-        self._lock.__exit__(None, None, None)
+        if self._lock is not None:
+            self._lock.__exit__(None, None, None)
+            self._lock = None
 
 
 class Embeddings:
     """A read-only (SWMR) view of embeddings.h5; use as a context manager or call `close`."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, live: bool | None = None) -> None:
+        """`live` (default: a partial file) opens it SWMR, as it is still being written; a finished store opens
+        without SWMR, so that HDF5 checks its length and a cut file is refused."""
         self.path = Path(path)
+        live = self.path.name == EMBEDDINGS_PARTIAL if live is None else live
         try:
-            self._file = h5py.File(self.path, "r", swmr=True, libver="latest")
+            self._file = h5py.File(self.path, "r", swmr=live, libver="latest")
         except FileNotFoundError:
             raise StoreError(f"{self.path}: no embeddings yet (run `mvssl embed`)") from None
         except OSError as err:
@@ -191,7 +225,7 @@ class Embeddings:
             self.tracks = read_tracks(self._file["tracks"])
             self.attrs = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in self._file.attrs.items()}
             self.attrs["skipped"] = json.loads(self.attrs.get("skipped", "[]"))
-        except (KeyError, OSError, ValueError) as err:
+        except (KeyError, OSError, ValueError, RuntimeError) as err:
             self._file.close()
             raise StoreError(f"{self.path}: corrupt embeddings file ({err})") from None
 

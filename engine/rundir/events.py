@@ -7,6 +7,9 @@ import os
 from pathlib import Path
 from typing import Any, Iterator
 
+from engine.rundir.disk import open_private, write_error
+from engine.rundir.files import atomic_write_bytes
+
 
 def finite(value: Any) -> Any:
     """JSON has no NaN/inf: write them as null so every line stays valid JSON."""
@@ -24,18 +27,28 @@ class EventWriter:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self._file = open(self.path, "a", encoding="utf-8")
+        self._file = open_private(self.path, "a")
 
     def write(self, event: dict[str, Any]) -> None:
-        self._file.write(json.dumps(finite(event), separators=(",", ":")) + "\n")
-        self._file.flush()
+        """Append one line; a failed write (a full disk) raises a one-line WriteFailed naming the file."""
+        try:
+            self._file.write(json.dumps(finite(event), separators=(",", ":")) + "\n")
+            self._file.flush()
+        except OSError as err:
+            raise write_error(self.path, err) from None
 
     def sync(self) -> None:
-        self._file.flush()
-        os.fsync(self._file.fileno())
+        try:
+            self._file.flush()
+            os.fsync(self._file.fileno())
+        except OSError as err:
+            raise write_error(self.path, err) from None
 
     def close(self) -> None:
-        self._file.close()
+        try:
+            self._file.close()
+        except OSError:  # the buffered tail of a failed write: already reported by `write`
+            pass
 
     def __enter__(self) -> "EventWriter":
         return self
@@ -83,12 +96,8 @@ def iter_events(path: Path) -> Iterator[dict[str, Any]]:
 
 
 def truncate_after(path: Path, step: int) -> None:
-    """Drop events past `step` (used on resume so the curve has no duplicate steps)."""
+    """Drop events past `step` (used on resume so the curve has no duplicate steps), and a torn last line."""
     if not Path(path).exists():
         return
     kept = [e for e in iter_events(path) if not isinstance(e.get("step"), int) or e["step"] <= step]
-    tmp = Path(path).with_suffix(".jsonl.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        for e in kept:
-            f.write(json.dumps(e, separators=(",", ":")) + "\n")
-    tmp.replace(path)
+    atomic_write_bytes(Path(path), "".join(json.dumps(e, separators=(",", ":")) + "\n" for e in kept).encode())

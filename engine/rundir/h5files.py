@@ -1,13 +1,16 @@
-"""What both HDF5 stores of a run share: their error, an advisory file lock and the durable rename."""
+"""What both HDF5 stores of a run share: their error, an advisory file lock, the durable rename, and
+writing a temporary HDF5 file that a full disk cannot turn into a crash."""
 from __future__ import annotations
 
 import contextlib
 import fcntl
 import os
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import h5py
+
+from engine.rundir.disk import private_file, write_error
 
 STR = h5py.string_dtype("utf-8")
 
@@ -19,7 +22,8 @@ class StoreError(ValueError):
 @contextlib.contextmanager
 def locked(path: Path, writing: str, blocking: bool = True) -> Iterator[None]:
     """Hold an exclusive flock on `path`; non-blocking, a held lock raises StoreError naming `writing`."""
-    with open(path, "a") as f:
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    with os.fdopen(fd, "a") as f:
         try:
             fcntl.flock(f, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
         except BlockingIOError:
@@ -40,3 +44,47 @@ def fsync_rename(tmp: Path, final: Path) -> None:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+
+
+def create_h5(path: Path, **kwargs: Any) -> h5py.File:
+    """A new 0600 HDF5 file open for writing."""
+    private_file(path)
+    return h5py.File(path, "w", **kwargs)
+
+
+def discard(f: h5py.File) -> None:
+    """Close an HDF5 file that is being thrown away, even after a failed write.
+
+    HDF5 cannot close a file whose cached data it fails to write (a full disk): the file stays open in the
+    library, every freed h5py object prints a traceback and the process segfaults at exit. The file's own
+    descriptor is pointed at /dev/null first, so the pending writes succeed into nothing and close completes.
+    """
+    with contextlib.suppress(Exception):
+        if not f.id.valid:
+            return
+        fd = f.id.get_vfd_handle()
+        null = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(null, fd)
+        finally:
+            os.close(null)
+    with contextlib.suppress(Exception):
+        f.close()
+
+
+@contextlib.contextmanager
+def h5_written(final: Path, tmp: Path, **kwargs: Any) -> Iterator[h5py.File]:
+    """Write the HDF5 file `tmp` meant to become `final`; a failure discards and removes `tmp` (the previous
+    `final` stays) and, for a write error, raises the one-line WriteFailed naming `final`."""
+    f = create_h5(tmp, **kwargs)
+    try:
+        yield f
+        f.close()
+    except (OSError, RuntimeError) as err:
+        discard(f)
+        Path(tmp).unlink(missing_ok=True)
+        raise write_error(final, err) from None
+    except BaseException:
+        discard(f)
+        Path(tmp).unlink(missing_ok=True)
+        raise

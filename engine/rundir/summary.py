@@ -7,7 +7,8 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from engine.rundir.files import STATES, atomic_write_bytes, read_status, write_status
+from engine.rundir.disk import private_dir
+from engine.rundir.files import STATES, atomic_write_bytes, read_status, status_problem, write_status
 from engine.rundir.layout import RunDir
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
@@ -38,9 +39,28 @@ def state_of(value: Any) -> str:
 
 def _read_config(run_dir: Path) -> dict[str, Any]:
     try:
-        return tomllib.loads(RunDir(run_dir).config.read_text())
+        return tomllib.loads(RunDir(run_dir).config.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
+
+
+def config_problem(run_dir: Path) -> str:
+    """One line naming config.toml when it exists but is unreadable; empty otherwise."""
+    path = RunDir(run_dir).config
+    try:
+        tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return ""
+    except UnicodeDecodeError:
+        return f"{path}: not UTF-8 text"
+    except (OSError, ValueError) as err:
+        return f"{path}: unreadable ({str(err).splitlines()[0][:120]})"
+    return ""
+
+
+def problems(run_dir: Path) -> str:
+    """The unreadable files of a run (status.json, config.toml), each named; empty when there are none."""
+    return "; ".join(p for p in (status_problem(run_dir), config_problem(run_dir)) if p)
 
 
 def run_summary(run_dir: Path) -> dict[str, Any]:
@@ -60,7 +80,7 @@ def run_summary(run_dir: Path) -> dict[str, Any]:
         "study": str(status.get("study") or cfg.get("study") or ""),
         "corpus": str(cfg.get("corpus") or status.get("corpus") or ""),
         "precision": precision_text(cfg.get("resolved")),
-        "message": str(status.get("message") or ""),
+        "message": problems(run_dir) or str(status.get("message") or ""),
         "started_at": number(status.get("started_at"), None),
         "updated_at": number(status.get("updated_at"), None),
     }
@@ -92,13 +112,20 @@ def run_details(run_dir: Path) -> dict[str, Any]:
             "checkpoints": checkpoints, "logs": logs, "embeddings": run.embeddings.exists(), "path": str(run_dir)}
 
 
+def make_run_dir(run_dir: Path) -> RunDir:
+    """The run folder with checkpoints/ and logs/, each created 0700 (the runs folder too, when missing)."""
+    run = RunDir(run_dir)
+    for folder in (run.checkpoints, run.logs):
+        private_dir(folder)
+    return run
+
+
 def create_run(run_dir: Path, config_toml: str, method: str, total_steps: int, study: str | None = None) -> None:
     """Create a queued run directory around its config text; refuses a run that already exists."""
     run = RunDir(run_dir)
     if run.config.exists():
         raise ValueError(f"run {run.name!r} already exists in {run.path.parent}")
-    run.checkpoints.mkdir(parents=True, exist_ok=True)
-    run.logs.mkdir(exist_ok=True)
+    make_run_dir(run_dir)
     atomic_write_bytes(run.config, config_toml.encode())
     fields = {"study": study} if study else {}
     write_status(run_dir, "queued", method=method, step=0, total_steps=total_steps, **fields)

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from engine.rundir.disk import private_dir
 from engine.service.client import BlockingClient, ensure_engine
 from engine.service.contract import FINAL_STATES, StudiesResult, Study
 from engine.evaluation.seeds import DEMO_SEEDS, seed_values
@@ -141,7 +142,7 @@ def main(runs_dir: Path, out: Path, seeds: int = DEMO_SEEDS) -> int:
     from engine.data.corpora.demo import ensure_demo
 
     started = time.time()
-    runs_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(runs_dir)
     ensure_demo(progress=True)
     study = run_study(runs_dir, seeds=seeds)
     if study.state != "done":

@@ -11,6 +11,8 @@ from typing import Iterator
 
 import platformdirs
 
+from engine.rundir.disk import private_dir
+
 # AF_UNIX paths longer than this do not fit sockaddr_un (108 bytes with the NUL).
 _MAX_SOCKET_PATH = 100
 
@@ -43,7 +45,7 @@ def engine_paths(runs_dir: Path | str) -> EnginePaths:
 
 def make_private_dir(path: Path) -> None:
     """Create `path` (and parents) and make it 0700: only this user may reach the socket inside."""
-    path.mkdir(parents=True, exist_ok=True)
+    private_dir(path)
     if stat.S_IMODE(path.stat().st_mode) != 0o700:
         path.chmod(0o700)
 

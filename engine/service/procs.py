@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import engine
+from engine.rundir.disk import open_private, private_dir
 
 _HAS_PROC = Path("/proc/self/stat").exists()
 
@@ -78,8 +79,8 @@ def spawn_detached(argv: list[str], log_path: Path, env: dict[str, str] | None =
     so the caller can record its pid first (an engine killed in between leaves an idle orphan that
     exits on EOF, never an unrecorded job).
     """
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "ab") as log:
+    private_dir(log_path.parent)
+    with open_private(log_path, "ab") as log:
         return subprocess.Popen(argv, stdin=subprocess.PIPE if handshake else subprocess.DEVNULL, stdout=log,
                                 stderr=subprocess.STDOUT, start_new_session=True, close_fds=True,
                                 env=child_env(env))

@@ -20,6 +20,7 @@ from engine.service.enginedir import EnginePaths
 from engine.service.contract import ACTIVE_STATES, Branch, Job, State, Step, Study
 from engine.service.queue import JobQueue
 from engine.service.protocol import JOB_KINDS, SubmitStudy
+from engine.rundir.disk import private_dir
 from engine.rundir.files import atomic_write_bytes
 from engine.config import prepare_run
 from engine.rundir.summary import check_id
@@ -82,7 +83,7 @@ class Studies:
             return
         self._written[study.id] = content
         study.updated_at = time.time()
-        self.paths.studies.mkdir(exist_ok=True)
+        private_dir(self.paths.studies)
         atomic_write_bytes(self.paths.studies / f"{study.id}.json", study.model_dump_json(indent=1).encode())
         self.on_change(study)
 

@@ -20,18 +20,23 @@ from engine.data import audio_cache
 from engine import config as config_mod
 from engine.training import precision as precision_mod
 from engine.training import schedules
-from engine.model.checkpoints import latest_checkpoint, load_checkpoint, save_checkpoint
+from engine.model.checkpoints import resume_point, save_checkpoint
 from engine.config import RunConfig
 from engine.data.corpora import load_source
 from engine.rundir.events import EventWriter, truncate_after
 from engine.training.tensorboard import event_log
 from engine.training.precision import Precision
+from engine.rundir.disk import WriteFailed, remove_stale_temps
 from engine.rundir.files import read_status, write_status
 from engine.rundir.layout import RunDir
 from engine.training.snapshots import CollapseProbe
 from engine.model.ssl_model import SSLModel
 from engine.data.views import MultiViewDataset, ViewConfig
 from engine.training.batches import EpochIndexed, StepBatches
+from engine.data.workers import ignore_stop_signals
+
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)  # to the process or its whole group: checkpoint, then `cancelled`
 
 
 class Diverged(RuntimeError):
@@ -196,16 +201,20 @@ def train(run_dir: Path, progress: bool = True, preempted: Callable[[], bool] | 
 
     trainer = TrainStep(cfg, model, rt)
     optimizer, scaler = trainer.optimizer, trainer.scaler
-    start = 0
-    last = latest_checkpoint(run_dir)
-    if last is not None:
-        state = load_checkpoint(last, map_location=rt.device)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scaler.load_state_dict(state["scaler"])
-        start = int(state["step"])
+    run = RunDir(run_dir)
     if rt.main:
-        truncate_after(RunDir(run_dir).events, start)  # a crash may have logged steps past the checkpoint
+        remove_stale_temps(run.path, run.checkpoints, run.logs)  # left by a writer that was killed
+    start, point = 0, resume_point(run_dir, map_location=rt.device)
+    if point is not None:
+        model.load_state_dict(point.state["model"])
+        if point.full:
+            optimizer.load_state_dict(point.state["optimizer"])
+            scaler.load_state_dict(point.state["scaler"])
+        start = point.step
+        if rt.main and start < cfg.steps:
+            print(f"{run_dir}: {point.note}", file=sys.stderr, flush=True)
+    if rt.main:
+        truncate_after(run.events, start)  # a crash may have logged steps past the checkpoint
     if start >= cfg.steps and read_status(run_dir).get("state") == "done":
         return "done"
 
@@ -216,15 +225,18 @@ def train(run_dir: Path, progress: bool = True, preempted: Callable[[], bool] | 
     sampler = StepBatches(len(dataset), cfg.batch_size, cfg.seed, start, cfg.steps, rt.rank, rt.world)
     loader = DataLoader(EpochIndexed(dataset), batch_sampler=sampler, num_workers=cfg.num_workers,
                         pin_memory=rt.device.type == "cuda", persistent_workers=cfg.num_workers > 0,
-                        prefetch_factor=4 if cfg.num_workers > 0 else None)
+                        prefetch_factor=4 if cfg.num_workers > 0 else None, worker_init_fn=ignore_stop_signals)
     probe = CollapseProbe.from_corpus(corpus, views, seed=cfg.seed, device=rt.device)
     trainer.distribute()
 
     events = event_log(run_dir, cfg.tensorboard, start) if rt.main else None
     if rt.main:
         _record_precision(run_dir, rt, events, start, progress)
-    stop = {"signal": None}
-    previous = signal.signal(signal.SIGTERM, lambda signum, frame: stop.update(signal=signum))
+        if point is not None:
+            events.write({"type": "resume", "step": start, "checkpoint": point.path.name, "message": point.note,
+                          "time": time.time()})
+    stop: dict[str, int | None] = {"signal": None}
+    previous = {s: signal.signal(s, lambda signum, frame: stop.update(signal=signum)) for s in STOP_SIGNALS}
     status = read_status(run_dir)
     if rt.main:
         write_status(run_dir, "running", method=cfg.method, step=start, total_steps=cfg.steps, pid=os.getpid(),
@@ -286,18 +298,27 @@ def train(run_dir: Path, progress: bool = True, preempted: Callable[[], bool] | 
         return state
     except BaseException as err:
         if rt.main:
-            write_status(run_dir, "failed", step=step, message=f"{type(err).__name__}: {err}")
+            message = str(err) if isinstance(err, WriteFailed) else f"{type(err).__name__}: {err}"
+            try:
+                write_status(run_dir, "failed", step=step, message=message)
+            except WriteFailed:
+                pass  # the disk is full even for status.json: the error itself still reaches the user
         raise
     finally:
         bar.close()
-        signal.signal(signal.SIGTERM, previous)
+        for s, handler in previous.items():
+            signal.signal(s, handler)
         if events is not None:
             events.close()
     if rt.main and state != "requeued":
         stats = dataset.stats
         write_status(run_dir, state, step=step, finished_at=time.time(), skipped_audio=stats.unreadable,
-                     message="stopped by SIGTERM; resumable" if state == "cancelled" else "")
+                     message=f"stopped by {_signal_name(stop['signal'])}; resumable" if state == "cancelled" else "")
     return state
+
+
+def _signal_name(signum: int | None) -> str:
+    return signal.Signals(signum).name if signum else "a signal"
 
 
 def _record_precision(run_dir: Path, rt: Runtime, events: EventWriter, step: int, progress: bool) -> None:

@@ -22,6 +22,7 @@ import torch
 from engine import config as config_mod
 from engine.model.checkpoints import load_checkpoint
 from engine.rundir.files import atomic_write_bytes, write_status
+from engine.rundir.summary import make_run_dir
 from engine.rundir.layout import RunDir
 
 # official file stem -> our method ("feature_stats" is the official name of VICReg)
@@ -142,8 +143,7 @@ def import_official(checkpoint: Path, out: Path, method: str | None = None, corp
     cfg = config_mod.build("paper", overrides={"method": method, "corpus": corpus, "official": True})
     cfg = cfg.model_copy(update={"f_max": f_max})
     state, report = build_state(cfg, weights)
-    RunDir(out).checkpoints.mkdir(parents=True, exist_ok=True)
-    RunDir(out).logs.mkdir(exist_ok=True)
+    make_run_dir(out)
     buffer = io.BytesIO()
     torch.save({"model": state, "step": 0, "epoch": 0}, buffer)
     step_path = RunDir(out).step_checkpoint(0)

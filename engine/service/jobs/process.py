@@ -16,6 +16,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from engine.rundir.disk import WriteFailed
 from engine.rundir.layout import RunDir
 from engine.service.contract import Progress
 from engine.service.job_specs import ALIASES, KINDS, as_text, canonical, make_spec, options_of
@@ -87,7 +88,7 @@ def _run(kind: str, spec: Any, report: ProcessReport) -> Outcome:
         traceback.print_exc()
         if report.cancelled():
             return Outcome("cancelled", "stopped by SIGTERM")
-        return Outcome("failed", f"{type(err).__name__}: {err}")
+        return Outcome("failed", str(err) if isinstance(err, WriteFailed) else f"{type(err).__name__}: {err}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -117,11 +118,15 @@ def main(argv: list[str] | None = None) -> int:
     print(f"job {kind} {args.run_dir} {raw} started {time.ctime(started)}", flush=True)
     state, message = _run(kind, spec, report)
     if args.job is not None:
+        from engine.rundir.disk import private_dir
         from engine.rundir.files import atomic_write_bytes
 
         outcome = {"state": state, "message": message, "started_at": started, "ended_at": time.time()}
         path = result_path(args.run_dir, kind, args.job)
-        path.parent.mkdir(parents=True, exist_ok=True)  # started by hand, the job has no log folder yet
-        atomic_write_bytes(path, json.dumps(outcome).encode())
+        private_dir(path.parent)  # started by hand, the job has no log folder yet
+        try:
+            atomic_write_bytes(path, json.dumps(outcome).encode())
+        except WriteFailed as err:
+            print(f"job {kind}: outcome not recorded: {err}", flush=True)
     print(f"job {kind} ended: {state} {message}", flush=True)
     return 0 if state in ("done", "cancelled") else 1

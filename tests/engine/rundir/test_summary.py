@@ -41,6 +41,8 @@ def test_states_numbers_and_unknown_values() -> None:
 def test_broken_files_give_neutral_values(tmp_path: Path, status: str) -> None:
     run = make_run(tmp_path, None, "this is = = not toml")
     (run / "status.json").write_text(status)
-    assert run_summary(run) == {"run": "r1", "state": "unknown", "method": "unknown", "step": 0, "total_steps": 0,
-                                "study": "", "corpus": "", "precision": "", "message": "", "started_at": None,
-                                "updated_at": None}
+    summary = run_summary(run)
+    assert summary == {"run": "r1", "state": "unknown", "method": "unknown", "step": 0, "total_steps": 0,
+                       "study": "", "corpus": "", "precision": "", "message": summary["message"], "started_at": None,
+                       "updated_at": None}
+    assert summary["message"].startswith(f"{run}/status.json: ") and f"; {run}/config.toml: unreadable (" in summary["message"]
