@@ -150,8 +150,9 @@ def knn_diagnostics(run_dir: Path) -> tuple[int | None, dict[str, Any]] | None:
     if len(z) <= KNN_K or not bool((tags > 0).any()):
         return None
     result = dg.knn_tag_precision(z, tags, k=KNN_K)
-    scalars = {"knn_precision_at_10": result.precision, "knn_chance": result.chance,
-               "knn_queries": result.queries, "knn_tracks": len(z)}
+    raw = dg.knn_tag_precision(z, tags, k=KNN_K, metric="raw")
+    scalars = {"knn_precision_at_10": result.precision, "knn_raw_precision_at_10": raw.precision,
+               "knn_chance": result.chance, "knn_queries": result.queries, "knn_tracks": len(z)}
     return (int(step) if step is not None else None), scalars
 
 

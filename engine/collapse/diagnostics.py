@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from engine.collapse.clustering import classify_clustering
-from engine.collapse.neighbours import knn_tag_hits, unit_rows
+from engine.collapse.neighbours import DEFAULT_METRIC, Metric, knn_tag_hits, search_rows
 from engine.collapse.verdicts import EmbeddingState, classify_embedding
 
 __all__ = [
@@ -175,8 +175,10 @@ class TagPrecision(NamedTuple):
 
 
 @torch.no_grad()
-def knn_tag_precision(z: Tensor, tags: Tensor, k: int = 10, chunk: int = 1024) -> TagPrecision:
-    """Tag precision@k of cosine nearest neighbours: track embeddings (N, D), multi-hot tags (N, T).
+def knn_tag_precision(z: Tensor, tags: Tensor, k: int = 10, chunk: int = 1024,
+                      metric: Metric = DEFAULT_METRIC) -> TagPrecision:
+    """Tag precision@k of cosine nearest neighbours (of centred embeddings unless `metric` is "raw"): track
+    embeddings (N, D), multi-hot tags (N, T).
 
     For each query track with at least one tag, its k nearest other tracks by cosine similarity
     (itself excluded) count as hits when they share at least one tag with it; precision is
@@ -193,7 +195,7 @@ def knn_tag_precision(z: Tensor, tags: Tensor, k: int = 10, chunk: int = 1024) -
     queries = np.flatnonzero(multi_hot.any(axis=1))
     if len(queries) == 0:
         raise ValueError("knn_tag_precision: no track has a tag")
-    hits = knn_tag_hits(unit_rows(z.float().cpu().numpy()), multi_hot, queries, k, chunk)
+    hits = knn_tag_hits(search_rows(z.float().cpu().numpy(), metric), multi_hot, queries, k, chunk)
     counts = multi_hot.astype(np.float32)
     shared = sum(int((counts[rows] @ counts.T > 0).sum()) - len(rows)  # other tracks sharing >= 1 tag
                  for rows in np.array_split(queries, math.ceil(len(queries) / chunk)))
