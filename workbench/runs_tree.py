@@ -11,6 +11,7 @@ from typing import Any
 from PySide6.QtCore import QAbstractItemModel, QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtGui import QColor
 
+from workbench.collapse_note import collapse_note
 from workbench.runs import NO_STUDY, RunSummary, colour_of, format_duration, group_by_study, with_job, with_status
 
 COLUMNS = ("Run", "Method", "Status", "Progress", "Elapsed", "ETA")
@@ -174,7 +175,9 @@ class RunsTreeModel(QAbstractItemModel):
             return QColor(colour_of(run.method))
         if role == Qt.ItemDataRole.ToolTipRole:
             tip = f"{run.run_id} ({run.method})\n{run.message or run.path}"
-            return f"{tip}\nprecision: {run.precision}" if run.precision else tip
+            tip = f"{tip}\nprecision: {run.precision}" if run.precision else tip
+            note = collapse_note(run.path, run.method)
+            return f"{tip}\n{note}" if note else tip
         if role == PROGRESS_ROLE:
             return run.progress if run.trains else None
         if role == PATH_ROLE:
