@@ -20,7 +20,7 @@ import numpy as np
 from engine.rundir import analysis_store, embeddings_store
 from engine.collapse.forecast import Forecast, forecasts
 from engine.collapse.guidance import advice, guidance
-from engine.collapse.verdicts import Verdict, latest_verdict
+from engine.collapse.verdicts import Verdict, latest_verdict, merge_snapshots
 from engine.methods import UNTRAINED
 from engine.rundir.events import read_events
 from engine.rundir.layout import RunDir
@@ -165,9 +165,7 @@ class RunCollapse:
     # ------------------------------------------------------------------ alarm
     def _judged(self) -> list[dict[str, Any]]:
         """Training snapshots and the diagnose job's checkpoints (more views) in step order: what the verdict reads."""
-        snapshots = [e for e in self.collapse_events if isinstance(e.get("step"), int)]
-        snapshots += [{"step": step, **scalars} for step, (scalars, _) in self.diagnostics.items()]
-        return sorted(snapshots, key=lambda e: e["step"])
+        return merge_snapshots(self.collapse_events, {step: scalars for step, (scalars, _) in self.diagnostics.items()})
 
     def verdict(self) -> Verdict | None:
         """The engine's verdict at the run's latest snapshot (None before the first)."""

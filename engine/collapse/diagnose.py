@@ -21,7 +21,7 @@ from engine.collapse import diagnostics as dg
 from engine.collapse import clustering as dc
 from engine.collapse.forecast import forecasts
 from engine.collapse.guidance import advice, guidance
-from engine.collapse.verdicts import peak_spreads, run_verdicts, snapshot_embedding_state
+from engine.collapse.verdicts import merge_snapshots, peak_spreads, run_verdicts, snapshot_embedding_state
 from engine.rundir.events import read_events
 from engine.rundir import analysis_store, embeddings_store
 from engine.rundir.layout import RunDir
@@ -194,7 +194,7 @@ def diagnose(run_dir: Path, progress: bool = True, max_tracks: int = MAX_TRACKS,
     if knn is not None and knn_step not in steps:  # embeddings of a checkpoint that is gone
         analysis_store.write_diagnostics(run_dir, knn_step, knn[1], {})
         steps[knn_step] = dict(knn[1])
-    judged = sorted([*snapshots, *({"step": s, **v} for s, v in steps.items())], key=lambda e: e["step"])
+    judged = merge_snapshots(snapshots, steps)
     return {"run_dir": str(run_dir), "method": cfg.method, "tracks": views.shape[1], "views": 2 * views.shape[1],
             "knn_step": knn_step, "steps": dict(sorted(steps.items())),
             **run_judgement(judged, untrained=cfg.method == "random")}

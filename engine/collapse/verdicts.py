@@ -118,6 +118,19 @@ def _snapshot_kind(s: Snapshot, peaks: dict[Space, float]) -> tuple[Kind, Space 
     return "healthy", None, ""
 
 
+def merge_snapshots(events: Sequence[Mapping[str, Any]],
+                    checkpoints: Mapping[int, Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Training snapshots and checkpoint diagnostics as one snapshot per step, in step order; at a step that
+    has both, the checkpoint's values (measured on more views) win."""
+    by_step: dict[int, dict[str, Any]] = {}
+    for e in events:
+        if isinstance(e.get("step"), int):
+            by_step[e["step"]] = {**by_step.get(e["step"], {}), **e}
+    for step, scalars in checkpoints.items():
+        by_step[int(step)] = {**by_step.get(int(step), {}), **scalars, "step": int(step)}
+    return [by_step[step] for step in sorted(by_step)]
+
+
 def run_verdicts(events: Sequence[Mapping[str, Any]], untrained: bool = False) -> list[Verdict]:
     """The run's verdict at each of its snapshots, in step order.
 
