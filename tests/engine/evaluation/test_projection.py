@@ -156,7 +156,8 @@ def test_neighbour_index_is_kept_until_embeddings_h5_is_replaced(tmp_path: Path)
     write_run(tmp_path, x[::-1].copy(), label[::-1].copy())  # a new embeddings.h5, same ids
     assert neighbour_index(tmp_path) is not first
     after = neighbours(tmp_path, "t5", k=5)
-    expected, _ = _stable_sort_neighbours(x[::-1], 5, 5)
+    reversed_x = x[::-1]
+    expected, _ = _stable_sort_neighbours(reversed_x - reversed_x.mean(axis=0), 5, 5)
     assert [n.id for n in after] == [f"t{i}" for i in expected] != [n.id for n in before]
 
 
