@@ -3,7 +3,8 @@
 Each kind has a margin that is positive on the healthy side and reaches 0 at its verdict threshold
 (log effective prototypes over the dominant limit, the share of ln K the teacher entropy still has
 below the uniform limit, log spread over the full-collapse limit, log centred RankMe over the
-dimensional limit). When a margin has fallen at every one of the last WINDOW snapshots, a line
+dimensional limit, of the backbone only: the projector's rank falls early in healthy contrastive
+training as well). When a margin has fallen at every one of the last WINDOW snapshots, a line
 through them says how many steps remain at this rate; within HORIZON steps that is a warning,
 "collapsing towards <kind> — about N steps to the verdict at this rate". Torch-free.
 """
@@ -46,9 +47,9 @@ def margins(s: Snapshot, peaks: Mapping[str, float]) -> dict[Kind, tuple[float, 
     for space, spread, rank, dim in s.spaces():
         limit = min(FULL_SPREAD, FULL_DROP * peaks.get(space, spread))
         full = (math.log(max(spread, 1e-12) / limit), f"{space} spread")
-        dimensional = (math.log(max(rank, 1e-12) / rank_limit(dim, s.views)), f"{space} centred RankMe")
         out["full"] = min(out.get("full", full), full)
-        out["dimensional"] = min(out.get("dimensional", dimensional), dimensional)
+        if space == "backbone":  # the projector's rank falls early in healthy contrastive training too
+            out["dimensional"] = (math.log(max(rank, 1e-12) / rank_limit(dim, s.views)), "backbone centred RankMe")
     return out
 
 
