@@ -22,7 +22,7 @@ class CollapseProbe:
 
     def __init__(self, views: torch.Tensor) -> None:
         self.views = views  # (V, N, T)
-        self.history: list[dict] = []  # this process's snapshots: the highest spreads so far judge full collapse
+        self.peaks: dict = {}  # the highest spread per space in this process's snapshots: full collapse is a fall from it
         self.forecaster = Forecaster()
         self.warned: str | None = None  # the kind of the last warning pushed as an event
 
@@ -53,9 +53,9 @@ class CollapseProbe:
                 with autocast:
                     head = model.head(z.reshape(-1, z.shape[-1])).float()  # (V*N, D') where the loss acts
                 out.update(diagnostics.space_signals(head, prefix="head_"))
-            self.history.append({"step": 0, **out})
-            out["embedding_state"] = ("untrained" if model.spec is None
-                                      else snapshot_embedding_state(out, peak_spreads(self.history)))
+            for space, spread in peak_spreads([out]).items():
+                self.peaks[space] = max(self.peaks.get(space, 0.0), spread)
+            out["embedding_state"] = "untrained" if model.spec is None else snapshot_embedding_state(out, self.peaks)
             if model.spec is not None and model.spec.uses_teacher_temp:
                 out.update(self._clustering(model, teacher_temp, autocast))
             return out
