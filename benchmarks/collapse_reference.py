@@ -136,8 +136,39 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or args.root / "reference.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2))
-    print(json.dumps(result["summary"], indent=2))
+    out.with_suffix(".md").write_text(markdown(result))
+    print(markdown(result))
     return 0
+
+
+def markdown(result: dict[str, Any]) -> str:
+    """The docs tables of a result: verdicts per run and snapshot, the confusion matrices, the forecasts."""
+    kinds = ("healthy", "untrained", "dominant", "uniform", "dimensional", "full")
+    lines = [f"{result['date']}, {result['machine']}, `{result['command'].strip()}` ({result['size']} size)", "",
+             "| run | built to be | verdict at each snapshot (step: verdict) | final |", "|---|---|---|---|"]
+    for name, run in result["runs"].items():
+        verdicts = ", ".join(f"{step}: {kind}" for step, kind in run["verdicts"])
+        lines.append(f"| {name} | {run['intended']} | {verdicts} | **{run['final']}** |")
+    lines += ["", "Confusion matrix per snapshot step (rows: built to be; columns: verdict; runs with a snapshot at that step):",
+              "", "| step | built to be | " + " | ".join(kinds) + " |", "|---|---|" + "---|" * len(kinds)]
+    for step, matrix in result["per_step"].items():
+        for intended, row in matrix.items():
+            lines.append(f"| {step} | {intended} | " + " | ".join(str(row.get(k, "")) for k in kinds) + " |")
+    lines += ["", "At each run's last snapshot:", "", "| built to be | " + " | ".join(kinds) + " |",
+              "|---|" + "---|" * len(kinds)]
+    lines += [f"| {i} | " + " | ".join(str(row.get(k, "")) for k in kinds) + " |" for i, row in result["final"].items()]
+    lines += ["", "| run | first warning (step, kind, steps to the verdict) | first verdict of its kind | lead (steps) |",
+              "|---|---|---|---|"]
+    for name, run in result["runs"].items():
+        first = run["forecasts"][0] if run["forecasts"] else None
+        warned = f"{first['step']}, {first['kind']}, {first['steps_to_verdict']}" if first else "none"
+        lines.append(f"| {name} | {warned} | {run['first_verdict'] if run['first_verdict'] is not None else '–'} | "
+                     f"{run['lead_steps'] if run['lead_steps'] is not None else '–'} |")
+    s = result["summary"]
+    lines += ["", f"Healthy runs: {s['healthy_snapshots_alarmed']} of {s['healthy_snapshots']} snapshots alarmed, "
+                  f"{s['false_warnings']} false warnings. Collapses detected with their kind: "
+                  f"{s['collapses_detected_with_kind']} of {s['collapses']}."]
+    return "\n".join(lines) + "\n"
 
 
 def _cpu() -> str:
