@@ -15,7 +15,8 @@ from typing import Any, Mapping, NamedTuple, Sequence
 
 from engine.collapse import clustering_limits as cl
 from engine.collapse.guidance import Kind
-from engine.collapse.verdicts import COLLAPSE_KINDS, FULL_DROP, FULL_SPREAD, UNTRAINED_SPREAD, Snapshot, rank_limit
+from engine.collapse.verdicts import (COLLAPSE_KINDS, FULL_DROP, FULL_PROJECTOR_SHARE, FULL_SPREAD, UNTRAINED_SPREAD,
+                                      Snapshot, rank_limit, run_verdicts)
 
 WINDOW = 3  # snapshots the trend is fitted on
 HORIZON_SNAPSHOTS = 5  # warn when the verdict is at most this many snapshot intervals away
@@ -45,7 +46,10 @@ def margins(s: Snapshot, peaks: Mapping[str, float]) -> dict[Kind, tuple[float, 
     if peaks.get("backbone", 0.0) < UNTRAINED_SPREAD:
         return out  # the backbone has not left its initial state: nothing to extrapolate for the embeddings
     for space, spread, rank, dim in s.spaces():
-        limit = min(FULL_SPREAD, FULL_DROP * peaks.get(space, spread))
+        limit = (FULL_PROJECTOR_SHARE * (s.spread or 0.0) if space == "projector"
+                 else min(FULL_SPREAD, FULL_DROP * peaks.get(space, spread)))
+        if limit <= 0:
+            continue
         full = (math.log(max(spread, 1e-12) / limit), f"{space} spread")
         out["full"] = min(out.get("full", full), full)
         if space == "backbone":  # the projector's rank falls early in healthy contrastive training too
@@ -92,10 +96,22 @@ class Forecaster:
 
 
 def forecasts(events: Sequence[Mapping[str, Any]]) -> list[Forecast]:
-    """Every warning of a run's snapshots (in step order), one per snapshot that has one."""
+    """Every warning of a run's snapshots (in step order), one per snapshot that has one, leaving out warnings
+    of the kind that is already the run's verdict there."""
     forecaster = Forecaster()
     ordered = sorted((e for e in events if isinstance(e.get("step"), int)), key=lambda e: e["step"])
-    return [f for f in map(forecaster.add, ordered) if f is not None]
+    verdicts = {v.step: v.kind for v in run_verdicts(ordered)}
+    out = []
+    for event in ordered:
+        found = forecaster.add(event)
+        if found is not None and found.kind != verdicts.get(found.step):
+            out.append(found)
+    return out
+
+
+def shown_kinds(event: Mapping[str, Any]) -> tuple[str, ...]:
+    """The collapse kinds a single snapshot already shows (its recorded states), before any confirmation."""
+    return tuple(str(event[key]) for key in ("embedding_state", "clustering_state") if event.get(key))
 
 
 def new_warnings(events: Sequence[Mapping[str, Any]]) -> list[Forecast]:

@@ -23,8 +23,9 @@ Space = Literal["backbone", "projector", "prototypes"]
 COLLAPSE_KINDS: tuple[Kind, ...] = ("dominant", "uniform", "dimensional", "full")
 
 UNTRAINED_SPREAD = 0.02  # backbone spread never above this: still the initial weights' shared mean
-FULL_SPREAD = 0.01  # spread below this...
+FULL_SPREAD = 0.01  # backbone: spread below this...
 FULL_DROP = 0.1  # ...and below 10 % of the run's highest so far: every input maps to one point
+FULL_PROJECTOR_SHARE = 0.1  # projector: spread below 10 % of the backbone's (its input): a near-constant output
 DIMENSIONAL_RANK_SHARE = 0.05  # centred RankMe below 5 % of min(N - 1, D)...
 DIMENSIONAL_RANK_MIN = 2.0  # ...or below 2 (whichever is larger): the inputs vary in one or two directions
 CONFIRM = 2  # a collapse kind is the run's verdict once this many snapshots in a row show it
@@ -39,14 +40,17 @@ def rank_limit(dim: int, n: int) -> float:
 
 
 def classify_embedding(spread: float, centred_rankme: float, dim: int, n: int,
-                       peak_spread: float | None = None) -> EmbeddingState:
+                       peak_spread: float | None = None, input_spread: float | None = None) -> EmbeddingState:
     """'healthy', 'dimensional' (the inputs vary in a few directions) or 'full' (they map to one point).
 
     Full: spread < 0.01 and below 10 % of `peak_spread` (the run's highest so far; None: this
-    snapshot's own). Dimensional: centred RankMe < max(2, 0.05 min(N - 1, D)).
+    snapshot's own), or, for a projector, below 10 % of `input_spread` (the backbone's spread at the
+    same snapshot). Dimensional: centred RankMe < max(2, 0.05 min(N - 1, D)).
     """
     peak = spread if peak_spread is None else max(peak_spread, spread)
     if spread < FULL_SPREAD and spread < FULL_DROP * peak:
+        return "full"
+    if input_spread is not None and spread < FULL_PROJECTOR_SHARE * input_spread:
         return "full"
     if centred_rankme < rank_limit(dim, n):
         return "dimensional"
@@ -101,18 +105,22 @@ class Verdict(NamedTuple):
 
 
 def _snapshot_kind(s: Snapshot, peaks: dict[Space, float]) -> tuple[Kind, Space | None, str]:
-    if s.clustering_state in ("dominant", "uniform"):
+    untrained = peaks.get("backbone", math.inf) < UNTRAINED_SPREAD
+    if s.clustering_state == "dominant" or (s.clustering_state == "uniform" and not untrained):
         evidence = (f"effective prototypes {s.effective_prototypes:.2f}" if s.clustering_state == "dominant"
                     and s.effective_prototypes is not None else
                     f"teacher entropy {s.teacher_entropy:.2f} of ln K = {s.max_entropy:.2f} nats"
                     if s.teacher_entropy is not None and s.max_entropy is not None else "prototype statistics")
         return s.clustering_state, "prototypes", evidence
-    if peaks.get("backbone", math.inf) < UNTRAINED_SPREAD:
+    if untrained:  # a near-uniform teacher over an untrained backbone is its initial state, not a collapse
         return "untrained", None, f"backbone spread {peaks['backbone']:.3g} never above {UNTRAINED_SPREAD}"
+    backbone = s.spread
     for space, spread, rank, dim in s.spaces():
-        state = classify_embedding(spread, rank, dim, s.views, peaks.get(space))
+        state = classify_embedding(spread, rank, dim, s.views, peaks.get(space),
+                                   backbone if space == "projector" else None)
         if state == "full":
-            return "full", space, f"{space} spread {spread:.2g} (highest {peaks[space]:.2g})"
+            return "full", space, (f"{space} spread {spread:.2g}, highest {peaks[space]:.2g}" if space == "backbone"
+                                   else f"projector spread {spread:.2g} against the backbone's {backbone:.2g}")
         if state == "dimensional":
             return "dimensional", space, f"{space} centred RankMe {rank:.1f} of {min(s.views - 1, dim)}"
     return "healthy", None, ""
@@ -147,11 +155,9 @@ def run_verdicts(events: Sequence[Mapping[str, Any]], untrained: bool = False) -
             peaks[space] = max(peaks.get(space, 0.0), spread)
         kind, space, evidence = ("untrained", None, "the random control") if untrained else _snapshot_kind(s, peaks)
         streak = [*streak, (kind, space, s.step)] if streak and streak[-1][0] == kind else [(kind, space, s.step)]
-        if kind in COLLAPSE_KINDS and len(streak) < CONFIRM:
-            previous = out[-1] if out else None
-            held = previous.kind if previous is not None and previous.kind not in COLLAPSE_KINDS else "healthy"
-            out.append(Verdict(s.step, held, None, previous.since_step if previous and previous.kind == held
-                               else s.step, ""))
+        if kind in COLLAPSE_KINDS and len(streak) < CONFIRM:  # not yet confirmed: the verdict before holds
+            previous = out[-1] if out else Verdict(s.step, "healthy", None, s.step, "")
+            out.append(previous._replace(step=s.step))
             continue
         out.append(Verdict(s.step, kind, space, streak[0][2], evidence))
     return out
@@ -181,5 +187,8 @@ def snapshot_embedding_state(snapshot: Mapping[str, Any],
     if s is None or not s.spaces():
         return None
     peaks = peaks or {}
-    states = [classify_embedding(spread, rank, dim, s.views, peaks.get(space)) for space, spread, rank, dim in s.spaces()]
+    if peaks.get("backbone", s.spread if s.spread is not None else 0.0) < UNTRAINED_SPREAD:
+        return "healthy"  # the initial state: judged untrained over the run, never collapsed
+    states = [classify_embedding(spread, rank, dim, s.views, peaks.get(space), s.spread if space == "projector" else None)
+              for space, spread, rank, dim in s.spaces()]
     return "full" if "full" in states else "dimensional" if "dimensional" in states else "healthy"

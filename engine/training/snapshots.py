@@ -8,7 +8,7 @@ import torch
 
 from engine.collapse import diagnostics
 from engine.collapse.clustering import classify_clustering, prototype_stats
-from engine.collapse.forecast import Forecaster
+from engine.collapse.forecast import Forecaster, shown_kinds
 from engine.collapse.verdicts import peak_spreads, snapshot_embedding_state
 from engine.data.corpora import Corpus
 from engine.model.ssl_model import SSLModel
@@ -25,6 +25,7 @@ class CollapseProbe:
         self.peaks: dict = {}  # the highest spread per space in this process's snapshots: full collapse is a fall from it
         self.forecaster = Forecaster()
         self.warned: str | None = None  # the kind of the last warning pushed as an event
+        self.shown: tuple[str, ...] = ()  # the collapse kinds the previous snapshot showed
 
     @classmethod
     def from_corpus(cls, corpus: Corpus, config: ViewConfig, seed: int, device: torch.device,
@@ -65,7 +66,8 @@ class CollapseProbe:
     def warning(self, step: int, snapshot: dict) -> dict | None:
         """A "forecast" event when the snapshot starts a warning, or warns of another kind than the last one."""
         found = self.forecaster.add({"step": step, **snapshot})
-        if found is None or found.kind == self.warned:
+        shown, self.shown = self.shown, shown_kinds(snapshot)
+        if found is None or found.kind == self.warned or found.kind in set(shown) & set(self.shown):  # a verdict already
             return None
         self.warned = found.kind
         return {"type": "forecast", "step": step, "kind": found.kind, "steps_to_verdict": found.steps_to_verdict,

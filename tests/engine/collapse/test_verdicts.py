@@ -41,14 +41,23 @@ def test_the_random_control_is_untrained() -> None:
     assert kinds([snap(0, 0.004, 1.5)]) == ["untrained"]  # its spread never left the initial level either
 
 
-def test_full_collapse_is_a_drop_far_below_the_runs_highest_spread_confirmed_twice() -> None:
+def test_full_collapse_of_the_projector_is_a_tenth_of_the_backbones_spread_confirmed_twice() -> None:
+    # BYOL without its predictor on the CI corpus: the backbone trains, the projector output stays constant
     run = [snap(10, 0.05, head_spread=0.05), snap(20, 0.08, head_spread=0.09), snap(30, 0.06, head_spread=0.02),
-           snap(40, 0.05, head_spread=0.005), snap(50, 0.05, head_spread=0.002)]
+           snap(40, 0.05, head_spread=0.004), snap(50, 0.05, head_spread=0.002), snap(60, 0.05, rank=2.5, head_spread=0.2)]
     verdicts = run_verdicts(run)
-    assert [v.kind for v in verdicts] == ["healthy", "healthy", "healthy", "healthy", "full"]  # CONFIRM = 2
-    assert verdicts[-1].space == "projector" and verdicts[-1].since_step == 40
-    assert "projector spread" in verdicts[-1].evidence
+    assert [v.kind for v in verdicts] == ["healthy", "healthy", "healthy", "healthy", "full", "full"]  # CONFIRM = 2
+    assert verdicts[4].space == "projector" and verdicts[4].since_step == 40
+    assert "projector spread 0.002 against the backbone's 0.05" in verdicts[4].evidence
+    assert verdicts[5] == verdicts[4]._replace(step=60)  # one reading of another kind: the verdict holds
     assert CONFIRM == 2
+
+
+def test_full_collapse_of_the_backbone_is_a_fall_from_its_highest_spread() -> None:
+    run = [snap(10, 0.05), snap(20, 0.09), snap(30, 0.008), snap(40, 0.005)]
+    verdicts = run_verdicts(run)
+    assert [v.kind for v in verdicts] == ["healthy", "healthy", "healthy", "full"]
+    assert verdicts[-1].space == "backbone" and "highest 0.09" in verdicts[-1].evidence
 
 
 def test_dimensional_collapse_of_the_centred_embeddings() -> None:
