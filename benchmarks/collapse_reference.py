@@ -14,6 +14,7 @@ import argparse
 import datetime as dt
 import json
 import platform
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -131,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
             runs[case.name] = (case, run)
     result = evaluate({name: (case.intended, snapshots(run)) for name, (case, run) in runs.items()})
     result.update(size=args.size, corpus=args.corpus, date=dt.date.today().isoformat(), machine=_cpu(),
-                  command="python -m benchmarks.collapse_reference " + " ".join(argv or []),
+                  command="python -m benchmarks.collapse_reference " + " ".join(sys.argv[1:] if argv is None else argv),
                   cases={c.name: {"method": c.method, "intended": c.intended, "values": c.values, "why": c.why}
                          for c in chosen})
     out = args.out or args.root / "reference.json"
