@@ -139,6 +139,7 @@ def test_alarm_appears_live_as_events_arrive(tmp_path: Path, panel_for, qtbot) -
     label = view.columns[0].alarm_label
     qtbot.waitUntil(lambda: "dominant collapse" in label.text(), timeout=3000)
     assert "turn teacher centering on" in label.text() and "Stopping the run is advised" in label.text()
+    assert "docs/collapse-calibration.md#dominant</a>" in label.text() and label.openExternalLinks()
 
 
 def test_forecast_in_the_banner_and_the_runs_tree_tooltip(tmp_path: Path, panel_for) -> None:

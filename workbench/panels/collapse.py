@@ -15,7 +15,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QComboBox, QLabel, QSplitter, QVBoxLayout, QWidget
 
-from engine.collapse.guidance import advice
+from engine.collapse.guidance import DOCS_PAGE, advice
 from workbench.collapse_model import RunCollapse, default_pair
 from workbench.plots import PlotGrid, coloured_title, new_plot
 from workbench.run_watch import FileChange, Subscription
@@ -31,6 +31,13 @@ HEALTHY_STYLE = "background:#e8f5e9;color:#1b5e20;padding:4px"
 DASH = pg.mkPen("#888", width=1, style=Qt.PenStyle.DashLine)
 
 
+def _linked(text: str, kind: str) -> str:
+    """The advice with its help page as a link to the page in this checkout."""
+    page = f"{DOCS_PAGE}#{kind}"
+    url = (Path(__file__).resolve().parents[2] / DOCS_PAGE).as_uri() + f"#{kind}"
+    return text.replace(page, f"<a href='{url}' style='color:white'>{page}</a>")
+
+
 def banner(model: RunCollapse | None) -> tuple[str, str]:
     """(rich text, style) of a run's banner: the alarm with its guidance, else the forecast, else the state."""
     if model is None:
@@ -38,7 +45,7 @@ def banner(model: RunCollapse | None) -> tuple[str, str]:
     alarms = model.alarms()
     if alarms:
         return "<br>".join(f"⚠ {html.escape(a.message)}<br><span style='font-weight:normal'>"
-                           f"{html.escape(a.advice)}</span>" for a in alarms), ALARM_STYLE
+                           f"{_linked(html.escape(a.advice), a.kind)}</span>" for a in alarms), ALARM_STYLE
     warning = model.forecast()
     if warning is not None:
         return f"⚠ {html.escape(warning.message)} ({html.escape(warning.signal)} falling)", WARNING_STYLE
@@ -61,6 +68,7 @@ class CollapseColumn(QWidget):
         watch.drop_on_destroyed(self, self._subscription)
         self.run_box = QComboBox()
         self.alarm_label = QLabel(wordWrap=True)
+        self.alarm_label.setOpenExternalLinks(True)
         self.alarm_label.hide()
         self.plots = PlotGrid(min_width=260, min_height=190, max_columns=2, background="w")
         layout = QVBoxLayout(self)
