@@ -20,7 +20,7 @@ import numpy as np
 from engine.rundir import analysis_store, embeddings_store
 from engine.collapse.forecast import Forecast, forecasts
 from engine.collapse.guidance import advice, guidance
-from engine.collapse.verdicts import Verdict, latest_verdict, merge_snapshots
+from engine.collapse.verdicts import COLLAPSE_KINDS, Verdict, latest_verdict, merge_snapshots
 from engine.methods import UNTRAINED
 from engine.rundir.events import read_events
 from engine.rundir.layout import RunDir
@@ -29,7 +29,7 @@ from workbench.runs import read_run
 
 AlarmKind = Literal["dominant", "uniform", "dimensional", "full"]
 
-COLLAPSED = ("dominant", "uniform", "dimensional", "full")
+COLLAPSED = COLLAPSE_KINDS  # the engine's collapse verdicts
 PAIR_METHODS = ("clustering", "clustering-collapse")
 
 class Alarm(NamedTuple):
