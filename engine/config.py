@@ -11,7 +11,7 @@ from typing import Any, Literal
 import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from engine.methods import METHODS, method_defaults
+from engine.methods import METHODS, PRETEXTS, method_defaults
 from engine.rundir.files import atomic_write_bytes
 
 Method = Literal[METHODS]  # type: ignore[valid-type]  # the registry's methods and the untrained baseline
@@ -68,6 +68,8 @@ class RunConfig(BaseModel):
     vicreg_inv: float = Field(1.0, ge=0, description="VICReg invariance weight")
     vicreg_var: float = Field(1.0, ge=0, description="VICReg variance weight")
     vicreg_cov: float = Field(1.0, ge=0, description="VICReg covariance weight")
+    byol_predictor: bool = Field(True, description="BYOL: the student's predictor; off = the full collapse "
+                                                   "it prevents (docs/collapse-calibration.md)")
     # --- where we differ from the official code (docs/differences.md) ------------------------------
     official: bool = Field(False, description="start every switch below from the official code's behaviour "
                                               "(f_max 11025 included; never the BYOL batch-sum bug)")
@@ -109,6 +111,8 @@ class RunConfig(BaseModel):
             raise ValueError(f"warmup_steps must be < steps ({self.steps}), got {self.warmup_steps}")
         if self.final_lr > self.lr:
             raise ValueError(f"final_lr must be <= lr ({self.lr}), got {self.final_lr}")
+        if not self.byol_predictor and not (self.method in PRETEXTS and PRETEXTS[self.method].uses_predictor):
+            raise ValueError(f"byol_predictor = false needs a method with a predictor (byol), got {self.method}")
         return self
 
 

@@ -18,6 +18,8 @@ _COLUMNS: list[Column] = [
     ("step", lambda step, s: step, "{}"), ("RankMe", _key("rankme"), "{:.1f}"), ("α-ReQ", _key("alpha_req"), "{:.2f}"),
     ("std·√D", lambda step, s: s["std"] / s["healthy_std"] if "std" in s else None, "{:.2f}"),
     ("align", _key("alignment"), "{:.3f}"), ("unif", _key("uniformity"), "{:.2f}"),
+    ("spread", _key("spread"), "{:.3f}"), ("cRankMe", _key("centred_rankme"), "{:.1f}"),
+    ("proj spread", _key("head_spread"), "{:.3f}"), ("proj cRankMe", _key("head_centred_rankme"), "{:.1f}"),
     ("embedding", _key("embedding_state"), "{}"),
 ]
 _CLUSTERING: list[Column] = [  # clustering runs only
@@ -46,8 +48,17 @@ def format_table(result: dict[str, Any]) -> str:
     lines += ["  ".join(cell.rjust(w) for cell, w in zip(row, widths)) for row in rows]
     knn = steps.get(result["knn_step"], {}) if result.get("knn_step") is not None else {}
     if "knn_precision_at_10" in knn:
+        raw = knn.get("knn_raw_precision_at_10")
         lines.append(f"k-NN tag precision@10 at step {result['knn_step']} over {knn['knn_tracks']} tracks: "
-                     f"{knn['knn_precision_at_10']:.3f} (chance {knn['knn_chance']:.3f})")
+                     f"{knn['knn_precision_at_10']:.3f} centred" + (f", {raw:.3f} raw cosine" if raw is not None else "")
+                     + f" (chance {knn['knn_chance']:.3f})")
+    verdict = result.get("verdict")
+    if verdict:
+        lines.append(f"verdict at step {verdict['step']}: {verdict['kind']}"
+                     + (f" in the {verdict['space']} ({verdict['evidence']}; since step {verdict['since_step']})"
+                        if verdict["space"] else "") + f". {verdict['advice']}")
+    if result.get("forecast"):
+        lines.append(f"forecast: {result['forecast']['message']}")
     return "\n".join(lines)
 
 

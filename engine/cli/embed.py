@@ -49,7 +49,7 @@ def _cmd_project(args: argparse.Namespace) -> int:
 def _cmd_neighbours(args: argparse.Namespace) -> int:
     from engine.evaluation.projection import neighbours
 
-    found = neighbours(Path(args.run_dir), args.track, k=args.k)
+    found = neighbours(Path(args.run_dir), args.track, k=args.k, metric="raw" if args.raw else "centred")
     if args.json:
         print(json.dumps([n._asdict() for n in found], indent=1))
     else:
@@ -83,9 +83,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     project.add_argument("--force", action="store_true", help="recompute even when cached")
     project.set_defaults(handler=_cmd_project)
 
-    near = sub.add_parser("neighbours", help="the tracks nearest to one track (cosine)")
+    near = sub.add_parser("neighbours", help="the tracks nearest to one track (cosine of centred embeddings)")
     near.add_argument("--run-dir", required=True)
     near.add_argument("--track", required=True, help="track id")
     near.add_argument("-k", type=int, default=10)
+    near.add_argument("--raw", action="store_true",
+                      help="cosine of the raw embeddings (post-ReLU: all near 1) instead of the centred ones")
     near.add_argument("--json", action="store_true")
     near.set_defaults(handler=_cmd_neighbours)

@@ -9,15 +9,17 @@ last-layer prototype vectors are near-duplicates of each other.
 from __future__ import annotations
 
 import math
-from typing import Literal, NamedTuple
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from engine.collapse.clustering_limits import ClusteringState, classify_clustering
 from engine.methods.clustering import teacher_stats
 
-ClusteringState = Literal["healthy", "dominant", "uniform"]
+__all__ = ["ClusteringState", "PrototypeStats", "classify_clustering", "cross_view_kl", "near_duplicate_prototypes",
+           "prototype_stats", "teacher_log_probs"]
 
 DUPLICATE_COSINE = 0.9  # two prototype vectors with a higher cosine count as one near-duplicate pair
 
@@ -107,32 +109,3 @@ def prototype_stats(teacher_logits: Tensor, teacher_temp: float, center: Tensor 
     stats = teacher_stats(t)
     return PrototypeStats(float(stats.entropy), math.log(t.shape[-1]), kl, float(stats.effective_prototypes),
                           int((stats.usage > 0).sum()), stats.usage, int(stats.usage.sum()))
-
-
-# Clustering collapse thresholds (see `classify_clustering`):
-UNIFORM_ENTROPY_SHARE = 0.9  # teacher entropy above 90 % of ln K: the teacher is near uniform
-DOMINANT_EFFECTIVE_SHARE = 0.05  # effective prototypes below 5 % of min(K, samples), and at most...
-DOMINANT_EFFECTIVE_MAX = 4.0  # ...4: one or a few prototypes take every sample
-DOMINANT_TOP_SHARE = 0.9  # or one prototype is the argmax of 90 % of the samples...
-DOMINANT_TOP_ENTROPY_SHARE = 0.5  # ...while the teacher is sharp (entropy below half of ln K)
-DOMINANT_TOP_MIN_SAMPLES = 16  # (only judged on enough samples)
-
-
-def classify_clustering(teacher_entropy: float, effective_prototypes: float, n_prototypes: int,
-                        n_samples: int, top_share: float | None = None) -> ClusteringState:
-    """'healthy', 'dominant' (one prototype takes all) or 'uniform' (teacher output near uniform).
-
-    Uniform: teacher entropy ≥ 0.9 ln K (7.49 nats for K = 4096). Dominant: effective prototypes
-    ≤ min(4, max(1.5, 0.05 min(K, samples))), or one prototype is the argmax of ≥ 90 % of at least
-    16 samples (`top_share`) while the entropy is below 0.5 ln K. Healthy: neither.
-    """
-    ln_k = math.log(n_prototypes)
-    if teacher_entropy >= UNIFORM_ENTROPY_SHARE * ln_k:
-        return "uniform"
-    limit = min(DOMINANT_EFFECTIVE_MAX, max(1.5, DOMINANT_EFFECTIVE_SHARE * min(n_prototypes, n_samples)))
-    if effective_prototypes <= limit:
-        return "dominant"
-    if (top_share is not None and n_samples >= DOMINANT_TOP_MIN_SAMPLES and top_share >= DOMINANT_TOP_SHARE
-            and teacher_entropy < DOMINANT_TOP_ENTROPY_SHARE * ln_k):
-        return "dominant"
-    return "healthy"

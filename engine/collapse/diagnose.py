@@ -19,6 +19,10 @@ from tqdm import tqdm
 from engine import config as config_mod
 from engine.collapse import diagnostics as dg
 from engine.collapse import clustering as dc
+from engine.collapse.forecast import forecasts
+from engine.collapse.guidance import advice, guidance
+from engine.collapse.verdicts import merge_snapshots, peak_spreads, run_verdicts, snapshot_embedding_state
+from engine.rundir.events import read_events
 from engine.rundir import analysis_store, embeddings_store
 from engine.rundir.layout import RunDir
 from engine.model.checkpoints import load_checkpoint, step_checkpoints
@@ -37,6 +41,7 @@ class Outputs(NamedTuple):
     """One forward of the fixed views through a checkpoint."""
 
     embeddings: torch.Tensor  # (2, N, D) student backbone embeddings
+    projections: torch.Tensor | None  # (2, N, D') projection-head outputs, where the loss acts
     student_logits: torch.Tensor | None  # (2, N, K) clustering head outputs
     teacher_logits: torch.Tensor | None  # (2, N, K) EMA teacher outputs
 
@@ -65,18 +70,21 @@ def _device(cfg: RunConfig) -> torch.device:
 def forward_views(model: SSLModel, views: torch.Tensor, device: torch.device,
                   batch_tracks: int = BATCH_TRACKS) -> Outputs:
     """Embed (2, N, T) views a few tracks at a time (model in eval mode); clustering runs also give head logits."""
-    clustering = model.spec is not None and model.spec.uses_teacher_temp
+    head = None if model.spec is None else model.spec.head
     parts: list[tuple[torch.Tensor, ...]] = []
     for start in range(0, views.shape[1], batch_tracks):
         x = views[:, start:start + batch_tracks].to(device)  # (2, b, T)
         z = model.embed(x).float()  # (2, b, D)
-        if clustering:
-            student = model.head(z.reshape(-1, z.shape[-1])).reshape(*z.shape[:2], -1).float()  # (2, b, K)
-            parts.append((z.cpu(), student.cpu(), model.teacher_logits(x).float().cpu()))
-        else:
+        if head is None:
             parts.append((z.cpu(),))
+            continue
+        h = model.head(z.reshape(-1, z.shape[-1])).reshape(*z.shape[:2], -1).float()  # (2, b, D') or (2, b, K)
+        parts.append((z.cpu(), h.cpu(), model.teacher_logits(x).float().cpu()) if head == "clustering"
+                     else (z.cpu(), h.cpu()))
     joined = [torch.cat(p, dim=1) for p in zip(*parts)]
-    return Outputs(joined[0], *(joined[1:] if clustering else (None, None)))
+    if head == "clustering":
+        return Outputs(joined[0], None, joined[1], joined[2])
+    return Outputs(joined[0], joined[1] if head == "projection" else None, None, None)
 
 
 def _alpha(spectrum: torch.Tensor) -> float:
@@ -86,17 +94,25 @@ def _alpha(spectrum: torch.Tensor) -> float:
         return math.nan
 
 
-def embedding_diagnostics(z: torch.Tensor) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """Scalars and the spectrum of (2, N, D) view-pair embeddings."""
+def embedding_diagnostics(z: torch.Tensor, projections: torch.Tensor | None = None, untrained: bool = False,
+                          history: list[dict[str, Any]] = ()) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Scalars and the spectrum of (2, N, D) view-pair embeddings; the centred signals also of the
+    (2, N, D') projections when given. Alignment and uniformity are of the centred embeddings;
+    `history` (the run's earlier snapshots) gives the highest spreads that full collapse is judged against."""
     flat = z.reshape(-1, z.shape[-1])  # (2N, D)
     n, dim = flat.shape
     spectrum = dg.covariance_spectrum(flat)
-    rank, std = dg.rankme(flat), dg.std_of_l2_normalized(flat)
+    centred = z - flat.mean(dim=0)
     scalars = {
-        "views": n, "dim": dim, "rankme": rank, "alpha_req": _alpha(spectrum), "std": std,
-        "healthy_std": 1.0 / math.sqrt(dim), "alignment": dg.alignment(z[0], z[1]),
-        "uniformity": dg.uniformity(flat), "embedding_state": dg.classify_embedding(rank, std, dim, n),
+        "views": n, "dim": dim, "rankme": dg.rankme(flat), "alpha_req": _alpha(spectrum),
+        "std": dg.std_of_l2_normalized(flat), "healthy_std": 1.0 / math.sqrt(dim),
+        "alignment": dg.alignment(centred[0], centred[1]), "uniformity": dg.uniformity(centred.reshape(n, dim)),
+        **dg.space_signals(flat),
     }
+    if projections is not None:
+        scalars.update(dg.space_signals(projections.reshape(n, -1), prefix="head_"))
+    peaks = peak_spreads([*history, {"step": 0, **scalars}])
+    scalars["embedding_state"] = "untrained" if untrained else snapshot_embedding_state(scalars, peaks)
     return scalars, {"spectrum": spectrum.numpy().astype(np.float64)}
 
 
@@ -134,8 +150,9 @@ def knn_diagnostics(run_dir: Path) -> tuple[int | None, dict[str, Any]] | None:
     if len(z) <= KNN_K or not bool((tags > 0).any()):
         return None
     result = dg.knn_tag_precision(z, tags, k=KNN_K)
-    scalars = {"knn_precision_at_10": result.precision, "knn_chance": result.chance,
-               "knn_queries": result.queries, "knn_tracks": len(z)}
+    raw = dg.knn_tag_precision(z, tags, k=KNN_K, metric="raw")
+    scalars = {"knn_precision_at_10": result.precision, "knn_raw_precision_at_10": raw.precision,
+               "knn_chance": result.chance, "knn_queries": result.queries, "knn_tracks": len(z)}
     return (int(step) if step is not None else None), scalars
 
 
@@ -158,10 +175,12 @@ def diagnose(run_dir: Path, progress: bool = True, max_tracks: int = MAX_TRACKS,
     device = _device(cfg)
     model = SSLModel(cfg).to(device).eval()
     steps: dict[int, dict[str, Any]] = {}
+    snapshots = training_snapshots(run_dir)
     for step, path in tqdm(checkpoints.items(), desc="diagnose", unit="ckpt", disable=not progress):
         model.load_state_dict(load_checkpoint(path, map_location=device)["model"])
         out = forward_views(model, views, device)
-        scalars, arrays = embedding_diagnostics(out.embeddings)
+        history = [e for e in snapshots if e["step"] <= step] + [{"step": s, **v} for s, v in steps.items()]
+        scalars, arrays = embedding_diagnostics(out.embeddings, out.projections, cfg.method == "random", history)
         if out.teacher_logits is not None:
             more, more_arrays = clustering_diagnostics(model, out, cfg)
             scalars.update(more)
@@ -175,5 +194,31 @@ def diagnose(run_dir: Path, progress: bool = True, max_tracks: int = MAX_TRACKS,
     if knn is not None and knn_step not in steps:  # embeddings of a checkpoint that is gone
         analysis_store.write_diagnostics(run_dir, knn_step, knn[1], {})
         steps[knn_step] = dict(knn[1])
+    judged = merge_snapshots(snapshots, steps)
     return {"run_dir": str(run_dir), "method": cfg.method, "tracks": views.shape[1], "views": 2 * views.shape[1],
-            "knn_step": knn_step, "steps": dict(sorted(steps.items()))}
+            "knn_step": knn_step, "steps": dict(sorted(steps.items())),
+            **run_judgement(judged, untrained=cfg.method == "random")}
+
+
+def training_snapshots(run_dir: Path) -> list[dict[str, Any]]:
+    """The run's collapse snapshots from events.jsonl, in step order (none for a run without events)."""
+    path = RunDir(run_dir).events
+    if not path.exists():
+        return []
+    events, _ = read_events(path)
+    return sorted((e for e in events if e.get("type") == "collapse" and isinstance(e.get("step"), int)),
+                  key=lambda e: e["step"])
+
+
+def run_judgement(snapshots: list[dict[str, Any]], untrained: bool) -> dict[str, Any]:
+    """{"verdict": the run's verdict at its latest snapshot with its guidance, "forecast": the latest warning}."""
+    verdicts = run_verdicts(snapshots, untrained)
+    if not verdicts:
+        return {"verdict": None, "forecast": None}
+    last = verdicts[-1]
+    warnings = [] if untrained else forecasts(snapshots)
+    warning = warnings[-1] if warnings and warnings[-1].step == last.step else None
+    return {"verdict": {"kind": last.kind, "step": last.step, "since_step": last.since_step, "space": last.space,
+                        "evidence": last.evidence, "stop_advised": guidance(last.kind).stop,
+                        "advice": advice(last.kind)},
+            "forecast": None if warning is None else {**warning._asdict(), "message": warning.message}}

@@ -17,12 +17,13 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from engine.collapse.clustering import classify_clustering
-from engine.collapse.neighbours import knn_tag_hits, unit_rows
+from engine.collapse.neighbours import DEFAULT_METRIC, Metric, knn_tag_hits, search_rows
 from engine.collapse.verdicts import EmbeddingState, classify_embedding
 
 __all__ = [
     "EmbeddingState", "TagPrecision", "alignment", "alpha_req", "classify_clustering", "classify_embedding",
-    "covariance_spectrum", "knn_tag_precision", "rankme", "singular_values", "std_of_l2_normalized", "uniformity",
+    "centred_rankme", "centred_std", "covariance_spectrum", "knn_tag_precision", "rankme", "singular_values", "spread",
+    "std_of_l2_normalized", "uniformity",
 ]
 
 
@@ -34,6 +35,50 @@ def std_of_l2_normalized(z: Tensor) -> float:
     Blind to dimensional collapse onto a subspace that is not axis-aligned (≈ 0.9/√D at rank 3).
     """
     return float(F.normalize(z.float(), dim=-1).std(dim=0).mean())
+
+
+@torch.no_grad()
+def centred_std(z: Tensor) -> float:
+    """`std_of_l2_normalized` of the embeddings (N, D) after their mean is subtracted.
+
+    Post-ReLU backbone embeddings all lie in the positive orthant, so their raw directions are alike
+    whatever the training did; centred, healthy ≈ 1/√D. Blind to full collapse (the leftover noise
+    is isotropic): read `spread` for it.
+    """
+    z = z.float()
+    return std_of_l2_normalized(z - z.mean(dim=0, keepdim=True))
+
+
+@torch.no_grad()
+def spread(z: Tensor) -> float:
+    """Share of the embeddings' RMS norm that varies between inputs: √(trace Cov / mean ‖z‖²), 0..1.
+
+    1 when the mean is 0; → 0 in full collapse (every input maps to one point). Post-ReLU
+    backbone embeddings keep a large shared mean, so their healthy value is well below 1
+    (docs/collapse-calibration.md gives the measured ranges).
+    """
+    z = z.double()
+    energy = z.pow(2).sum(dim=1).mean()
+    varying = (z - z.mean(dim=0, keepdim=True)).pow(2).sum(dim=1).mean()
+    return float((varying / energy.clamp_min(1e-300)).sqrt())
+
+
+@torch.no_grad()
+def centred_rankme(z: Tensor) -> float:
+    """RankMe of the centred embeddings (N, D): the directions the inputs vary in, 1..min(N - 1, D).
+
+    The shared mean of post-ReLU embeddings would otherwise count as the one dominant direction
+    (an untrained backbone scores ≈ 1.3 uncentred). Healthy: many; dimensional collapse: a few.
+    """
+    z = z.float()
+    return rankme(z - z.mean(dim=0, keepdim=True))
+
+
+@torch.no_grad()
+def space_signals(z: Tensor, prefix: str = "") -> dict[str, float]:
+    """The centred collapse signals of one embedding space (N, D), keyed `<prefix>spread` etc."""
+    return {f"{prefix}spread": spread(z), f"{prefix}centred_rankme": centred_rankme(z),
+            f"{prefix}centred_std": centred_std(z), f"{prefix}dim": int(z.shape[-1])}
 
 
 @torch.no_grad()
@@ -130,8 +175,10 @@ class TagPrecision(NamedTuple):
 
 
 @torch.no_grad()
-def knn_tag_precision(z: Tensor, tags: Tensor, k: int = 10, chunk: int = 1024) -> TagPrecision:
-    """Tag precision@k of cosine nearest neighbours: track embeddings (N, D), multi-hot tags (N, T).
+def knn_tag_precision(z: Tensor, tags: Tensor, k: int = 10, chunk: int = 1024,
+                      metric: Metric = DEFAULT_METRIC) -> TagPrecision:
+    """Tag precision@k of cosine nearest neighbours (of centred embeddings unless `metric` is "raw"): track
+    embeddings (N, D), multi-hot tags (N, T).
 
     For each query track with at least one tag, its k nearest other tracks by cosine similarity
     (itself excluded) count as hits when they share at least one tag with it; precision is
@@ -148,7 +195,7 @@ def knn_tag_precision(z: Tensor, tags: Tensor, k: int = 10, chunk: int = 1024) -
     queries = np.flatnonzero(multi_hot.any(axis=1))
     if len(queries) == 0:
         raise ValueError("knn_tag_precision: no track has a tag")
-    hits = knn_tag_hits(unit_rows(z.float().cpu().numpy()), multi_hot, queries, k, chunk)
+    hits = knn_tag_hits(search_rows(z.float().cpu().numpy(), metric), multi_hot, queries, k, chunk)
     counts = multi_hot.astype(np.float32)
     shared = sum(int((counts[rows] @ counts.T > 0).sum()) - len(rows)  # other tracks sharing >= 1 tag
                  for rows in np.array_split(queries, math.ceil(len(queries) / chunk)))

@@ -2,12 +2,19 @@
 
 One ranking for every user (the k-NN tag precision of `mvssl diagnose` and `mvssl compare`, `mvssl
 neighbours`, the map panel): most similar first, ties by row, NaN similarities last, never the query.
+By default the cosine is of centred embeddings (the mean track subtracted): post-ReLU backbone
+embeddings share a large mean, so their raw cosines are all near 1 (`metric="raw"` keeps them).
 """
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import numpy as np
+
+Metric = Literal["centred", "raw"]
+METRICS: tuple[Metric, ...] = ("centred", "raw")
+DEFAULT_METRIC: Metric = "centred"  # the better k-NN tag precision on the reference runs (docs/collapse-calibration.md)
 
 NAN_RANK = -2.0  # where a NaN similarity ranks: below every cosine, above the query itself (-inf)
 
@@ -16,6 +23,18 @@ def unit_rows(x: np.ndarray) -> np.ndarray:
     """Rows scaled to unit L2 norm (all-zero rows stay zero); (N, D) float32."""
     x = np.asarray(x, np.float32)
     return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+
+def search_rows(x: np.ndarray, metric: Metric = DEFAULT_METRIC) -> np.ndarray:
+    """Unit rows (N, D) float32 to rank by cosine: of x itself ("raw") or of x minus its mean row over the
+    finite rows ("centred")."""
+    if metric not in METRICS:
+        raise ValueError(f"unknown neighbour metric {metric!r} (valid: {', '.join(METRICS)})")
+    x = np.asarray(x, np.float32)
+    finite = np.isfinite(x).all(axis=1)
+    if metric == "centred" and finite.any():
+        x = x - x[finite].mean(axis=0, dtype=np.float64).astype(np.float32)
+    return unit_rows(x)
 
 
 def nearest_rows(unit: np.ndarray, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.collapse.neighbours import knn_tag_hits, unit_rows
+from engine.collapse.neighbours import knn_tag_hits, search_rows
 from engine.rundir import analysis_store, embeddings_store
 from engine.evaluation.colours import colour_of
 from engine.config import ConfigError, load, micro_pooling_at
@@ -216,7 +216,7 @@ def compare(run_dirs: list[Path], task: str, n_resamples: int = 1000, seed: int 
     for r in runs:
         row = {tid: i for i, tid in enumerate(r.track_ids)}
         queries = np.array([row[t] for t in query_ids])
-        per_query[r.name] = knn_tag_hits(unit_rows(r.embeddings), r.track_tags, queries, k)
+        per_query[r.name] = knn_tag_hits(search_rows(r.embeddings), r.track_tags, queries, k)
     knn = paired_mean_bootstrap(per_query, n_resamples, seed, f"knn_precision@{k}")
     pools_differ = any(r.track_ids != ref.track_ids for r in runs[1:])
     methods = {r.name: r.method for r in runs}

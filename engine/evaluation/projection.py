@@ -15,7 +15,7 @@ from typing import Any, Callable, NamedTuple
 
 import numpy as np
 
-from engine.collapse.neighbours import nearest, unit_rows
+from engine.collapse.neighbours import DEFAULT_METRIC, Metric, nearest, search_rows, unit_rows
 from engine.rundir import analysis_store, embeddings_store, layout
 
 PROJECTIONS = ("pca", "umap")
@@ -99,8 +99,10 @@ class NeighbourIndex:
     built once (`neighbour_index`) and every later query is one matrix-vector product.
     """
 
-    def __init__(self, x: np.ndarray, tracks: embeddings_store.TrackTable | None = None) -> None:
-        self.unit = unit_rows(x)  # (N, D) float32
+    def __init__(self, x: np.ndarray, tracks: embeddings_store.TrackTable | None = None,
+                 metric: Metric = DEFAULT_METRIC) -> None:
+        self.metric = metric
+        self.unit = search_rows(x, metric)  # (N, D) float32
         self.tracks = tracks
         self._rows = {track_id: i for i, track_id in enumerate(tracks.ids)} if tracks is not None else {}
 
@@ -114,13 +116,14 @@ class NeighbourIndex:
         return nearest(self.unit, index, k)
 
 
-def cosine_neighbours(x: np.ndarray, index: int, k: int = 10) -> tuple[np.ndarray, np.ndarray]:
+def cosine_neighbours(x: np.ndarray, index: int, k: int = 10,
+                      metric: Metric = DEFAULT_METRIC) -> tuple[np.ndarray, np.ndarray]:
     """Rows of the k most cosine-similar rows of x (N, D) to row `index` (itself excluded), and their
     similarities. Normalises all of x: for repeated queries keep a `NeighbourIndex`."""
-    return NeighbourIndex(x).query(index, k)
+    return NeighbourIndex(x, metric=metric).query(index, k)
 
 
-def neighbour_index(run_dir: Path) -> NeighbourIndex:
+def neighbour_index(run_dir: Path, metric: Metric = DEFAULT_METRIC) -> NeighbourIndex:
     """The run's index, built on first use and again whenever embeddings.h5 is replaced or rewritten."""
     path = (Path(run_dir) / layout.EMBEDDINGS).resolve()
     try:
@@ -128,20 +131,21 @@ def neighbour_index(run_dir: Path) -> NeighbourIndex:
         version = (st.st_ino, st.st_size, st.st_mtime_ns)  # the writer renames a new file into place
     except FileNotFoundError:
         version = None  # opening it below raises the store's "no embeddings yet"
-    return _cached_index(path, version)
+    return _cached_index(path, version, metric)
 
 
 @functools.lru_cache(maxsize=2)  # a 50,000-track index holds 200 MB
-def _cached_index(path: Path, version: tuple[int, int, int] | None) -> NeighbourIndex:
+def _cached_index(path: Path, version: tuple[int, int, int] | None, metric: Metric) -> NeighbourIndex:
     with embeddings_store.open_embeddings(path.parent) as emb:
-        return NeighbourIndex(emb.track_embeddings(), emb.tracks)
+        return NeighbourIndex(emb.track_embeddings(), emb.tracks, metric)
 
 
-def neighbours(run_dir: Path, track_id: str, k: int = 10) -> list[Neighbour]:
-    """The k tracks nearest to `track_id` by cosine similarity of track embeddings, most similar first."""
+def neighbours(run_dir: Path, track_id: str, k: int = 10, metric: Metric = DEFAULT_METRIC) -> list[Neighbour]:
+    """The k tracks nearest to `track_id` by cosine similarity of (centred, by default) track embeddings,
+    most similar first."""
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
-    index = neighbour_index(run_dir)
+    index = neighbour_index(run_dir, metric)
     tracks = index.tracks
     row = index.row_of(track_id)
     if row is None:

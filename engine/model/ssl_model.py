@@ -55,7 +55,7 @@ class SSLModel(nn.Module):
         if self.spec.head == "clustering":
             dims[-1] = cfg.n_prototypes
         self.head = MLPHead(self.backbone.config.output_dim, dims)
-        if self.spec.uses_predictor:
+        if self.spec.uses_predictor and cfg.byol_predictor:
             self.predictor = byol_predictor(in_dim=dims[-1])
         if self.spec.uses_teacher:
             self.teacher = nn.ModuleDict({"backbone": copy.deepcopy(self.backbone), "head": copy.deepcopy(self.head)})

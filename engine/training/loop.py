@@ -271,8 +271,11 @@ def train(run_dir: Path, progress: bool = True, preempted: Callable[[], bool] | 
                          "time": time.time()}
                 event.update({k: float(v) for k, v in result.components.items() if v.ndim == 0})
                 events.write(event)
-                events.write({"type": "collapse", "step": done,
-                              **probe.snapshot(model, sched.teacher_temp, rt.dtype)})
+                snapshot = probe.snapshot(model, sched.teacher_temp, rt.dtype)
+                events.write({"type": "collapse", "step": done, **snapshot})
+                warning = probe.warning(done, snapshot)
+                if warning is not None:
+                    events.write({**warning, "time": time.time()})
                 write_status(run_dir, "running", step=done)
                 if on_step is not None:
                     on_step(done, cfg.steps)
@@ -340,6 +343,9 @@ def _write_random_control(run_dir: Path, cfg: RunConfig, model: SSLModel, rt: Ru
         with EventWriter(RunDir(run_dir).events) as events:
             events.write({"type": "train", "step": 0, "epoch": 0.0, "time": time.time(),
                           "message": "random control: seeded initial weights, BatchNorm at initial statistics"})
+            views = ViewConfig(n_views=cfg.views, segment_s=cfg.segment_s, min_gap_s=cfg.min_gap_s, augment=False)
+            probe = CollapseProbe.from_corpus(load_source(cfg.corpus), views, seed=cfg.seed, device=rt.device)
+            events.write({"type": "collapse", "step": 0, **probe.snapshot(model, cfg.teacher_temp_end, rt.dtype)})
         write_status(run_dir, "done", step=cfg.steps, total_steps=cfg.steps, finished_at=time.time(),
                      message="random control (untrained backbone)")
     return "done"

@@ -9,13 +9,14 @@ from pathlib import Path
 import numpy as np
 import PySide6
 import pytest
+from PySide6.QtCore import Qt
 
 from engine.collapse import verdicts
 from engine.rundir import analysis_store
 from engine.rundir.events import EventWriter
 from engine.rundir.files import write_status
 from workbench.panels.collapse import model as cm
-from workbench.panels.collapse.view import ALARM_STYLE, CollapsePanel
+from workbench.panels.collapse.view import ALARM_STYLE, HEALTHY_STYLE, UNTRAINED_STYLE, WARNING_STYLE, CollapsePanel
 from workbench.runs.watch import RunWatchers, Subscription
 from workbench.runs.selection import RunSelection
 
@@ -64,74 +65,66 @@ def panel_for(qtbot):
     return build
 
 
-def test_snapshots_are_judged_with_the_engine_verdict(tmp_path: Path) -> None:
+def centred(step: int, spread: float, rank: float = 30.0, **more) -> dict:
+    """A collapse snapshot with the centred signals of the backbone (64 views, 1024-D) and raw ones that
+    look collapsed, as post-ReLU embeddings always do."""
+    return {"type": "collapse", "step": step, "std": 0.0049, "rankme": 1.5, "healthy_std": 1 / 32, "views": 64,
+            "spread": spread, "centred_rankme": rank, "dim": 1024, **more}
+
+
+def test_a_short_healthy_run_gets_no_alarm_from_its_raw_std(tmp_path: Path, panel_for) -> None:
     diagnostics = pytest.importorskip("engine.collapse.diagnostics")  # needs torch: a test-side check only
     assert diagnostics.classify_embedding is verdicts.classify_embedding  # one verdict, one set of thresholds
-    run = tmp_path / "run"
-    run.mkdir()
-    with EventWriter(run / "events.jsonl") as events:  # rankme 6 of min(n, 1024): dimensional only when n > 400
-        events.write({"type": "collapse", "step": 10, "std": 0.03, "rankme": 6.0, "healthy_std": 1 / 32})
-        events.write({"type": "collapse", "step": 20, "std": 0.03, "rankme": 6.0, "healthy_std": 1 / 32,
-                      "views": 512})
-        events.write({"type": "collapse", "step": 30, "std": 0.03, "rankme": 6.0, "healthy_std": 1 / 32,
-                      "views": 64, "embedding_state": "full"})
-    states = [state for _, state, _ in cm.RunCollapse.load(run)._states()["embedding"]]
-    assert states == ["healthy", "dimensional", "full"]  # old runs: SNAPSHOT_VIEWS; then the views; then the verdict
-    assert verdicts.SNAPSHOT_VIEWS == 64
-
-
-def test_dominant_collapse_raises_the_alarm(tmp_path: Path, panel_for) -> None:
-    run = make_run(tmp_path, "clu-collapse", "clustering-collapse", kind="dominant")
-    alarms = cm.RunCollapse.load(run).alarms()
-    assert [(a.kind, a.since_step, a.step) for a in alarms] == [("dominant", 30, 40)]
-    view = panel_for([run])
-    column = view.columns[0]
-    assert not column.alarm_label.isHidden()
-    assert column.alarm_label.styleSheet() == ALARM_STYLE
-    assert "dominant collapse" in column.alarm_label.text() and "effective prototypes 1.02" in column.alarm_label.text()
-    x, heights = column.usage_bars.opts["x"], column.usage_bars.opts["height"]
-    assert list(heights) == [64] and list(x) == [0]
-    steps, effective = column.effective_curve.getOriginalDataset()
-    assert list(steps) == list(STEPS) and effective[-1] == pytest.approx(1.02)
-    assert column.max_entropy_line.value() == pytest.approx(LN_K)
-    _, kl = column.kl_curve.getOriginalDataset()
-    np.testing.assert_allclose(kl, [0.8, 0.4, 0.8 / 3, 0.2])
-
-
-def test_uniform_collapse_is_named(tmp_path: Path) -> None:
-    run = make_run(tmp_path, "clu-uniform", "clustering", kind="uniform")
-    (alarm,) = cm.RunCollapse.load(run).alarms()
-    assert alarm.kind == "uniform" and "teacher entropy 8.00 of ln K = 8.32" in alarm.message
-
-
-def test_healthy_contrastive_run_has_no_alarm(tmp_path: Path, panel_for) -> None:
     run = make_run(tmp_path, "con", "contrastive")
-    assert cm.RunCollapse.load(run).alarms() == []
+    with EventWriter(run / "events.jsonl") as events:  # the 30-step run of the issue: raw std 0.0049 of 0.031
+        for step, spread, rank in ((50, 0.005, 17.0), (60, 0.03, 25.7), (70, 0.10, 36.8)):
+            events.write(centred(step, spread, rank, embedding_state="full"))  # an old verdict is not read
+    model = cm.RunCollapse.load(run)
+    assert model.alarms() == [] and model.verdict().kind == "healthy" and model.forecast() is None
     view = panel_for([run])
     column = view.columns[0]
-    assert column.alarm_label.styleSheet() != ALARM_STYLE and "no collapse" in column.alarm_label.text()
+    assert column.alarm_label.styleSheet() == HEALTHY_STYLE and "no collapse" in column.alarm_label.text()
     assert not any(plot.isVisible() for plot in column.clustering_plots)
     steps, rankme = column.rankme_curve.getOriginalDataset()
-    assert list(steps) == list(STEPS) and list(rankme) == [40.0, 41.0, 42.0, 43.0]
+    assert list(steps) == list(STEPS) + [50, 60, 70] and list(rankme)[:4] == [40.0, 41.0, 42.0, 43.0]
     assert [len(c.getOriginalDataset()[0]) for c in column.spectrum_curves] == [64] * 4
     _, uniformity = column.uniformity_curve.getOriginalDataset()
     np.testing.assert_allclose(uniformity, [-3.0, -2.8, -2.6, -2.4])
 
 
-def test_dimensional_and_full_collapse_from_training_snapshots(tmp_path: Path) -> None:
+def test_the_random_control_is_untrained_not_collapsed(tmp_path: Path, panel_for) -> None:
+    run = tmp_path / "rnd"
+    run.mkdir()
+    write_status(run, "done", method="random", step=0, total_steps=0)
+    with EventWriter(run / "events.jsonl") as events:
+        events.write(centred(0, 0.046, 4.5))
+    model = cm.RunCollapse.load(run)
+    assert model.alarms() == [] and model.verdict().kind == "untrained"
+    label = panel_for([run]).columns[0].alarm_label
+    assert label.styleSheet() == UNTRAINED_STYLE and label.text().startswith("untrained backbone")
+
+
+def test_dimensional_then_full_collapse_with_guidance(tmp_path: Path) -> None:
     run = make_run(tmp_path, "vic", "vicreg")
     with EventWriter(run / "events.jsonl") as events:
-        events.write({"type": "collapse", "step": 50, "std": 0.02, "rankme": 2.5, "healthy_std": 1 / 32})
+        events.write(centred(50, 0.2, 30.0))
+        events.write(centred(60, 0.2, 2.5))
     model, watchers = cm.RunCollapse(run), RunWatchers()
     watchers.watch(run, Subscription(events=model.add_events, reset=model.reset, files=model.files_changed))
-    assert [a.kind for a in model.alarms()] == ["dimensional"]  # the watcher replayed the run's history
-    analysis_store.write_diagnostics(run, 50, {"embedding_state": "full", "std": 0.0001, "healthy_std": 1 / 32}, {})
+    assert model.alarms() == []  # one low reading is not yet a verdict
     with EventWriter(run / "events.jsonl") as events:
-        events.write({"type": "collapse", "step": 60, "std": 0.0001, "rankme": 1.1, "healthy_std": 1 / 32})
-    watchers.poll()  # no engine attached: the watcher's fallback reads the new event and the new diagnostics
-    assert model.collapse_events[-1]["step"] == 60 and 50 in model.diagnostics
+        events.write(centred(70, 0.2, 2.4))
+    watchers.poll()  # no engine attached: the watcher's fallback reads the new event
     (alarm,) = model.alarms()
-    assert alarm.kind == "full" and alarm.since_step == 50
+    assert alarm.kind == "dimensional" and alarm.since_step == 60 and alarm.stop
+    assert "dimensional collapse in the backbone" in alarm.message and "decorrelation" in alarm.advice
+    with EventWriter(run / "events.jsonl") as events:
+        events.write(centred(80, 0.004, 2.4))
+        events.write(centred(90, 0.003, 2.4))
+    watchers.poll()
+    (alarm,) = model.alarms()
+    assert alarm.kind == "full" and alarm.since_step == 80
+    assert alarm.advice.endswith("See docs/collapse-calibration.md#full.")
 
 
 def test_alarm_appears_live_as_events_arrive(tmp_path: Path, panel_for, qtbot) -> None:
@@ -139,10 +132,33 @@ def test_alarm_appears_live_as_events_arrive(tmp_path: Path, panel_for, qtbot) -
     view = panel_for([run])
     assert view.columns[0].alarm_label.styleSheet() != ALARM_STYLE
     with EventWriter(run / "events.jsonl") as events:
-        events.write({"type": "collapse", "step": 50, "std": 0.03, "rankme": 40.0, "healthy_std": 1 / 32,
-                      "teacher_entropy": 0.01, "effective_prototypes": 1.0, "usage": {"3": 64},
-                      "max_entropy": LN_K, "clustering_state": "dominant"})
-    qtbot.waitUntil(lambda: "dominant collapse" in view.columns[0].alarm_label.text(), timeout=3000)
+        for step in (50, 60):
+            events.write({"type": "collapse", "step": step, "std": 0.03, "rankme": 40.0, "healthy_std": 1 / 32,
+                          "teacher_entropy": 0.01, "effective_prototypes": 1.0, "usage": {"3": 64},
+                          "max_entropy": LN_K, "clustering_state": "dominant"})
+    label = view.columns[0].alarm_label
+    qtbot.waitUntil(lambda: "dominant collapse" in label.text(), timeout=3000)
+    assert "turn teacher centering on" in label.text() and "Stopping the run is advised" in label.text()
+    assert "docs/collapse-calibration.md#dominant</a>" in label.text() and label.openExternalLinks()
+
+
+def test_forecast_in_the_banner_and_the_runs_tree_tooltip(tmp_path: Path, panel_for) -> None:
+    run = make_run(tmp_path, "clu", "clustering")
+    with EventWriter(run / "events.jsonl") as events:
+        for step, effective in ((50, 40.0), (60, 15.0), (70, 6.0)):  # falling fast towards the dominant limit
+            events.write({"type": "collapse", "step": step, "views": 64, "teacher_entropy": 1.5,
+                          "effective_prototypes": effective, "max_entropy": LN_K, "clustering_state": "healthy"})
+    model = cm.RunCollapse.load(run)
+    assert model.alarms() == [] and model.forecast().kind == "dominant"
+    label = panel_for([run]).columns[0].alarm_label
+    assert label.styleSheet() == WARNING_STYLE
+    assert "collapsing towards dominant — about" in label.text() and "steps to the verdict at this rate" in label.text()
+    from workbench.runs.model import read_run
+    from workbench.runs.tree import RunsTreeModel
+    tree = RunsTreeModel()
+    tree.set_runs([read_run(run)])
+    tip = tree.data(tree.index(0, 0, tree.index(0, 0)), Qt.ItemDataRole.ToolTipRole)
+    assert "collapsing towards dominant" in tip
 
 
 def test_side_by_side_defaults_to_clustering_and_clustering_collapse(tmp_path: Path, panel_for) -> None:

@@ -216,6 +216,7 @@ def test_click_plays_and_lists_ten_cosine_neighbours(panel: EmbeddingMapPanel, q
 
     with embeddings_store.open_embeddings(panel.run_dir()) as emb:
         x = emb.track_embeddings().astype(np.float64)
+    x -= x.mean(axis=0)  # the cosine of centred embeddings (engine.collapse.neighbours)
     x /= np.linalg.norm(x, axis=1, keepdims=True)
     sims = x @ x[row]
     sims[row] = -np.inf

@@ -12,6 +12,7 @@ from PySide6.QtCore import QAbstractItemModel, QModelIndex, QPersistentModelInde
 from PySide6.QtGui import QColor
 
 from engine.service.contract import Job
+from workbench.runs.collapse_note import collapse_note
 from workbench.runs.model import NO_STUDY, RunSummary, colour_of, format_duration, group_by_study, with_job, with_status
 
 COLUMNS = ("Run", "Method", "Status", "Progress", "Elapsed", "ETA")
@@ -176,7 +177,9 @@ class RunsTreeModel(QAbstractItemModel):
         if role == Qt.ItemDataRole.ToolTipRole:
             tip = f"{run.run_id} ({run.method})\n{run.message or run.path}"
             tip += f"\n{run.job_text}" if run.job_text else ""
-            return f"{tip}\nprecision: {run.precision}" if run.precision else tip
+            tip = f"{tip}\nprecision: {run.precision}" if run.precision else tip
+            note = collapse_note(run.path, run.method)
+            return f"{tip}\n{note}" if note else tip
         if role == PROGRESS_ROLE:
             if run.job_progress is not None:
                 return run.job_progress

@@ -101,7 +101,10 @@ def test_statistics_come_from_the_checkpoint_teacher_and_center(clustering_run, 
     assert scalars["teacher_entropy"] == pytest.approx(stats.teacher_entropy, rel=1e-4)
     assert scalars["effective_prototypes"] == pytest.approx(stats.effective_prototypes, rel=1e-4)
     assert scalars["rankme"] == pytest.approx(dg.rankme(z.reshape(2 * TRACKS, -1)), rel=1e-4)
-    assert scalars["alignment"] == pytest.approx(dg.alignment(z[0], z[1]), rel=1e-4)
+    centred = z - z.reshape(2 * TRACKS, -1).mean(dim=0)
+    assert scalars["alignment"] == pytest.approx(dg.alignment(centred[0], centred[1]), rel=1e-4)
+    assert scalars["spread"] == pytest.approx(dg.spread(z.reshape(2 * TRACKS, -1)), rel=1e-4)
+    assert scalars["centred_rankme"] == pytest.approx(dg.centred_rankme(z.reshape(2 * TRACKS, -1)), rel=1e-4)
     weight = model.teacher["head"].ops[-1].weight
     assert scalars["near_duplicate_pairs"] == dc.near_duplicate_prototypes(weight)
 
@@ -142,14 +145,16 @@ def test_random_run_and_the_command(tmp_path: Path, tiny_corpus: Path, capsys) -
     assert args.handler(args) == 0
     result = json.loads(capsys.readouterr().out)
     assert list(result["steps"]) == ["0"] and result["views"] == 4
-    assert "teacher_entropy" not in result["steps"]["0"] and "embedding_state" in result["steps"]["0"]
+    assert "teacher_entropy" not in result["steps"]["0"] and result["steps"]["0"]["embedding_state"] == "untrained"
+    assert result["verdict"]["kind"] == "untrained" and not result["verdict"]["stop_advised"]
     assert sorted(analysis_store.read_diagnostics(run)) == [0]
 
     args = _parser().parse_args(["diagnose", "--run-dir", str(run), "--tracks", "2"])
     assert args.handler(args) == 0
     table = capsys.readouterr().out.splitlines()
     assert "RankMe" in table[1] and "H nats" not in table[1]
-    assert table[2].split()[0] == "0" and len(table) == 3
+    assert table[2].split()[0] == "0" and len(table) == 4
+    assert table[3].startswith("verdict at step 0: untrained. untrained backbone: ")
 
 
 @slow
@@ -158,7 +163,9 @@ def test_table_has_clustering_columns_and_knn_line(clustering_run) -> None:
     lines = diagnose_cmd.format_table(result).splitlines()
     assert "H nats" in lines[1] and "dup pairs" in lines[1]
     assert [line.split()[0] for line in lines[2:4]] == ["1", "2"]
-    assert lines[-1].startswith("k-NN tag precision@10 at step 2 over 24 tracks")
+    knn = next(line for line in lines if line.startswith("k-NN"))
+    assert knn.startswith("k-NN tag precision@10 at step 2 over 24 tracks") and "centred" in knn and "raw cosine" in knn
+    assert lines[-1].startswith(f"verdict at step 2: {result['verdict']['kind']}")
 
 
 def test_errors(tmp_path: Path, tiny_corpus: Path) -> None:

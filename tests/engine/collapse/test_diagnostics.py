@@ -78,22 +78,36 @@ def test_uniformity_and_alignment_regions(cases) -> None:
     assert dg.alignment(full, full.flip(0)) < 1e-4
 
 
+def test_centred_signal_regions(cases) -> None:
+    offset = 5.0  # a shared mean far larger than the variation, as post-ReLU backbone embeddings have
+    healthy = cases["healthy"] + offset
+    assert dg.std_of_l2_normalized(healthy) < 0.2 / math.sqrt(D)  # raw directions all alike...
+    assert dg.centred_std(healthy) == pytest.approx(1 / math.sqrt(D), rel=0.05)  # ...centred they spread
+    assert dg.rankme(healthy) < 0.5 * D < 0.9 * D < dg.centred_rankme(healthy)  # the mean counts as one big direction
+    assert dg.spread(cases["healthy"]) == pytest.approx(1.0, abs=0.01)
+    assert dg.spread(healthy) == pytest.approx(1 / math.sqrt(1 + offset ** 2), rel=0.02)
+    assert dg.centred_rankme(cases["dimensional"]) == pytest.approx(3.0, abs=0.5)
+    assert dg.spread(cases["full"]) < 1e-3
+
+
 def test_classify_embedding_on_the_three_cases(cases) -> None:
     for name, z in cases.items():
-        state = dg.classify_embedding(dg.rankme(z), dg.std_of_l2_normalized(z), dim=D, n=N)
+        peak = dg.spread(cases["healthy"])  # the run's highest spread so far: before it collapsed
+        state = dg.classify_embedding(dg.spread(z), dg.centred_rankme(z), dim=D, n=N, peak_spread=peak)
         assert state == name
 
 
 def test_classify_embedding_thresholds() -> None:
-    ok = 1 / math.sqrt(1024)
-    assert dg.classify_embedding(rankme=11.0, std=ok, dim=1024, n=512) == "healthy"
-    assert dg.classify_embedding(rankme=10.0, std=ok, dim=1024, n=512) == "dimensional"  # < 0.02 * 512
-    assert dg.classify_embedding(rankme=3.9, std=ok, dim=1024, n=64) == "dimensional"  # < 4
-    assert dg.classify_embedding(rankme=1.9, std=ok, dim=1024, n=4) == "dimensional"  # < 4 / 2
-    assert dg.classify_embedding(rankme=2.1, std=ok, dim=1024, n=4) == "healthy"
-    assert dg.classify_embedding(rankme=500.0, std=0.19 * ok, dim=1024, n=512) == "full"
+    assert dg.classify_embedding(spread=0.2, centred_rankme=26.0, dim=1024, n=512) == "healthy"
+    assert dg.classify_embedding(spread=0.2, centred_rankme=25.0, dim=1024, n=512) == "dimensional"  # < 0.05 * 511
+    assert dg.classify_embedding(spread=0.2, centred_rankme=1.9, dim=1024, n=8) == "dimensional"  # < 2
+    assert dg.classify_embedding(spread=0.2, centred_rankme=2.1, dim=1024, n=8) == "healthy"
+    # full collapse needs the spread low and far below the run's highest: an early snapshot is not collapsed
+    assert dg.classify_embedding(spread=0.005, centred_rankme=500.0, dim=1024, n=512) == "healthy"
+    assert dg.classify_embedding(spread=0.005, centred_rankme=500.0, dim=1024, n=512, peak_spread=0.04) == "healthy"
+    assert dg.classify_embedding(spread=0.005, centred_rankme=500.0, dim=1024, n=512, peak_spread=0.06) == "full"
     with pytest.raises(ValueError, match="dim"):
-        dg.classify_embedding(1.0, 0.1, dim=0, n=5)
+        dg.classify_embedding(0.1, 1.0, dim=0, n=5)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -92,7 +92,8 @@ def test_neighbours_exclude_self_are_sorted_and_match_numpy_cosine(tmp_path: Pat
     x, label = clusters(n=40)
     write_run(tmp_path, x, label)
     found = neighbours(tmp_path, "t5", k=7)
-    xn = x / np.linalg.norm(x, axis=1, keepdims=True)
+    centred = x - x.mean(axis=0)  # the default: cosine of centred embeddings
+    xn = centred / np.linalg.norm(centred, axis=1, keepdims=True)
     cos = xn @ xn[5]
     expected = [i for i in np.argsort(-cos) if i != 5][:7]
     assert [n.id for n in found] == [f"t{i}" for i in expected]
@@ -106,7 +107,7 @@ def test_neighbours_exclude_self_are_sorted_and_match_numpy_cosine(tmp_path: Pat
 
 def test_cosine_neighbours_excludes_the_query_even_among_duplicates() -> None:
     x = np.array([[1, 0], [1, 0], [0, 1], [2, 0]], np.float32)
-    rows, sims = cosine_neighbours(x, 0, k=3)
+    rows, sims = cosine_neighbours(x, 0, k=3, metric="raw")
     assert 0 not in rows and sorted(rows[:2]) == [1, 3] and rows[2] == 2
     np.testing.assert_allclose(sims, [1, 1, 0], atol=1e-6)
 
@@ -124,12 +125,26 @@ def _stable_sort_neighbours(x: np.ndarray, index: int, k: int) -> tuple[np.ndarr
 def test_index_query_equals_a_stable_sort_of_all_rows_ties_included(k: int) -> None:
     x, _ = clusters(n=60, dim=8)
     x = np.concatenate([x, x[:10], 3 * x[:10], np.zeros((2, 8), np.float32)])  # exact ties and zero rows
-    index = NeighbourIndex(x)
+    index = NeighbourIndex(x, metric="raw")
     for row in (0, 5, 64, 80, 81):
         rows, sims = index.query(row, k)
         expected_rows, expected_sims = _stable_sort_neighbours(x, row, k)
         np.testing.assert_array_equal(rows, expected_rows)
         np.testing.assert_allclose(sims, expected_sims, atol=1e-6)
+
+
+def test_centred_neighbours_rank_by_the_cosine_after_the_mean_is_subtracted() -> None:
+    rng = np.random.default_rng(3)
+    x = (rng.normal(size=(50, 6)) + 20.0).astype(np.float32)  # a large shared mean, as post-ReLU embeddings have
+    _, raw = cosine_neighbours(x, 0, k=10, metric="raw")
+    rows, centred = cosine_neighbours(x, 0, k=10)
+    assert raw.min() > 0.99  # every raw cosine near 1, whatever the tracks
+    expected_rows, expected = _stable_sort_neighbours(x - x.mean(axis=0), 0, 10)
+    np.testing.assert_array_equal(rows, expected_rows)
+    np.testing.assert_allclose(centred, expected, atol=1e-5)
+    assert centred[0] - centred[-1] > 0.2  # the cosines spread
+    with pytest.raises(ValueError, match="valid: centred, raw"):
+        NeighbourIndex(x, metric="euclid")  # type: ignore[arg-type]
 
 
 def test_neighbour_index_is_kept_until_embeddings_h5_is_replaced(tmp_path: Path) -> None:
@@ -141,7 +156,8 @@ def test_neighbour_index_is_kept_until_embeddings_h5_is_replaced(tmp_path: Path)
     write_run(tmp_path, x[::-1].copy(), label[::-1].copy())  # a new embeddings.h5, same ids
     assert neighbour_index(tmp_path) is not first
     after = neighbours(tmp_path, "t5", k=5)
-    expected, _ = _stable_sort_neighbours(x[::-1], 5, 5)
+    reversed_x = x[::-1]
+    expected, _ = _stable_sort_neighbours(reversed_x - reversed_x.mean(axis=0), 5, 5)
     assert [n.id for n in after] == [f"t{i}" for i in expected] != [n.id for n in before]
 
 

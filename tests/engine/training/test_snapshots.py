@@ -39,13 +39,20 @@ def test_snapshot_equals_prototype_stats_with_the_center() -> None:
     assert sum(snap["usage"].values()) == 16 and snap["max_entropy"] == math.log(16)
 
 
-def test_snapshot_records_its_views_and_the_engine_embedding_verdict() -> None:
-    z = torch.randn(2, 8, 16, generator=torch.Generator().manual_seed(2))  # (V, N, D)
-    model = SimpleNamespace(training=True, spec=None, embed=lambda views: z,
-                            eval=lambda: None, train=lambda mode=True: None)
-    snap = CollapseProbe(torch.zeros(2, 8, 4)).snapshot(model, 0.04, torch.float32)
-    assert snap["views"] == 16 and snap["healthy_std"] == 0.25
-    assert snap["embedding_state"] == classify_embedding(snap["rankme"], snap["std"], 16, 16) == "healthy"
-    collapsed = CollapseProbe(torch.zeros(2, 8, 4)).snapshot(
-        SimpleNamespace(**{**vars(model), "embed": lambda views: z[:1, :1].expand(2, 8, 16)}), 0.04, torch.float32)
+def test_snapshot_records_its_views_and_the_centred_verdict() -> None:
+    z = torch.randn(2, 8, 16, generator=torch.Generator().manual_seed(2)) + 3.0  # (V, N, D) with a shared mean
+    model = SimpleNamespace(training=True, spec=SimpleNamespace(head="none", uses_teacher_temp=False),
+                            embed=lambda views: z, eval=lambda: None, train=lambda mode=True: None)
+    probe = CollapseProbe(torch.zeros(2, 8, 4))
+    snap = probe.snapshot(model, 0.04, torch.float32)
+    assert snap["views"] == 16 and snap["healthy_std"] == 0.25 and snap["dim"] == 16
+    assert snap["centred_rankme"] > 5 and 0.2 < snap["spread"] < 0.5
+    assert snap["embedding_state"] == classify_embedding(snap["spread"], snap["centred_rankme"], 16, 16) == "healthy"
+    # every input at one point: full collapse, judged against the spread this run had before
+    collapsed = probe.snapshot(SimpleNamespace(**{**vars(model), "embed": lambda views: z[:1, :1].expand(2, 8, 16)
+                                                  + 1e-4 * torch.randn(2, 8, 16)}), 0.04, torch.float32)
     assert collapsed["embedding_state"] == "full"
+    # the random control is untrained, never collapsed
+    untrained = CollapseProbe(torch.zeros(2, 8, 4)).snapshot(SimpleNamespace(**{**vars(model), "spec": None}),
+                                                            0.04, torch.float32)
+    assert untrained["embedding_state"] == "untrained"

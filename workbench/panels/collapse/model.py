@@ -4,9 +4,9 @@ per-checkpoint diagnostics from its analysis store, and the collapse alarm.
 The model reads no events file itself: the run's watcher (workbench.runs.watch) feeds it events,
 resets and store changes, so the panel follows a run by the same route as every other panel.
 
-The verdicts come from the engine: collapse events and diagnostics carry `clustering_state`,
-diagnostics and collapse events carry `embedding_state` (events of older runs are judged by the
-same torch-free engine.collapse.verdicts.snapshot_embedding_state).
+The verdict, its guidance and the forecast come from the torch-free engine.collapse modules, read
+over the run's snapshots and checkpoint diagnostics (runs written before the centred signals were
+recorded are judged on their prototype statistics only).
 """
 from __future__ import annotations
 
@@ -18,7 +18,10 @@ from typing import Any, Literal, NamedTuple
 import numpy as np
 
 from engine.rundir import analysis_store, embeddings_store
-from engine.collapse.verdicts import snapshot_embedding_state
+from engine.collapse.forecast import Forecast, forecasts
+from engine.collapse.guidance import advice, guidance
+from engine.collapse.verdicts import COLLAPSE_KINDS, Verdict, latest_verdict, merge_snapshots
+from engine.methods import UNTRAINED
 from engine.rundir.events import read_events
 from engine.rundir.layout import RunDir
 from workbench.runs.watch import FileChange
@@ -26,24 +29,18 @@ from workbench.runs.model import read_run
 
 AlarmKind = Literal["dominant", "uniform", "dimensional", "full"]
 
-COLLAPSED = ("dominant", "uniform", "dimensional", "full")
+COLLAPSED = COLLAPSE_KINDS  # the engine's collapse verdicts
 PAIR_METHODS = ("clustering", "clustering-collapse")
 
-_EXPLAIN = {
-    "dominant": "one prototype takes every sample",
-    "uniform": "the teacher output is near uniform over the prototypes",
-    "dimensional": "the embeddings span only a few directions",
-    "full": "every embedding points the same way",
-}
-
-
 class Alarm(NamedTuple):
-    """A run that is collapsed at its latest measurement: the kind, since when, and why."""
+    """A run that is collapsed at its latest measurement: the kind, since when, why, and what to do."""
 
     kind: AlarmKind
     since_step: int
     step: int
     message: str
+    advice: str  # what it means, the usual fixes, whether to stop, the help page (engine.collapse.guidance)
+    stop: bool  # stopping the run is advised
 
 
 def _number(value: Any) -> float:
@@ -166,48 +163,31 @@ class RunCollapse:
         return math.nan
 
     # ------------------------------------------------------------------ alarm
-    def _states(self) -> dict[str, list[tuple[int, str, dict[str, Any]]]]:
-        """Per verdict source: (step, state, values) in step order."""
-        clustering = [(int(e["step"]), str(e["clustering_state"]), e) for e in self.collapse_events
-                      if "clustering_state" in e and isinstance(e.get("step"), int)]
-        embedding = []
-        for e in self.collapse_events:
-            state = snapshot_embedding_state(e)
-            if isinstance(e.get("step"), int) and state is not None:
-                embedding.append((int(e["step"]), state, e))
-        for step, (scalars, _) in self.diagnostics.items():  # the diagnose job's verdicts, on more views
-            if "clustering_state" in scalars:
-                clustering.append((step, str(scalars["clustering_state"]), scalars))
-            if "embedding_state" in scalars:
-                embedding.append((step, str(scalars["embedding_state"]), scalars))
-        return {"clustering": sorted(clustering, key=lambda s: s[0]), "embedding": sorted(embedding, key=lambda s: s[0])}
+    def _judged(self) -> list[dict[str, Any]]:
+        """Training snapshots and the diagnose job's checkpoints (more views) in step order: what the verdict reads."""
+        return merge_snapshots(self.collapse_events, {step: scalars for step, (scalars, _) in self.diagnostics.items()})
+
+    def verdict(self) -> Verdict | None:
+        """The engine's verdict at the run's latest snapshot (None before the first)."""
+        return latest_verdict(self._judged(), untrained=self.method == UNTRAINED)
+
+    def forecast(self) -> Forecast | None:
+        """The warning at the latest snapshot, when the trend heads for a collapse not yet reached."""
+        judged = self._judged()
+        if not judged or self.method == UNTRAINED:
+            return None
+        warnings = forecasts(judged)
+        return warnings[-1] if warnings and warnings[-1].step == judged[-1]["step"] else None
 
     def alarms(self) -> list[Alarm]:
-        """Collapse kinds the run shows at its latest measurement (empty when healthy)."""
-        out = []
-        for states in self._states().values():
-            if not states or states[-1][1] not in COLLAPSED:
-                continue
-            step, kind, values = states[-1]
-            since = step
-            for s, k, _ in reversed(states):
-                if k != kind:
-                    break
-                since = s
-            out.append(Alarm(kind, since, step, f"{kind} collapse: {_EXPLAIN[kind]} ({_evidence(kind, values)}; "
-                                                  f"since step {since})"))
-        return out
-
-
-def _evidence(kind: str, values: dict[str, Any]) -> str:
-    if kind == "dominant":
-        return f"effective prototypes {_number(values.get('effective_prototypes')):.2f}"
-    if kind == "uniform":
-        return (f"teacher entropy {_number(values.get('teacher_entropy')):.2f} of "
-                f"ln K = {_number(values.get('max_entropy')):.2f} nats")
-    if kind == "dimensional":
-        return f"RankMe {_number(values.get('rankme')):.1f}"
-    return f"std {_number(values.get('std')):.2g}, healthy {_number(values.get('healthy_std')):.2g}"
+        """The collapse the run shows at its latest snapshot, with its guidance (empty when not collapsed)."""
+        v = self.verdict()
+        if v is None or v.kind not in COLLAPSED:
+            return []
+        g = guidance(v.kind)
+        where = f" in the {v.space}" if v.space in ("backbone", "projector") else ""
+        message = f"{g.title}{where}: {g.meaning} ({v.evidence}; since step {v.since_step})"
+        return [Alarm(v.kind, v.since_step, v.step, message, advice(v.kind), g.stop)]
 
 
 def default_pair(selected: list[Path], others: list[Path] = ()) -> tuple[Path | None, Path | None]:

@@ -7,6 +7,7 @@ By default a clustering run stands next to a clustering-collapse run when both a
 """
 from __future__ import annotations
 
+import html
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QComboBox, QLabel, QSplitter, QVBoxLayout, QWidget
 
+from engine.collapse.guidance import DOCS_PAGE, advice
 from workbench.panels.collapse.model import RunCollapse, default_pair
 from workbench.plots import PlotGrid, coloured_title, new_plot
 from workbench.runs.watch import FileChange, Subscription
@@ -23,8 +25,34 @@ from workbench.runs.selection import RunSelection
 
 POLL_MS = 2000  # how often a panel shown alone, with its own watchers, looks at the files
 ALARM_STYLE = "background:#d62728;color:white;font-weight:bold;padding:4px"
+WARNING_STYLE = "background:#fff3e0;color:#e65100;font-weight:bold;padding:4px"
+UNTRAINED_STYLE = "background:#eeeeee;color:#333;padding:4px"
 HEALTHY_STYLE = "background:#e8f5e9;color:#1b5e20;padding:4px"
 DASH = pg.mkPen("#888", width=1, style=Qt.PenStyle.DashLine)
+
+
+def _linked(text: str, kind: str) -> str:
+    """The advice with its help page as a link to the page in this checkout."""
+    page = f"{DOCS_PAGE}#{kind}"
+    url = (Path(__file__).resolve().parents[2] / DOCS_PAGE).as_uri() + f"#{kind}"
+    return text.replace(page, f"<a href='{url}' style='color:white'>{page}</a>")
+
+
+def banner(model: RunCollapse | None) -> tuple[str, str]:
+    """(rich text, style) of a run's banner: the alarm with its guidance, else the forecast, else the state."""
+    if model is None:
+        return "", HEALTHY_STYLE
+    alarms = model.alarms()
+    if alarms:
+        return "<br>".join(f"⚠ {html.escape(a.message)}<br><span style='font-weight:normal'>"
+                           f"{_linked(html.escape(a.advice), a.kind)}</span>" for a in alarms), ALARM_STYLE
+    warning = model.forecast()
+    if warning is not None:
+        return f"⚠ {html.escape(warning.message)} ({html.escape(warning.signal)} falling)", WARNING_STYLE
+    verdict = model.verdict()
+    if verdict is not None and verdict.kind == "untrained":
+        return html.escape(advice("untrained")), UNTRAINED_STYLE
+    return "no collapse at the latest measurement", HEALTHY_STYLE
 
 
 class CollapseColumn(QWidget):
@@ -40,6 +68,7 @@ class CollapseColumn(QWidget):
         watch.drop_on_destroyed(self, self._subscription)
         self.run_box = QComboBox()
         self.alarm_label = QLabel(wordWrap=True)
+        self.alarm_label.setOpenExternalLinks(True)
         self.alarm_label.hide()
         self.plots = PlotGrid(min_width=260, min_height=190, max_columns=2, background="w")
         layout = QVBoxLayout(self)
@@ -123,13 +152,9 @@ class CollapseColumn(QWidget):
             self._show_clustering(m)
 
     def _show_alarm(self) -> None:
-        alarms = self.model.alarms() if self.model is not None else []
-        if alarms:
-            self.alarm_label.setText("⚠ " + "<br>⚠ ".join(a.message for a in alarms))
-            self.alarm_label.setStyleSheet(ALARM_STYLE)
-        else:
-            self.alarm_label.setText("no collapse at the latest measurement")
-            self.alarm_label.setStyleSheet(HEALTHY_STYLE)
+        text, style = banner(self.model)
+        self.alarm_label.setText(text)
+        self.alarm_label.setStyleSheet(style)
         self.alarm_label.setVisible(self.model is not None)
 
     def _show_spectra(self, spectra: dict[int, np.ndarray]) -> None:

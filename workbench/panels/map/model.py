@@ -14,7 +14,7 @@ from typing import Literal, NamedTuple
 import numpy as np
 from scipy.spatial import cKDTree
 
-from engine.collapse.neighbours import nearest, unit_rows
+from engine.collapse.neighbours import DEFAULT_METRIC, Metric, nearest, search_rows
 from engine.rundir import analysis_store, embeddings_store
 from workbench.runs.model import RunSummary
 
@@ -82,15 +82,16 @@ def middle_segments(segment_track: np.ndarray, start_s: np.ndarray, n_tracks: in
     return out
 
 
-def load_map(run_dir: Path) -> MapData:
-    """Tracks, normalised embeddings and segment starts of a run (raises embeddings_store.StoreError without embeddings)."""
+def load_map(run_dir: Path, metric: Metric = DEFAULT_METRIC) -> MapData:
+    """Tracks, the embeddings as unit rows to search (centred by default, engine.collapse.neighbours) and
+    segment starts of a run (raises embeddings_store.StoreError without embeddings)."""
     with embeddings_store.open_embeddings(run_dir) as emb:
         tracks = emb.tracks
         x = emb.track_embeddings()
         starts = middle_segments(emb.segment_track(), emb.segment_start_s(), len(tracks))
         found = emb.track_prototypes()
     return MapData(Path(run_dir), tracks.ids, tracks.paths, tracks.splits, tracks.tags.astype(bool),
-                   list(tracks.tag_names), unit_rows(x), starts,
+                   list(tracks.tag_names), search_rows(x, metric), starts,
                    found.prototype if found is not None else None, found.n_prototypes if found is not None else 0)
 
 

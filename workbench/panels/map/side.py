@@ -37,7 +37,7 @@ class TrackSide(QWidget):
         self.neighbour_table = _table(["", "track", "cosine", "tags"])
         self.makeup_table = _table(["tag", "tracks", "% of region", "% of all"])
         layout = QVBoxLayout(self)
-        for widget in (self.track_label, self.playing_label, QLabel(f"{N_NEIGHBOURS} nearest (cosine, full embedding)"),
+        for widget in (self.track_label, self.playing_label, QLabel(f"{N_NEIGHBOURS} nearest (cosine of the centred embeddings)"),
                        self.neighbour_table, QLabel("Tag make-up of the region"), self.makeup_table):
             layout.addWidget(widget)
 

@@ -22,6 +22,7 @@ from workbench.panels.map.colours import (  # noqa: F401 (the palettes are part 
 from workbench.panels.map.plot import MapPlot
 from workbench.panels.map.side import N_NEIGHBOURS, TrackSide
 from workbench.panels.map.source import MapSource
+from workbench.panels.map.audition_view import PrototypeAudition
 from workbench.player import Player
 from workbench.runs.watch_qt import RunWatchHub
 from workbench.runs.model import read_run
@@ -88,9 +89,16 @@ class EmbeddingMapPanel(QWidget):
         left_layout.setContentsMargins(0, 0, 0, 0)
         left_layout.addWidget(self.plot, 1)
         left_layout.addWidget(self.legend)
+        self.audition = PrototypeAudition(self.player)
+        self.audition.hide()
+        self.audition.highlight.connect(self._on_prototype_chosen)
+        self.audition.play_requested.connect(self.play_requested)
+        right = QSplitter(Qt.Orientation.Vertical)
+        right.addWidget(side)
+        right.addWidget(self.audition)
         split = QSplitter()
         split.addWidget(left)
-        split.addWidget(side)
+        split.addWidget(right)
         split.setStretchFactor(0, 3)
         split.setStretchFactor(1, 2)  # the neighbours' tags column needs room (about 40 % of the width)
         side.setMinimumWidth(320)
@@ -156,6 +164,13 @@ class EmbeddingMapPanel(QWidget):
         self.colour_box.blockSignals(False)
         self._set_maps(result[1])
         self._on_colour_changed()
+        self.audition.set_data(self.data)
+
+    def _on_prototype_chosen(self, rows: np.ndarray) -> None:
+        """Ring every track of the prototype chosen in the audition list."""
+        if self.data is not None and len(rows):
+            self.plot.mark(int(rows[0]), rows)
+            self.status.setText(f"{len(rows)} of {len(self.data)} tracks take this prototype")
 
     def _set_maps(self, maps: dict[str, np.ndarray]) -> None:
         shown = self.map_box.currentData()
