@@ -19,7 +19,7 @@ run:
 	$(PY) -m engine.cli gui
 
 test: $(STAMP) $(HEAR_STAMP)
-	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q --durations=25
 	$(VENV)/bin/lint-imports
 
 venv: $(STAMP)
