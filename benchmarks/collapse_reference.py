@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import platform
 import sys
 import time
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ from engine import config as config_mod
 from engine.collapse.verdicts import Intended
 from engine.rundir.events import read_events
 from engine.rundir.files import read_status
+from engine.training.speed_cache import cpu_info
 
 Size = Literal["full", "ci"]
 DEFAULT_ROOT = Path("collapse-reference")
@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
         if (run / "events.jsonl").exists():
             runs[case.name] = (case, run)
     result = evaluate({name: (case.intended, snapshots(run)) for name, (case, run) in runs.items()})
-    result.update(size=args.size, corpus=args.corpus, date=dt.date.today().isoformat(), machine=_cpu(),
+    result.update(size=args.size, corpus=args.corpus, date=dt.date.today().isoformat(), machine=cpu_info()["cpu"],
                   command="python -m benchmarks.collapse_reference " + " ".join(sys.argv[1:] if argv is None else argv),
                   cases={c.name: {"method": c.method, "intended": c.intended, "values": c.values, "why": c.why}
                          for c in chosen})
@@ -173,14 +173,6 @@ def markdown(result: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _cpu() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 if __name__ == "__main__":

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import shutil
 import time
 from collections import defaultdict
@@ -13,6 +12,7 @@ from typing import Any, Iterator
 import pytest
 
 from engine import config
+from engine.training.speed_cache import cpu_info
 from tests.engine.fake_runs import make_run
 
 
@@ -60,15 +60,6 @@ class Ledger:
         return {key: sum(r[key] for r in self.rows.values()) for key in ("injected", "survived", "lost")}
 
 
-def _cpu_model() -> str:
-    """`lscpu`'s model name."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.machine()
 
 
 @pytest.fixture(scope="session")
@@ -79,7 +70,7 @@ def ledger() -> Iterator[Ledger]:
     yield book
     if not book.rows:
         return
-    figures = {"date": time.strftime("%Y-%m-%d"), "machine": _cpu_model(), "cores": os.cpu_count(),
+    figures = {"date": time.strftime("%Y-%m-%d"), "machine": cpu_info()["cpu"], "cores": os.cpu_count(),
                "load_average": os.getloadavg()[0],
                "seconds": round(time.time() - started, 1), "totals": book.totals(), "faults": dict(book.rows)}
     if os.environ.get("MVSSL_FAULT_FIGURES"):
