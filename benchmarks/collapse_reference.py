@@ -173,7 +173,5 @@ def markdown(result: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-
-
 if __name__ == "__main__":
     raise SystemExit(main())

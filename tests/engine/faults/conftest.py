@@ -60,8 +60,6 @@ class Ledger:
         return {key: sum(r[key] for r in self.rows.values()) for key in ("injected", "survived", "lost")}
 
 
-
-
 @pytest.fixture(scope="session")
 def ledger() -> Iterator[Ledger]:
     """Written to $MVSSL_FAULT_FIGURES (JSON) when set, and summed up on stdout at the end of the session."""
