@@ -81,7 +81,8 @@ def test_pushed_events_reach_the_training_curves(qtbot, tmp_path: Path, fed_hub:
     assert list(panel.curve("r1", "loss").getOriginalDataset()[0]) == [1, 2]  # replayed, not appended
 
 
-def test_a_pushed_collapse_event_raises_the_alarm_at_once(qtbot, tmp_path: Path, fed_hub: RunWatchHub) -> None:
+def test_pushed_collapse_events_raise_the_alarm_at_once(qtbot, tmp_path: Path, fed_hub: RunWatchHub) -> None:
+    """The alarm follows the engine's pushes, with no polling: two dominant snapshots confirm the collapse."""
     run = make_run(tmp_path, "clu", "clustering")
     selection = RunSelection()
     selection.set_runs([run])
@@ -89,9 +90,13 @@ def test_a_pushed_collapse_event_raises_the_alarm_at_once(qtbot, tmp_path: Path,
     qtbot.addWidget(view)
     label = view.columns[0].alarm_label
     assert label.styleSheet() != ALARM_STYLE
+    snapshots = [DOMINANT, {**DOMINANT, "step": DOMINANT["step"] + 10}]
     with EventWriter(RunDir(run).events) as events:  # the training process writes, the engine pushes
-        events.write(DOMINANT)
-    fed_hub.watchers.push_events({"clu": [DOMINANT]})
+        for snapshot in snapshots:
+            events.write(snapshot)
+    fed_hub.watchers.push_events({"clu": snapshots[:1]})
+    assert label.styleSheet() != ALARM_STYLE  # one reading is not yet a verdict
+    fed_hub.watchers.push_events({"clu": snapshots[1:]})
     assert label.styleSheet() == ALARM_STYLE and "dominant collapse" in label.text()
 
 

@@ -15,7 +15,8 @@ NAMES = {layout.CONFIG, layout.STATUS, layout.EVENTS, layout.CHECKPOINTS, layout
 PATTERN = re.compile(r"^(step-|job-)|^\.?(embeddings|analysis)\.h5")  # step-NNNNNN.pt, job-<kind>-<N>.log, temp files
 ALLOWED = {("engine/cli/export.py", "tensorboard"),  # an export format's name, not the folder
            ("engine/cli/engine_cmds.py", "checkpoints"),  # a printed label and a run_details key
-           ("workbench/panels/collapse/view.py", "checkpoints")}  # a word of a plot's title
+           ("workbench/panels/collapse/view.py", "checkpoints"),  # a word of a plot's title
+           ("engine/training/slurm_options.py", "job-name")}  # an sbatch option the launcher sets itself
 
 
 def test_run_dir_paths(tmp_path: Path) -> None:
