@@ -67,15 +67,15 @@ class EmbeddingsWriter:
         self._n = 0
         self._last_flush = time.monotonic()
         self._file: h5py.File | None = None
-        try:
+        try:  # a signal anywhere in here (the partial file exists) must not leave it behind
             self._create(attrs, segment_dtype)
+            self._seg = {name: self._file["segments"][name] for name in ("embedding", "track", "start_s")}
+            self._seg_counts = self._file["tracks/n_segments"]
         except BaseException as err:
             self.abort()
             if isinstance(err, (OSError, RuntimeError)):
                 raise write_error(run.embeddings, err) from None
             raise
-        self._seg = {name: self._file["segments"][name] for name in ("embedding", "track", "start_s")}
-        self._seg_counts = self._file["tracks/n_segments"]
 
     def _create(self, attrs: dict[str, Any], segment_dtype: Any) -> None:
         """The partial file with every dataset created (empty, resizable), in SWMR mode."""

@@ -76,15 +76,18 @@ def discard(f: h5py.File) -> None:
 def h5_written(final: Path, tmp: Path, **kwargs: Any) -> Iterator[h5py.File]:
     """Write the HDF5 file `tmp` meant to become `final`; a failure discards and removes `tmp` (the previous
     `final` stays) and, for a write error, raises the one-line WriteFailed naming `final`."""
-    f = create_h5(tmp, **kwargs)
-    try:
+    f = None
+    try:  # the file is created inside: a signal between its creation and the yield removes it too
+        f = create_h5(tmp, **kwargs)
         yield f
         f.close()
     except (OSError, RuntimeError) as err:
-        discard(f)
+        if f is not None:
+            discard(f)
         Path(tmp).unlink(missing_ok=True)
         raise write_error(final, err) from None
     except BaseException:
-        discard(f)
+        if f is not None:
+            discard(f)
         Path(tmp).unlink(missing_ok=True)
         raise
