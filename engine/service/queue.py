@@ -1,7 +1,7 @@
 """The job queue: records persisted in `.engine/queue.json`, one job per device slot, start/watch/cancel/recover.
 
-Every job is its own process in its own session (`python -m engine.service.jobs ...`), so it outlives the
-engine. A running job is known by pid + process start time; after a restart the engine re-attaches
+Every job is its own process in its own session (`python -m engine.service.jobs ...`, or for evaluation jobs
+forked by the warm job server once it is warm: engine.service.warm_jobs), so it outlives the engine. A running job is known by pid + process start time; after a restart the engine re-attaches
 to the ones still alive and marks the others from their result file, or `interrupted`.
 """
 from __future__ import annotations
@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from engine.service import jobs, procs
 from engine.service.contract import ACTIVE_STATES, Job, known_fields
 from engine.service.enginedir import EnginePaths
+from engine.service.warm_jobs import WARM_KINDS, WarmJobs
 from engine.rundir.files import FINAL_STATES, atomic_write_bytes, read_status, write_status
 from engine.rundir.layout import RunDir
 
@@ -56,6 +57,7 @@ class JobQueue:
         self.jobs: dict[str, Job] = {}
         self._next = 1
         self._procs: dict[str, subprocess.Popen] = {}  # children of this engine (not re-attached ones)
+        self.warm = WarmJobs(paths.dir / "warm-jobs.log")
 
     # ---- persistence ---------------------------------------------------------------------------------
     def load(self) -> None:
@@ -111,6 +113,8 @@ class JobQueue:
         n, self._next = self._next, self._next + 1
         job = Job(id=f"j{n}", n=n, kind=kind, run=run, args=args, study=study, step=step, submitted_at=time.time(),
                   log=str(jobs.log_path(run_dir, kind, n)))
+        if kind in WARM_KINDS:
+            self.warm.prewarm()
         if not self.active_for(run) and read_status(run_dir).get("state") != "done":
             self._run_status(job, "queued", "queued")
         self.jobs[job.id] = job
@@ -162,6 +166,7 @@ class JobQueue:
             elif job.cancel_at is not None and now - job.cancel_at > self.grace_s:
                 log.warning("job %s ignored SIGTERM for %.0f s: SIGKILL", job.id, now - job.cancel_at)
                 procs.signal_group(job.pid, job.start_ticks, signal.SIGKILL)
+        self.warm.close_if_idle(busy=any(j.kind in WARM_KINDS or j.study for j in self.jobs.values() if j.active))
         running = self.running()
         free = [s for s in self.slots if s not in {j.slot for j in running}]
         busy_runs = {j.run for j in running}
@@ -178,18 +183,27 @@ class JobQueue:
         env = {"PYTHONUNBUFFERED": "1"}  # the log shows progress as it happens
         if slot.startswith("gpu:"):
             env["CUDA_VISIBLE_DEVICES"] = slot.split(":", 1)[1]
+        proc = None
         try:
             argv = jobs.job_argv(job.kind, run_dir, job.args, job=job.n, handshake=True)
-            proc = procs.spawn_detached(argv, Path(job.log), env, handshake=True)
+            pid = self.warm.spawn(jobs.warm_argv(argv), Path(job.log), env) if job.kind in WARM_KINDS else None
+            if pid is None:
+                proc = procs.spawn_detached(argv, Path(job.log), env, handshake=True)
+                pid = proc.pid
         except (OSError, ValueError) as err:
             self._end(job, "failed", f"could not start: {err}")
             return
-        job.state, job.slot, job.pid, job.started_at = "running", slot, proc.pid, time.time()
-        job.start_ticks = procs.start_ticks(proc.pid)
-        self._procs[job.id] = proc
+        job.state, job.slot, job.pid, job.started_at = "running", slot, pid, time.time()
+        job.start_ticks = procs.start_ticks(pid)
+        if proc is not None:
+            self._procs[job.id] = proc
         self._changed(job)  # on record before the job does anything
-        procs.release(proc)
-        log.info("started job %s: %s of %s on %s (pid %s)", job.id, job.kind, job.run, slot, proc.pid)
+        if proc is not None:
+            procs.release(proc)
+        else:
+            self.warm.release(pid)
+        log.info("started job %s: %s of %s on %s (pid %s%s)", job.id, job.kind, job.run, slot, pid,
+                 "" if proc is not None else ", forked warm")
 
     def _finish(self, job: Job, exit_code: int | None) -> None:
         """Decide how a job ended: its result file, else its exit, else `interrupted` (killed)."""

@@ -83,6 +83,7 @@ class Engine:
                 await asyncio.wait(self._client_tasks, timeout=2.0)
             log.info("engine stopped; %d job(s) keep running", len(self.queue.running()))
         finally:
+            self.queue.warm.close()
             self.paths.socket.unlink(missing_ok=True)
             os.close(lock_fd)
 

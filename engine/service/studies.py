@@ -19,6 +19,7 @@ from engine import config as config_mod
 from engine.service.enginedir import EnginePaths
 from engine.service.contract import ACTIVE_STATES, Branch, Job, State, Step, Study
 from engine.service.queue import JobQueue
+from engine.service.warm_jobs import WARM_KINDS
 from engine.service.protocol import JOB_KINDS, SubmitStudy
 from engine.rundir.disk import private_dir
 from engine.rundir.files import atomic_write_bytes
@@ -153,6 +154,8 @@ class Studies:
             return None
         job = self.queue.submit(step.kind, branch.run, step.args, study=study.id, step=index)
         step.job, step.state, step.message = job.id, job.state, ""
+        if any(s.kind in WARM_KINDS for s in branch.steps[index:]):
+            self.queue.warm.prewarm()  # it warms up beside the training, ready for the evaluation after it
         return job
 
     def job_changed(self, job: Job) -> None:

@@ -37,6 +37,11 @@ def job_argv(kind: str, run_dir: Path, args: dict[str, Any], job: int | None = N
     return argv
 
 
+def warm_argv(argv: list[str]) -> list[str]:
+    """A `job_argv` as the warm job server runs it: the arguments after the module, its own handshake instead."""
+    return [a for a in argv[3:] if a != "--handshake"]
+
+
 def result_path(run_dir: Path, kind: str, job: int) -> Path:
     return RunDir(run_dir).job_result(ALIASES.get(kind, kind), job)
 
