@@ -60,12 +60,12 @@ class WarmJobs:
 
     def warming(self) -> bool:
         """Whether the server is alive but not warm yet."""
-        return self._alive() and not self._is_ready()
+        return self._alive() and not self.is_ready()
 
     def spawn(self, argv: list[str], log_path: Path, env: dict[str, str]) -> int | None:
         """Fork one job (argv after `-m engine.service.jobs`, without --handshake) waiting for `release`;
         its pid, or None when the server is not warm or fails (the caller starts the job itself)."""
-        if not self._is_ready():
+        if not self.is_ready():
             return None
         private_dir(log_path.parent)
         reply = self._ask({"start": argv, "log": str(log_path), "env": {**WARM_ENV, **env}})
@@ -103,7 +103,8 @@ class WarmJobs:
     def _alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
-    def _is_ready(self) -> bool:
+    def is_ready(self) -> bool:
+        """Whether the server is warm and takes jobs (it says so once, on its first line)."""
         if not self._alive():
             if self.proc is not None:
                 log.warning("warm job server ended (exit %s); jobs start as processes of their own",

@@ -3,7 +3,7 @@ and forks each evaluation job from there, so a job starts in milliseconds instea
 and numba's JIT per process (docs/performance.md, "Evaluation jobs").
 
 `python -m engine.service.jobs.warm_server` speaks JSON lines: it prints `{"ready": true}` once warm; then
-`{"start": [job argv after the module], "log": path, "env": {...}}` forks a job in its own session and
+`{"start": [job argv after the module], "log": path, "env": {...}}` forks a job in its own process group and
 replies `{"pid": N}` (or `{"error": "..."}`), and `{"go": N}` lets that job begin, once the engine has its pid
 on record. EOF on stdin (the engine gone) ends the server: a job never released exits 5, released ones go on.
 
@@ -52,10 +52,10 @@ def _warm_in_background() -> threading.Thread:
 
 
 def _child(argv: list[str], log: str, env: dict[str, str], go: int) -> None:
-    """In the forked job: own session, log as stdout and stderr, wait for go, run the job, exit with its status."""
+    """In the forked job: own process group, log as stdout and stderr, wait for go, run the job, exit with its status."""
     code = 1
     try:
-        os.setsid()
+        os.setpgid(0, 0)
         fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         os.dup2(fd, 1)
         os.dup2(fd, 2)
@@ -111,6 +111,10 @@ class Server:
             os.close(write)
             _child(argv, log, {str(k): str(v) for k, v in env.items()}, read)
         os.close(read)
+        try:
+            os.setpgid(pid, pid)  # also here, so the group exists before the engine may signal it
+        except OSError:
+            pass  # the child did it first (or has exec'd / died): either way it is settled
         self.waiting[pid] = write
         return {"pid": pid}
 
