@@ -1,6 +1,6 @@
 """`make bench`: run every benchmark section, write benchmarks/results/<kind>/<date>-<host>.json and .md, print the table.
 
-Sections: training, compile, data, embedding, evaluation, gui (one module each). A section that fails is
+Sections: training, compile, data, embedding, evaluation, study, gui (one module each). A section that fails is
 recorded with its error and the others still run. Every row holds ours, a baseline measured in the
 same run, their ratio and the goal, if the issue sets one.
 
@@ -24,7 +24,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 SECTIONS: dict[str, str] = {"training": "benchmarks.bench_train", "compile": "benchmarks.bench_compile",
                             "data": "benchmarks.bench_data", "embedding": "benchmarks.bench_embed",
-                            "evaluation": "benchmarks.bench_eval", "gui": "benchmarks.bench_gui"}
+                            "evaluation": "benchmarks.bench_eval", "study": "benchmarks.bench_study",
+                            "gui": "benchmarks.bench_gui"}
 
 
 def run_sections(names: list[str], quick: bool) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from benchmarks.common import row
 ROOT = Path(__file__).resolve().parents[1]
 # training: 5 methods x 3 rows, auto vs the other precision, 6 profile rows, the matmul peak (no cached
 # measurement row: the test environment sets MVSSL_CPU_PRECISION)
-ROWS_PER_SECTION = {"training": 23, "compile": 0, "data": 7, "embedding": 3, "evaluation": 7, "gui": 5}
+ROWS_PER_SECTION = {"training": 23, "compile": 0, "data": 7, "embedding": 3, "evaluation": 7, "study": 5, "gui": 5}
 
 
 @pytest.mark.slow
