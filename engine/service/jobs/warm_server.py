@@ -53,16 +53,18 @@ def _warm_in_background() -> threading.Thread:
 
 def _child(argv: list[str], log: str, env: dict[str, str], go: int) -> None:
     """In the forked job: own process group, log as stdout and stderr, wait for go, run the job, exit with its status."""
-    code = 1
     try:
         os.setpgid(0, 0)
         fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         os.dup2(fd, 1)
         os.dup2(fd, 2)
-        null = os.open(os.devnull, os.O_RDONLY)
-        os.dup2(null, 0)
+        os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
         os.closerange(3, go)  # the engine's pipes and other jobs' go pipes stay the server's
         os.closerange(go + 1, _MAX_FD)
+    except OSError:
+        os._exit(1)  # no log to say it in; the engine finds the job gone without a result
+    code = 1
+    try:
         sys.stdin = open(0, closefd=False)
         sys.stdout = open(1, "w", buffering=1, closefd=False)
         sys.stderr = open(2, "w", buffering=1, closefd=False)
@@ -151,12 +153,19 @@ def _reap() -> None:
             return
 
 
+_REPLIES = 1  # the file descriptor of the replies to the engine
+
+
 def _say(obj: dict[str, Any]) -> None:
-    os.write(1, (json.dumps(obj) + "\n").encode())
+    os.write(_REPLIES, (json.dumps(obj) + "\n").encode())
 
 
 def serve() -> int:
+    global _REPLIES
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C meant for a terminal's engine is the engine's to handle
+    _REPLIES = os.dup(1)
+    os.dup2(2, 1)  # whatever a library prints goes to the log, never into the replies
+    sys.stdout = sys.stderr
     thread = _warm_in_background()
     server, pending = Server(), b""
     while True:
