@@ -30,10 +30,11 @@ Request types, their fields (-> result; each result and push is typed in engine.
   the other kinds work on an existing run. The options are checked here, once. With launcher slurm the
   job is a Slurm job (slurm absent: the options remembered in `RUNS_DIR/.slurm.toml`; given: remembered).
 - `submit_study` methods, corpus, preset, config, seeds, stages, tasks, fractions (percent),
-  draws, options {stage: args}, name, launcher, slurm (as for submit: every step a Slurm job) -> study. One run per method and seed (`<study>-<method>-s<seed>`),
-  each a pipeline pretrain -> embed -> diagnose -> project -> probe (one step per task and fraction;
+  draws, options {stage: args}, name, launcher, slurm (as for submit: every step a Slurm job) -> study.
+  One run per method and seed (`<study>-<method>-s<seed>`), each a pipeline pretrain -> embed -> diagnose -> project -> probe (one step per task and fraction;
   `options.probe.protocol` picks the probe protocol: ours, paper, paper-released, marble, linear).
-- `cancel` run | study -> jobs: ids dequeued or sent SIGTERM (SIGKILL after the grace time).
+- `cancel` run | study -> jobs: ids dequeued or sent SIGTERM (SIGKILL after the grace time; a Slurm
+  job: `scancel`).
 - `resume` run | study -> jobs: ids queued (pre-training continues from its last checkpoint; a study
   from the first unfinished step of each run).
 - `delete` run | study -> deleted: run ids (refused while one of their jobs is queued or running).

@@ -247,7 +247,8 @@ class JobQueue:
         try:
             job.slurm_job_id = slurm.submit(job, run_dir, job.slurm)
         except Exception as err:  # sbatch's refusal comes as submitit's own error types
-            message = f"could not submit to Slurm: {str(err).strip().splitlines()[-1][:300] if str(err).strip() else err!r}"
+            said = str(err).strip().splitlines()
+            message = f"could not submit to Slurm: {said[-1][:300] if said else repr(err)}"
             self._run_status(job, "failed", message)
             self._end(job, "failed", message)
             return
