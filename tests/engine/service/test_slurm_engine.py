@@ -12,7 +12,7 @@ from engine.rundir.files import read_status
 from engine.service import slurm
 from engine.service.client import BlockingClient
 from engine.training.slurm_options import load_remembered
-from tests.engine.service.test_server import mvssl, running_engine, wait_push, wait_until
+from tests.engine.service.test_server import mvssl, running_engine, wait_until
 from tests.engine.service.test_server_jobs import TINY
 from tests.engine.training.conftest import mvssl as mvssl_process
 
@@ -29,6 +29,10 @@ def accounted(job_ids: list[str]) -> dict[str, str]:
     return {line.split("|")[0]: line.split("|")[1].split()[0] for line in out.splitlines() if "|" in line}
 
 
+def squeue_state(job_id: str) -> str:
+    return subprocess.run(["squeue", "-h", "-j", job_id, "-o", "%T"], capture_output=True, text=True).stdout.strip()
+
+
 def job(client: BlockingClient, job_id: str) -> dict:
     return next(j for j in client.request("list_jobs")["jobs"] if j["id"] == job_id)
 
@@ -36,7 +40,7 @@ def job(client: BlockingClient, job_id: str) -> dict:
 def test_a_study_on_slurm_runs_every_job_there_and_survives_an_engine_restart(tmp_path: Path,
                                                                               tiny_corpus: Path) -> None:
     runs = tmp_path / "runs"
-    settings = {**TINY, "steps": 24, "log_every": 1, "checkpoint_every": 100}
+    settings = {**TINY, "steps": 40, "log_every": 1, "checkpoint_every": 100}
     with running_engine(runs):
         assert mvssl("study", "--methods", "vicreg", "--corpus", f"folder:{tiny_corpus}", "--stages",
                      "pretrain,embed,probe", "--tasks", "genre", "--fractions", "100", "--draws", "1", "--probe",
@@ -46,12 +50,11 @@ def test_a_study_on_slurm_runs_every_job_there_and_survives_an_engine_restart(tm
             study = client.request("get_study", study="onslurm")["study"]
             assert study["launcher"] == "slurm" and study["slurm"]["time_min"] == 60
             run = study["branches"][0]["run"]
-            client.request("subscribe", run=run)
-            wait_push(client, lambda p: p["type"] == "event" and p["event"].get("type") == "train", timeout=300)
-            pretrain = job(client, "j1")
-            assert pretrain["state"] == "running" and pretrain["slot"] == "slurm" and pretrain["pid"] is None
+            pretrain = wait_until(lambda: (j := job(client, "j1"))["state"] == "running" and j, timeout=300,
+                                  what="the training running on Slurm")
+            assert pretrain["slot"] == "slurm" and pretrain["pid"] is None and pretrain["slurm_state"] == "RUNNING"
     # the engine is gone while the training runs on Slurm; a new one re-attaches to the Slurm job
-    assert read_status(runs / run)["state"] == "running"
+    assert squeue_state(pretrain["slurm_job_id"]) == "RUNNING"
     with running_engine(runs), BlockingClient.for_runs_dir(runs) as client:
         assert job(client, "j1")["slurm_job_id"] == pretrain["slurm_job_id"]
         wait_until(lambda: client.request("get_study", study="onslurm")["study"]["state"] != "running",
@@ -65,7 +68,7 @@ def test_a_study_on_slurm_runs_every_job_there_and_survives_an_engine_restart(tm
     assert all(j["launcher"] == "slurm" and j["state"] == "done" and j["node"] for j in jobs) and all(ids)
     assert accounted(ids) == {i: "COMPLETED" for i in ids}
     status = read_status(runs / run)
-    assert status["state"] == "done" and status["slurm_job_id"] == ids[0] and status["step"] == 24
+    assert status["state"] == "done" and status["slurm_job_id"] == ids[0] and status["step"] == 40
     assert "training step" in (jobs[0]["progress"] or {}).get("phrase", "")
     for record in jobs:  # each job's output went to its usual log in the run folder
         assert Path(record["log"]).parent == runs / run / "logs" and Path(record["log"]).stat().st_size > 0
