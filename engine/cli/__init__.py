@@ -75,7 +75,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         if args.official:
             overrides["official"] = "true"
         cfg = config_mod.build(args.preset or base.get("preset", "demo"), base, overrides)
-        check_run(cfg)  # a bad corpus or device answers now, before a run folder exists
+        check_run(cfg, here=args.launcher == "local")  # a bad corpus or device answers now, before a run folder exists
     slurm = None
     if args.launcher == "slurm":
         from engine.cli.slurm_args import options_from

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import time
 from pathlib import Path
@@ -159,6 +160,11 @@ def _cmd_study(args: argparse.Namespace) -> int:
         request["options"] = {"probe": {"protocol": args.probe}}
     if args.name:
         request["name"] = args.name
+    if args.launcher == "slurm":
+        from engine.cli.slurm_args import options_from
+
+        request["launcher"] = "slurm"
+        request["slurm"] = options_from(args, _runs_dir(args)).model_dump()
     with _engine(args) as engine:
         try:
             study = engine.request("submit_study", **request)["study"]
@@ -261,6 +267,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     study.add_argument("--name", help="study id (default: study-DATE-TIME)")
     study.add_argument("--detach", action="store_true", help="submit and return; the engine carries on")
     study.add_argument("--max-jobs", type=int, help="jobs at once when this starts the engine")
+    study.add_argument("--launcher", choices=["local", "slurm"], default="local",
+                       help="where every job runs: the engine's machine, or one Slurm job each")
+    importlib.import_module("engine.cli.slurm_args").add_arguments(study, detach=False)
     _add_runs_dir(study)
     study.set_defaults(handler=_cmd_study)
 

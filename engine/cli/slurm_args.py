@@ -1,4 +1,4 @@
-"""`mvssl train --launcher slurm` options: parsed into SlurmOptions over the runs folder's remembered ones."""
+"""`mvssl train|study --launcher slurm` options: parsed into SlurmOptions over the runs folder's remembered ones."""
 from __future__ import annotations
 
 import argparse
@@ -7,7 +7,8 @@ from pathlib import Path
 from engine.training.slurm_options import SlurmOptions, load_remembered, with_overrides
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
+def add_arguments(parser: argparse.ArgumentParser, detach: bool = True) -> None:
+    """The Slurm options; `detach` adds train's --detach to them (a study has its own)."""
     group = parser.add_argument_group("Slurm (--launcher slurm; unset values come from the runs folder's .slurm.toml)")
     group.add_argument("--partition", help="Slurm partition")
     group.add_argument("--nodes", type=int, help="nodes (default 1); one task per device on each")
@@ -17,7 +18,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--time-min", type=int, help="time limit in minutes (default 1440)")
     group.add_argument("--sbatch", action="append", metavar="KEY=VALUE",
                        help="another sbatch option, e.g. --sbatch account=lab --sbatch qos=high")
-    group.add_argument("--detach", action="store_true", help="submit, print the job id and the run folder, return")
+    if detach:
+        group.add_argument("--detach", action="store_true", help="submit, print the job id and the run folder, return")
 
 
 def options_from(args: argparse.Namespace, runs_dir: Path) -> SlurmOptions:

@@ -14,14 +14,16 @@ from typing import Annotated, Any, Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from engine.rundir.files import FINAL_STATES, STATES, State
+from engine.training.slurm_options import SlurmOptions
 
-__all__ = ["ACTIVE_STATES", "FINAL_STATES", "STATES", "State", "RunState", "StepState", "Progress", "Job", "Step",
+__all__ = ["ACTIVE_STATES", "FINAL_STATES", "STATES", "State", "Launcher", "SlurmOptions", "RunState", "StepState", "Progress", "Job", "Step",
            "Branch", "Study", "RunSummary", "RunDetails", "Forms", "HelloResult", "RESULTS", "Push", "parse_push", "known_fields"]
 
 ACTIVE_STATES: tuple[str, ...] = tuple(s for s in STATES if s not in FINAL_STATES)  # queued, running, requeued
 RunState = Literal[State, "unknown"]  # a run folder whose status.json is missing or from a newer engine
 StepState = Literal[State, "pending"]  # a study step whose job was not submitted yet
 JobKind = Literal["pretrain", "embed", "diagnose", "project", "probe"]
+Launcher = Literal["local", "slurm"]  # where a job runs: a process of the engine's machine, or a Slurm job
 
 
 class _Wire(BaseModel):
@@ -69,6 +71,11 @@ class Job(_Wire):
     message: str = ""
     log: str = ""
     progress: Progress | None = None  # the latest the job reported (None before its first report)
+    launcher: Launcher = "local"
+    slurm: SlurmOptions | None = None  # what the Slurm job asks for (launcher slurm)
+    slurm_job_id: str | None = None  # set once submitted to Slurm
+    slurm_state: str | None = None  # Slurm's word for it (PENDING, RUNNING, COMPLETED, CANCELLED, ...)
+    node: str | None = None  # where Slurm runs it
 
     @property
     def active(self) -> bool:
@@ -102,6 +109,8 @@ class Study(_Wire):
     updated_at: float = 0.0
     spec: dict[str, Any]  # the submit_study request it was made from
     branches: list[Branch]
+    launcher: Launcher = "local"  # where every step runs
+    slurm: SlurmOptions | None = None  # the Slurm options of every step (launcher slurm)
     state: State = "queued"
 
 

@@ -28,7 +28,9 @@ def check_device(device: str) -> None:
         raise ValueError("device 'cuda': no CUDA GPU is visible on this machine (use device auto or cpu)")
 
 
-def check_run(cfg: RunConfig) -> None:
-    """Everything about a new run that can fail later and can be known now."""
+def check_run(cfg: RunConfig, here: bool = True) -> None:
+    """Everything about a new run that can fail later and can be known now; the device only when it trains
+    `here` (not on Slurm's nodes)."""
     check_corpus(cfg.corpus)
-    check_device(cfg.device)
+    if here:
+        check_device(cfg.device)

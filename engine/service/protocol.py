@@ -24,14 +24,17 @@ Request types, their fields (-> result; each result and push is typed in engine.
 - `list_jobs` -> jobs: [job record]; `list_studies` -> studies: [study record];
   `get_study` study -> study.
 - `submit` kind (pretrain|embed|diagnose|project|probe), run, preset, config {field: value},
-  args {option: value} -> job. pretrain creates the run (id generated when absent) from the preset
+  args {option: value}, launcher (local|slurm), slurm {partition, nodes, gpus_per_node, cpus_per_task,
+  mem_gb, time_min, extra} -> job. pretrain creates the run (id generated when absent) from the preset
   and config, once its corpus is found to hold tracks and its device to exist (engine.service.preflight);
-  the other kinds work on an existing run. The options are checked here, once.
+  the other kinds work on an existing run. The options are checked here, once. With launcher slurm the
+  job is a Slurm job (slurm absent: the options remembered in `RUNS_DIR/.slurm.toml`; given: remembered).
 - `submit_study` methods, corpus, preset, config, seeds, stages, tasks, fractions (percent),
-  draws, options {stage: args}, name -> study. One run per method and seed (`<study>-<method>-s<seed>`),
-  each a pipeline pretrain -> embed -> diagnose -> project -> probe (one step per task and fraction;
+  draws, options {stage: args}, name, launcher, slurm (as for submit: every step a Slurm job) -> study.
+  One run per method and seed (`<study>-<method>-s<seed>`), each a pipeline pretrain -> embed -> diagnose -> project -> probe (one step per task and fraction;
   `options.probe.protocol` picks the probe protocol: ours, paper, paper-released, marble, linear).
-- `cancel` run | study -> jobs: ids dequeued or sent SIGTERM (SIGKILL after the grace time).
+- `cancel` run | study -> jobs: ids dequeued or sent SIGTERM (SIGKILL after the grace time; a Slurm
+  job: `scancel`).
 - `resume` run | study -> jobs: ids queued (pre-training continues from its last checkpoint; a study
   from the first unfinished step of each run).
 - `delete` run | study -> deleted: run ids (refused while one of their jobs is queued or running).
@@ -67,6 +70,7 @@ from engine.config import Method
 from engine.rundir.events import finite
 from engine.service.job_specs import KINDS, JobKind, check_args
 from engine.rundir.summary import check_id
+from engine.training.slurm_options import SlurmOptions
 
 PROTOCOL_VERSION = 1
 MAX_LINE = 1 << 20  # bytes of one message, newline excluded
@@ -85,6 +89,7 @@ Key = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 ConfigValues = Annotated[dict[Key, Scalar], Field(max_length=100)]
 JobArgs = Annotated[dict[Key, Scalar | Annotated[list[Scalar], Field(max_length=100)]], Field(max_length=20)]
 Task = Literal["all", "top50", "genre", "instrument", "mood", "moodtheme"]
+Launcher = Literal["local", "slurm"]
 
 
 class ProtocolError(ValueError):
@@ -129,6 +134,11 @@ class GetStudy(_Request):
     study: StudyId
 
 
+def _check_launcher(launcher: Launcher, slurm: SlurmOptions | None) -> None:
+    if slurm is not None and launcher != "slurm":
+        raise ValueError("slurm options need launcher slurm")
+
+
 class Submit(_Request):
     type: Literal["submit"]
     kind: JobKind
@@ -136,6 +146,13 @@ class Submit(_Request):
     preset: Literal["demo", "paper"] = "demo"
     config: ConfigValues = {}
     args: JobArgs = {}
+    launcher: Launcher = "local"
+    slurm: SlurmOptions | None = None  # None with launcher slurm: the runs folder's remembered options
+
+    @model_validator(mode="after")
+    def _check(self) -> "Submit":
+        _check_launcher(self.launcher, self.slurm)
+        return self
 
 
 class SubmitStudy(_Request):
@@ -152,9 +169,12 @@ class SubmitStudy(_Request):
     draws: Annotated[int, Field(ge=1, le=100)] = 4
     options: dict[JobKind, JobArgs] = {}
     name: StudyId | None = None
+    launcher: Launcher = "local"  # where every step runs
+    slurm: SlurmOptions | None = None  # None with launcher slurm: the runs folder's remembered options
 
     @model_validator(mode="after")
     def _check(self) -> "SubmitStudy":
+        _check_launcher(self.launcher, self.slurm)
         for field in ("methods", "seeds", "stages", "tasks", "fractions"):
             values = getattr(self, field)
             if len(set(values)) != len(values):

@@ -25,7 +25,7 @@ from engine.rundir import summary as runindex
 from engine.service.connection import Connection
 from engine.service.job_specs import check_args
 from engine.service.enginedir import EngineRunning, acquire_lock, engine_paths, make_private_dir, socket_address
-from engine.service import contract
+from engine.service import contract, slurm
 from engine.service.contract import Job, Study
 from engine.service.queue import JobQueue, device_slots
 from engine.rundir.files import read_status
@@ -172,20 +172,22 @@ class Engine:
 
     def _on_submit(self, conn: Connection, req: protocol.Submit) -> dict[str, Any]:
         check_args(req.kind, req.args)  # the one check of a job's options: the queue and the job trust them
+        where = {"launcher": req.launcher, "slurm_options": slurm.options_for(self.paths.runs_dir, req.slurm)
+                 if req.launcher == "slurm" else None}
         if req.kind != "pretrain":
             if req.run is None:
                 raise ValueError(f"{req.kind} needs the run to work on")
             if req.config:
                 raise ValueError("config applies to pretrain only")
             self._run_dir(req.run)
-            return {"job": self.queue.submit(req.kind, req.run, req.args).model_dump()}
+            return {"job": self.queue.submit(req.kind, req.run, req.args, **where).model_dump()}
         from engine.service.preflight import check_run
 
         cfg = config_mod.build(req.preset, overrides=req.config)
-        check_run(cfg)  # before the run folder exists: a refused job leaves none
+        check_run(cfg, here=req.launcher == "local")  # before the run folder exists: a refused job leaves none
         run = req.run or self._new_run_id(cfg.method)
         config_mod.prepare_run(cfg, self.paths.runs_dir / run)
-        return {"job": self.queue.submit("pretrain", run, req.args).model_dump()}
+        return {"job": self.queue.submit("pretrain", run, req.args, **where).model_dump()}
 
     def _new_run_id(self, method: str) -> str:
         base = f"{method}-{time.strftime('%Y%m%d-%H%M%S')}"
@@ -219,7 +221,9 @@ class Engine:
             elif read_status(self.paths.runs_dir / req.run).get("state") == "done":
                 queued = []
             else:
-                queued = [self.queue.submit("pretrain", req.run).id]
+                last = max((j for j in self.queue.jobs.values() if j.run == req.run), key=lambda j: j.n, default=None)
+                where = {"launcher": last.launcher, "slurm_options": last.slurm} if last is not None else {}
+                queued = [self.queue.submit("pretrain", req.run, **where).id]  # where its last job ran
         if not queued:
             raise ValueError(f"nothing to resume in {req.study or req.run!r}: finished, or already queued or running")
         return {"jobs": queued}

@@ -16,6 +16,7 @@ from typing import Callable
 from pydantic import ValidationError
 
 from engine import config as config_mod
+from engine.service import slurm
 from engine.service.enginedir import EnginePaths
 from engine.service.contract import ACTIVE_STATES, Branch, Job, State, Step, Study
 from engine.service.queue import JobQueue
@@ -104,6 +105,7 @@ class Studies:
         if taken:
             raise ValueError(f"config field '{taken[0]}' is set by the study's methods, corpus and seeds")
         check_corpus(spec.corpus)
+        options = slurm.options_for(self.paths.runs_dir, spec.slurm) if spec.launcher == "slurm" else None
         study_id = spec.name or self._new_id()
         if study_id in self.studies or (self.paths.studies / f"{study_id}.json").exists():
             raise ValueError(f"study {study_id!r} already exists")
@@ -115,14 +117,15 @@ class Studies:
                     cfg = config_mod.build(spec.preset, overrides=values)
                 except config_mod.ConfigError as err:
                     raise ValueError(f"method {method}: {err}") from None
-                check_device(cfg.device)
+                if spec.launcher == "local":
+                    check_device(cfg.device)
                 run = check_id(f"{study_id}-{method}-s{seed}")
                 if (self.paths.runs_dir / run).exists():
                     raise ValueError(f"run {run!r} already exists in {self.paths.runs_dir}")
                 planned.append((run, cfg))
         steps = plan_steps(spec)
         fields = spec.model_dump(exclude={"id", "type", "name"})
-        study = Study(id=study_id, created_at=time.time(), spec=fields,
+        study = Study(id=study_id, created_at=time.time(), spec=fields, launcher=spec.launcher, slurm=options,
                       branches=[Branch(run=run, method=cfg.method, seed=cfg.seed, steps=[s.model_copy(deep=True)
                                                                                          for s in steps])
                                 for run, cfg in planned])
@@ -152,9 +155,10 @@ class Studies:
         step = branch.steps[index]
         if step.state != "pending" and not resume:
             return None
-        job = self.queue.submit(step.kind, branch.run, step.args, study=study.id, step=index)
+        job = self.queue.submit(step.kind, branch.run, step.args, study=study.id, step=index, launcher=study.launcher,
+                                slurm_options=study.slurm)
         step.job, step.state, step.message = job.id, job.state, ""
-        if any(s.kind in WARM_KINDS for s in branch.steps[index:]):
+        if study.launcher == "local" and any(s.kind in WARM_KINDS for s in branch.steps[index:]):
             self.queue.warm.prewarm()  # it warms up beside the training, ready for the evaluation after it
         return job
 

@@ -33,10 +33,12 @@ def launch(run_dir: Path, devices: int = 1) -> str:
 
 
 def submit_slurm(run_dir: Path, devices: int | None, options: SlurmOptions,
-                 executor_kind: Literal["slurm", "local"] = "slurm"):
+                 executor_kind: Literal["slurm", "local"] = "slurm", log: Path | None = None,
+                 progress: Path | None = None):
     """Submit the training as one job of `nodes` x one task per device and return submitit's Job at once.
 
-    `executor_kind="local"` runs the same tasks on this machine through submitit's LocalExecutor (tests)."""
+    `executor_kind="local"` runs the same tasks on this machine through submitit's LocalExecutor (tests).
+    `log` and `progress` (an engine job's files) take rank 0's output and its progress per logged step."""
     import submitit
 
     from engine.training.slurm_job import SlurmTraining
@@ -49,7 +51,7 @@ def submit_slurm(run_dir: Path, devices: int | None, options: SlurmOptions,
     else:
         executor = submitit.SlurmExecutor(folder=folder)
         executor.update_parameters(**slurm_parameters(options, tasks, Path(run_dir).name))
-    job = executor.submit(SlurmTraining(), Path(run_dir).resolve())
+    job = executor.submit(SlurmTraining(log=log, progress=progress), Path(run_dir).resolve())
     state = "done" if read_status(run_dir).get("state") == "done" else "queued"  # a resumed run waits in Slurm's queue
     write_status(run_dir, state, slurm_job_id=str(job.job_id), world_size=options.nodes * tasks, restarts=0,
                  message=f"Slurm job {job.job_id}")

@@ -222,3 +222,25 @@ def test_the_dialog_says_how_long_the_training_takes_here(dialog: LaunchDialog) 
     dialog._measurement = {**measured, "provisional": False}
     dialog.form.editors["steps"].widget.setValue(1200)
     assert dialog.estimate.text().startswith("Training takes about 10 min here at 0.50 s per step")
+
+
+def test_the_launcher_sends_slurm_options_from_the_remembered_ones(qtbot) -> None:
+    from engine.service import protocol
+    from engine.training.slurm_options import SlurmOptions
+
+    sent, send = _send_log()
+    dlg = LaunchDialog(None, send, slurm=SlurmOptions(partition="gpu", time_min=90, extra={"qos": "high"}))
+    qtbot.addWidget(dlg)
+    assert dlg.request()[1].get("launcher") is None and not dlg.where.partition.isVisibleTo(dlg)
+    dlg.where.launcher.setCurrentText("Slurm")
+    assert dlg.where.partition.isVisibleTo(dlg) and dlg.where.partition.text() == "gpu"
+    dlg.where.gpus_per_node.setValue(2)
+    type, fields = dlg.request()
+    assert fields["launcher"] == "slurm"
+    assert fields["slurm"] == SlurmOptions(partition="gpu", gpus_per_node=2, time_min=90, extra={"qos": "high"}) \
+        .model_dump()
+    assert protocol.parse_request(protocol.encode({"type": type, "id": 1, **fields})).slurm.gpus_per_node == 2
+    dlg.where.extra.setText("time=5")  # set with its own field
+    assert "set time with its own option" in dlg.errors_["slurm"] and not dlg.submit_button.isEnabled()
+    dlg.where.launcher.setCurrentText("This machine")
+    assert "slurm" not in dlg.errors_ and dlg.submit_button.isEnabled()

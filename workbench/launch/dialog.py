@@ -3,7 +3,7 @@
 Methods, presets, stages, tasks and the config form come from the engine's hello (or, offline,
 from the same engine modules, workbench.launch.model), so the dialog never lists a stale field.
 Invalid values are marked on the spot and keep the submit button disabled. One method, one seed and pre-training
-only is a `submit`; anything more is a `submit_study`.
+only is a `submit`; anything more is a `submit_study`. Either runs here or on Slurm (workbench.launch.where).
 """
 from __future__ import annotations
 
@@ -17,10 +17,12 @@ from PySide6.QtWidgets import (
 )
 
 from engine.service.contract import Forms
+from engine.training.slurm_options import SlurmOptions
 from workbench.launch import model as lm
 from workbench.launch.model import comparison_methods, config_errors, defaults_tooltip, numbers, offline_info
 from workbench.launch.config_form import INVALID_STYLE, ConfigForm
 from workbench.launch.corpus_picker import CorpusPicker
+from workbench.launch.where import WhereBox
 
 SPECIAL = ("method", "corpus", "preset", "seed")  # fields with their own widgets above the form
 CORPUS_TASKS = {"folder": ["all"], "mtat": ["top50"]}  # default probe tasks per corpus kind (demo: hello's)
@@ -31,8 +33,9 @@ class LaunchDialog(QDialog):
     """Builds a `submit` or `submit_study` request; `send(type, fields, on_reply, on_error)` delivers it."""
 
     def __init__(self, info: Forms | None = None, send: Send | None = None,
-                 parent: QWidget | None = None) -> None:
+                 parent: QWidget | None = None, slurm: SlurmOptions | None = None) -> None:
         super().__init__(parent)
+        self.where = WhereBox(slurm)  # `slurm`: the runs folder's remembered options
         self.setWindowTitle("New run or study")
         self.info = info if info is not None else offline_info()
         self.send = send
@@ -128,12 +131,13 @@ class LaunchDialog(QDialog):
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(pipeline)
+        layout.addWidget(self.where)
         layout.addWidget(params, 1)
         layout.addWidget(self.estimate)
         layout.addWidget(self.message)
         layout.addWidget(self.buttons)
         boxes = [*self.method_boxes.values(), *self.stage_boxes.values(), *self.task_boxes.values()]
-        for signal in (self.corpus.changed, self.form.changed, self.seeds.valueChanged, self.name.textChanged,
+        for signal in (self.corpus.changed, self.form.changed, self.where.changed, self.seeds.valueChanged, self.name.textChanged,
                        self.fractions.textChanged, *(box.toggled for box in boxes)):
             signal.connect(lambda *_: self.revalidate())
         self.corpus.changed.connect(self._on_corpus_changed)
@@ -197,6 +201,7 @@ class LaunchDialog(QDialog):
             run = {**config, "method": self.methods()[0], "corpus": self.corpus.source(), "seed": seeds[0]}
             fields: dict[str, Any] = {"kind": "pretrain", "preset": preset,
                                       "config": build(preset, overrides=run).model_dump()}
+            fields.update(self.where.fields())
             return "submit", ({**fields, "run": name} if name else fields)
         fields = {"methods": self.methods(), "corpus": self.corpus.source(), "preset": self.preset.currentText(),
                   "config": config, "seeds": seeds,
@@ -205,6 +210,7 @@ class LaunchDialog(QDialog):
                   "fractions": numbers(self.fractions.text(), float, "fractions"), "draws": self.draws.value()}
         if self.probe_protocol.currentText() != "ours":
             fields["options"] = {"probe": {"protocol": self.probe_protocol.currentText()}}
+        fields.update(self.where.fields())
         return "submit_study", ({**fields, "name": name} if name else fields)
 
     def _scale_shares(self) -> None:
@@ -243,6 +249,7 @@ class LaunchDialog(QDialog):
         if self.stage_boxes.get("probe") and self.stage_boxes["probe"].isChecked() \
                 and not any(b.isChecked() for b in self.task_boxes.values()):
             errors["probe tasks"] = "the probe stage needs at least one task"
+        errors.update(self.where.errors())
         self.errors_ = errors
         self._show_state(errors, values)
         return errors

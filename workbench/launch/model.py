@@ -6,9 +6,12 @@ the same torch-free engine modules (the methods from the engine.methods registry
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.service.contract import Forms
+
+if TYPE_CHECKING:
+    from engine.training.slurm_options import SlurmOptions
 
 
 def offline_info() -> Forms:
@@ -103,7 +106,6 @@ def describe_run(measurement: dict[str, Any] | None, steps: int, batch_size: int
             f"{provisional_note(measurement)}; embedding and probes follow.")
 
 
-
 def latest_measurement() -> dict[str, Any] | None:
     """This machine's measured training speed (engine.training.speed_cache), or None when unreadable or absent."""
     from engine.training.speed_cache import latest_measurement as latest
@@ -113,3 +115,25 @@ def latest_measurement() -> dict[str, Any] | None:
     except (OSError, ValueError, KeyError, TypeError):
         return None
     return found if found and isinstance(found.get("step_s"), (int, float)) else None
+
+
+def slurm_options(values: dict[str, Any], extra: str) -> "SlurmOptions":
+    """The dialog's Slurm fields as engine SlurmOptions (0 or empty: the partition's default); `extra` is
+    `key=value` pairs separated by commas or spaces. A ValueError names the bad field."""
+    from pydantic import ValidationError
+
+    from engine.training.slurm_options import SlurmOptions
+
+    pairs = {}
+    for item in (p for p in re.split(r"[,\s]+", extra.strip()) if p):
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip("-"):
+            raise ValueError(f"extra sbatch options: key=value, got {item!r}")
+        pairs[key.strip("-")] = value
+    given = {k: v for k, v in values.items() if v not in (0, "", None)}
+    try:
+        return SlurmOptions(**given, extra=pairs)
+    except ValidationError as err:
+        first = err.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or "slurm"
+        raise ValueError(f"{field}: {first['msg'].removeprefix('Value error, ')}") from None

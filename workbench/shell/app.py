@@ -178,7 +178,8 @@ class MainWindow(QMainWindow):
         from workbench.launch.dialog import LaunchDialog
 
         connected = self.client is not None and self.client.connected
-        dialog = LaunchDialog(self.client.info if connected else None, self._send if self.client else None, self)
+        dialog = LaunchDialog(self.client.info if connected else None, self._send if self.client else None, self,
+                              slurm=_remembered_slurm(self.runs_dir))
         dialog.accepted.connect(lambda: self._on_submitted(dialog.result_))
         screen = self.screen() or QApplication.primaryScreen()
         if screen is not None:  # its hyper-parameters scroll: it can shrink to a small screen
@@ -265,6 +266,16 @@ class MainWindow(QMainWindow):
         if self.client is not None:
             self.client.stop()  # the engine and its jobs keep running
         super().closeEvent(event)
+
+
+def _remembered_slurm(runs_dir: Path):
+    """The Slurm options last used in this runs folder (the defaults when none, or when the file is bad)."""
+    from engine.training.slurm_options import load_remembered
+
+    try:
+        return load_remembered(runs_dir)
+    except (OSError, ValueError):
+        return None
 
 
 def resolve_runs_dir(explicit: Path | None, settings: QSettings | None = None) -> Path:
