@@ -29,6 +29,8 @@ def run_study(runs_dir: Path, corpus: str, settings: list[str], tasks: str,
             "--tasks", tasks, "--runs-dir", str(runs_dir), "--name", "bench"]
     argv += [a for s in settings for a in ("--set", s)] + (["--fractions", fractions] if fractions else [])
     out = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=3600)
+    subprocess.run([sys.executable, "-m", "engine.cli", "engine", "stop", "--runs-dir", str(runs_dir)], cwd=ROOT,
+                   capture_output=True, timeout=60)  # the study started it; nothing else will use it
     if out.returncode != 0:
         raise RuntimeError(f"the study failed: {(out.stdout + out.stderr).strip().splitlines()[-1:]}")
     jobs = json.loads((runs_dir / ".engine" / "queue.json").read_text())["jobs"]
