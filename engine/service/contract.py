@@ -16,8 +16,9 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 from engine.rundir.files import FINAL_STATES, STATES, State
 from engine.rundir.status import RunState, RunStatus
 
-__all__ = ["ACTIVE_STATES", "FINAL_STATES", "STATES", "State", "RunState", "RunStatus", "StepState", "Progress", "Job", "Step",
-           "Branch", "Study", "RunSummary", "RunDetails", "Forms", "HelloResult", "RESULTS", "Push", "parse_push", "known_fields"]
+__all__ = ["ACTIVE_STATES", "FINAL_STATES", "STATES", "State", "RunState", "RunStatus", "StepState", "Progress", "Job",
+           "Step", "Branch", "Study", "RunSummary", "RunDetails", "Forms", "HelloResult", "RESULTS", "Push",
+           "parse_push", "known_fields"]
 
 ACTIVE_STATES: tuple[str, ...] = tuple(s for s in STATES if s not in FINAL_STATES)  # queued, running, requeued
 StepState = Literal[State, "pending"]  # a study step whose job was not submitted yet
