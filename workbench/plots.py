@@ -7,7 +7,7 @@ from __future__ import annotations
 from html import escape
 
 import pyqtgraph as pg
-from PySide6.QtCore import QRectF
+from PySide6.QtCore import QRectF, Qt
 from PySide6.QtWidgets import QFrame, QScrollArea, QWidget
 
 LABEL_GAP_PX = 4  # the least room between two tick labels of one axis
@@ -130,8 +130,11 @@ class PlotGrid(QScrollArea):
         return [(item, span) for item, span in self.items if item.isVisible()]
 
     def column_count(self, width: int | None = None) -> int:
+        """Columns that fit `width` (default: the viewport's), each as wide as the widest plot needs for its title."""
         width = self.viewport().width() if width is None else width
-        return max(1, min(self.max_columns, width // self.min_width))
+        needed = [item.effectiveSizeHint(Qt.SizeHint.MinimumSize).width() for item, span in self.visible_items()
+                  if span == 1]
+        return max(1, min(self.max_columns, int(width // max([self.min_width, *needed]))))
 
     def reflow(self, force: bool = False) -> None:
         """Place the visible plots row by row in the columns that fit the current width (a plot with a span

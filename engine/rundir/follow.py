@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from engine.rundir.events import json_lines
-from engine.rundir.files import read_status
 from engine.rundir.layout import RunDir
+from engine.rundir.status import RunStatus, read_run_status
 
 CHUNK = 256 << 10  # bytes of events read per client per turn
 
@@ -32,19 +32,19 @@ class RunWatch:
     def __init__(self, run_dir: Path) -> None:
         self.run_dir = Path(run_dir)
         self._run = RunDir(self.run_dir)
-        self.status: dict[str, Any] = read_status(self.run_dir)
+        self.status: RunStatus | None = read_run_status(self.run_dir)
         self._status_key = _stat_key(self._run.status)
         self._events_key = _stat_key(self._run.events)
         self._store_keys = self._stores()
 
-    def poll(self) -> tuple[dict[str, Any] | None, bool]:
+    def poll(self) -> tuple[RunStatus | None, bool]:
         """(the new status when its content changed, whether events.jsonl changed)."""
         new_status = None
         key = _stat_key(self._run.status)
         if key != self._status_key:
             self._status_key = key
-            status = read_status(self.run_dir)
-            if status and status != self.status:
+            status = read_run_status(self.run_dir)
+            if status is not None and status != self.status:
                 self.status = new_status = status
         key = _stat_key(self._run.events)
         events_changed = key != self._events_key

@@ -8,8 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from engine.rundir.disk import private_dir
-from engine.rundir.files import STATES, atomic_write_bytes, read_status, status_problem, write_status
+from engine.rundir.files import atomic_write_bytes, status_problem, write_status
 from engine.rundir.layout import RunDir
+from engine.rundir.status import RunStatus, read_run_status
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
 _ID = re.compile(ID_PATTERN)
@@ -30,11 +31,6 @@ def run_path(runs_dir: Path, run: str) -> Path:
 def number(value: Any, default: float | None) -> float | None:
     """A JSON or TOML number as float; anything else (missing, bool, text) gives `default`."""
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else default
-
-
-def state_of(value: Any) -> str:
-    """A status.json state, or "unknown" for anything else (a newer or broken run)."""
-    return value if isinstance(value, str) and value in STATES else "unknown"
 
 
 def _read_config(run_dir: Path) -> dict[str, Any]:
@@ -69,20 +65,20 @@ def run_summary(run_dir: Path) -> dict[str, Any]:
     status.json wins over config.toml, except for the corpus, which config.toml holds authoritatively.
     """
     run_dir = Path(run_dir)
-    status = read_status(run_dir)
+    status = read_run_status(run_dir) or RunStatus()
     cfg = _read_config(run_dir)
     return {
         "run": run_dir.name,
-        "state": state_of(status.get("state")),
-        "method": str(status.get("method") or cfg.get("method") or "unknown"),
-        "step": int(number(status.get("step"), 0) or 0),
-        "total_steps": int(number(status.get("total_steps"), number(cfg.get("steps"), 0)) or 0),
-        "study": str(status.get("study") or cfg.get("study") or ""),
-        "corpus": str(cfg.get("corpus") or status.get("corpus") or ""),
+        "state": status.state,
+        "method": status.method or str(cfg.get("method") or "unknown"),
+        "step": status.step or 0,
+        "total_steps": status.total_steps if status.total_steps is not None else int(number(cfg.get("steps"), 0) or 0),
+        "study": status.study or str(cfg.get("study") or ""),
+        "corpus": str(cfg.get("corpus") or status.corpus),
         "precision": precision_text(cfg.get("resolved")),
-        "message": problems(run_dir) or str(status.get("message") or ""),
-        "started_at": number(status.get("started_at"), None),
-        "updated_at": number(status.get("updated_at"), None),
+        "message": problems(run_dir) or status.message,
+        "started_at": status.started_at,
+        "updated_at": status.updated_at,
     }
 
 
@@ -104,11 +100,12 @@ def list_runs(runs_dir: Path) -> list[dict[str, Any]]:
 
 
 def run_details(run_dir: Path) -> dict[str, Any]:
-    """Summary plus the raw status and config, and which result files exist."""
+    """Summary plus the status (its known fields) and the raw config, and which result files exist."""
     run = RunDir(run_dir)
+    status = read_run_status(run_dir)
     logs = [p.name for p in run.job_logs()]
     checkpoints = sorted(p.name for p in run.checkpoints.glob("*.pt")) if run.checkpoints.is_dir() else []
-    return {**run_summary(run_dir), "status": read_status(run_dir), "config": _read_config(run_dir),
+    return {**run_summary(run_dir), "status": status.model_dump() if status else None, "config": _read_config(run_dir),
             "checkpoints": checkpoints, "logs": logs, "embeddings": run.embeddings.exists(), "path": str(run_dir)}
 
 

@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 from engine.service import protocol
+from engine.service.contract import StatusPush
 from engine.rundir.follow import EventCursor
+from engine.rundir.status import RunStatus
 
 log = logging.getLogger("engine.service.connection")
 
@@ -65,13 +67,13 @@ class Connection:
         self.outbox.append(message)
         self._wake.set()
 
-    def push_status(self, run: str, status: dict[str, Any]) -> None:
+    def push_status(self, run: str, status: RunStatus) -> None:
         """Queue a status push; a pending one of the same run and state is replaced by the newer one."""
         pending = self._pending_status.get(run)
-        if pending is not None and pending["status"].get("state") == status.get("state"):
-            pending["status"] = status
+        if pending is not None and pending["status"]["state"] == status.state:
+            pending["status"] = status.model_dump()
             return
-        message = {"type": "status", "run": run, "status": status}
+        message = StatusPush(type="status", run=run, status=status).model_dump()
         self._pending_status[run] = message
         self.send(message)
 

@@ -14,13 +14,14 @@ from typing import Annotated, Any, Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from engine.rundir.files import FINAL_STATES, STATES, State
+from engine.rundir.status import RunState, RunStatus
 from engine.training.slurm_options import SlurmOptions
 
-__all__ = ["ACTIVE_STATES", "FINAL_STATES", "STATES", "State", "Launcher", "SlurmOptions", "RunState", "StepState", "Progress", "Job", "Step",
-           "Branch", "Study", "RunSummary", "RunDetails", "Forms", "HelloResult", "RESULTS", "Push", "parse_push", "known_fields"]
+__all__ = ["ACTIVE_STATES", "FINAL_STATES", "STATES", "State", "Launcher", "SlurmOptions", "RunState", "RunStatus",
+           "StepState", "Progress", "Job", "Step", "Branch", "Study", "RunSummary", "RunDetails", "Forms", "HelloResult",
+           "RESULTS", "Push", "parse_push", "known_fields"]
 
 ACTIVE_STATES: tuple[str, ...] = tuple(s for s in STATES if s not in FINAL_STATES)  # queued, running, requeued
-RunState = Literal[State, "unknown"]  # a run folder whose status.json is missing or from a newer engine
 StepState = Literal[State, "pending"]  # a study step whose job was not submitted yet
 JobKind = Literal["pretrain", "embed", "diagnose", "project", "probe"]
 Launcher = Literal["local", "slurm"]  # where a job runs: a process of the engine's machine, or a Slurm job
@@ -134,7 +135,7 @@ class RunSummary(_Wire):
 class RunDetails(RunSummary):
     """`get_run`: the summary plus the raw files and every job of the run."""
 
-    status: dict[str, Any]
+    status: RunStatus | None  # None: no readable status.json
     config: dict[str, Any]
     checkpoints: list[str]
     logs: list[str]
@@ -200,7 +201,7 @@ class DeletedResult(_Wire):
 class SubscribeResult(_Wire):
     run: str
     offset: int
-    status: dict[str, Any]
+    status: RunStatus | None  # None: no readable status.json yet
 
 
 class UnsubscribeResult(_Wire):
@@ -247,9 +248,11 @@ class ResetPush(_Wire):
 
 
 class StatusPush(_Wire):
+    """status.json of a subscribed run changed; `status` is its whole new content."""
+
     type: Literal["status"]
     run: str
-    status: dict[str, Any]
+    status: RunStatus
 
 
 class JobPush(_Wire):

@@ -49,7 +49,8 @@ Pushes (engine -> client, no id):
   byte offset after it (subscribe again from there to continue).
 - `{"type": "reset", "run": R}` events.jsonl was rewritten (a resumed run drops the steps after its
   checkpoint); the events that follow restart from offset 0.
-- `{"type": "status", "run": R, "status": {...}}` status.json of a subscribed run changed.
+- `{"type": "status", "run": R, "status": {...}}` status.json of a subscribed run changed (its known fields:
+  engine.rundir.status.RunStatus).
 - `{"type": "job", "job": {...}}` a job record changed, its progress included (`progress`: done, total and a
   phrase such as "embedding 120/300 tracks", pushed as the job reports it).
 - `{"type": "study", "study": {...}}` a study record changed.

@@ -249,7 +249,7 @@ class Engine:
         if req.run not in self.watches:
             self.watches[req.run] = RunWatch(run_dir)
         offset = conn.subscribe(req.run, RunDir(run_dir).events, req.from_offset)
-        return {"run": req.run, "offset": offset, "status": self.watches[req.run].status}
+        return contract.SubscribeResult(run=req.run, offset=offset, status=self.watches[req.run].status).model_dump()
 
     def _on_unsubscribe(self, conn: Connection, req: protocol.Unsubscribe) -> dict[str, Any]:
         conn.unsubscribe(req.run)

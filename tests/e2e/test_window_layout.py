@@ -1,7 +1,8 @@
 """The real main window under Xvfb at a laptop (1280x800) and a desktop (1920x1080) screen, on a finished
 small study made by a real engine: on every panel the window lies within the screen, no visible plot or
 table is clipped by its parent, no plot is squeezed unreadable, no two tick labels of an axis intersect
-and no legend lies on the data (tests/workbench/layout_probe.py measures it)."""
+and no legend lies on the data (tests/workbench/layout_probe.py measures it). On the Collapse tab, with two runs
+and with one, no plot title is cut, the plots use the panel's width and every RankMe checkpoint point is in view."""
 from __future__ import annotations
 
 import os
@@ -33,3 +34,7 @@ def test_every_panel_fits_and_reads_at(screen: str, study: Path) -> None:
                             capture_output=True, text=True, timeout=600, env=env, cwd=Path(__file__).parents[2])
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.startswith(f"screen {screen}: 0 problem(s)"), result.stdout + result.stderr
+    # the Collapse tab was measured with its pair of runs and with one run, each with RankMe checkpoint points
+    collapse = [line for line in result.stdout.splitlines() if line.startswith("measured Collapse")]
+    assert [line.split(":")[0] for line in collapse] == ["measured Collapse", "measured Collapse (one run)"]
+    assert all(" 0 checkpoint point(s)" not in line for line in collapse), collapse

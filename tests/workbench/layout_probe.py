@@ -2,7 +2,9 @@
 the screen, whether a visible plot or table is clipped by a parent (a scroll area that can scroll to it is
 fine), whether a plot is squeezed too small to read, whether two tick labels of one axis intersect or one
 is cut off by the edge of its view, and
-whether a legend lies on a plot's data area. The geometry comes from the widgets and from the scene
+whether a legend lies on a plot's data area. On the Collapse tab, with two runs and with one, also whether a
+plot title is cut, whether the plots use the panel's width (and half the window's) and whether every RankMe checkpoint
+point lies in its view range. The geometry comes from the widgets and from the scene
 bounding rects of the plot items and of each axis's tick-label draw specs (what the axis paints).
 
 `python -m tests.workbench.layout_probe --runs-dir DIR` prints one problem per line and exits 1 when
@@ -126,8 +128,55 @@ def window_problems(window: QWidget, where: str) -> list[str]:
     return problems
 
 
-def probe(runs_dir: Path, settle_s: float = 3.0) -> list[str]:
-    """Open the window as a user would (fresh settings), visit every panel and collect the problems."""
+def collapse_problems(panel: QWidget, where: str, measured: list[str]) -> list[str]:
+    """The Collapse tab: plot titles read whole, the plots take a fair share of the window, and every RankMe
+    checkpoint point lies inside its plot's view range; `measured` gets one line of what was looked at."""
+    problems, points = [], 0
+    columns = [c for c in panel.columns if c.isVisible() and c.plots.isVisible()]
+    if not columns:
+        return [f"{where}: no run is shown"]
+    width = sum(c.plots.width() for c in columns)
+    if width < 0.9 * panel.width() or width < 0.5 * panel.window().width():
+        problems.append(f"{where}: the plots use {width} px of the panel's {panel.width()} and the window's "
+                        f"{panel.window().width()}")
+    for column in columns:
+        view = column.plots.view
+        shown = view.mapToScene(view.viewport().rect()).boundingRect().adjusted(-1, -1, 1, 1)
+        for plot, _span in column.plots.visible_items():
+            title = plot.titleLabel
+            text = title.item.sceneBoundingRect()
+            if title.isVisible() and not (shown.contains(text) and
+                                          plot.sceneBoundingRect().adjusted(-1, -1, 1, 1).contains(text)):
+                problems.append(f"{where}: title '{title.text[:60]}' ({text.width():.0f} px) is cut by its plot "
+                                f"({plot.sceneBoundingRect().width():.0f} px) or its view")
+        (x0, x1), (y0, y1) = column.rankme_plot.getViewBox().viewRange()
+        steps, values = column.rankme_points.getData()
+        for x, y in zip([] if steps is None else steps, [] if values is None else values):
+            points += 1
+            if not (x0 <= x <= x1 and y0 <= y <= y1):
+                problems.append(f"{where}: RankMe checkpoint ({x:g}, {y:.3g}) lies outside the view range")
+    measured.append(f"measured {where}: {len(columns)} run(s), plots {width} px of {panel.width()}, "
+                    f"{points} checkpoint point(s)")
+    return problems
+
+
+def visit_collapse(panel: QWidget, app: QApplication, settle_s: float, where: str, measured: list[str]) -> list[str]:
+    """Measure the Collapse tab as opened, then with one run (nothing to compare with)."""
+    from workbench.shell.tour import settle
+
+    problems = collapse_problems(panel, where, measured)
+    compare = panel.columns[1].run_box
+    compare.setCurrentIndex(compare.findData(""))
+    compare.activated.emit(compare.currentIndex())
+    settle(app, settle_s)
+    one = f"{where} (one run)"
+    return problems + collapse_problems(panel, one, measured) + window_problems(panel.window(), one)
+
+
+def probe(runs_dir: Path, settle_s: float = 3.0, measured: list[str] | None = None) -> list[str]:
+    """Open the window as a user would (fresh settings), visit every panel and collect the problems
+    (and in `measured` what the panel-specific checks looked at)."""
+    measured = [] if measured is None else measured
     from workbench.shell.tour import open_window, settle, visit_dialog, visit_panels
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
@@ -138,7 +187,13 @@ def probe(runs_dir: Path, settle_s: float = 3.0) -> list[str]:
         if not window.selection.runs():
             problems.append("nothing is selected on open")
             window.selection.set_runs([r.path for r in window.model.runs()])  # measure the panels with data
-        visit_panels(window, app, settle_s, lambda spec, _panel: problems.extend(window_problems(window, spec.title)))
+
+        def visit(spec, panel: QWidget) -> None:
+            problems.extend(window_problems(window, spec.title))
+            if spec.title == "Collapse":
+                problems.extend(visit_collapse(panel, app, settle_s, spec.title, measured))
+
+        visit_panels(window, app, settle_s, visit)
         visit_dialog(window, app, settle_s / 3, lambda dialog: problems.extend(window_problems(dialog, "New run dialog")))
         window.close()
     return problems
@@ -151,9 +206,10 @@ def main() -> int:
     args = parser.parse_args()
     app = QApplication(sys.argv[:1])
     screen = app.primaryScreen().geometry()
-    problems = probe(Path(args.runs_dir), args.settle)
+    measured: list[str] = []
+    problems = probe(Path(args.runs_dir), args.settle, measured)
     print(f"screen {screen.width()}x{screen.height()}: {len(problems)} problem(s)")
-    for line in problems:
+    for line in problems + measured:
         print(line)
     return 1 if problems else 0
 

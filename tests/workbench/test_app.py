@@ -11,7 +11,7 @@ from PySide6.QtCore import QSettings
 
 from engine.config import METHODS
 from engine.service.protocol import SubmitStudy
-from engine.service.contract import Job, Progress
+from engine.service.contract import Job, Progress, RunStatus
 from workbench.shell.app import MainWindow, demo_study_request, resolve_runs_dir
 from workbench.shell.geometry import MINIMUM_SIZE
 from workbench.runs.model import RunSummary
@@ -47,12 +47,12 @@ def test_status_push_updates_one_row_in_place(qtbot) -> None:
     row = model.index_of("s1-vicreg")
     with qtbot.assertNotEmitted(model.modelReset):
         with qtbot.waitSignal(model.dataChanged):
-            assert model.update_status("s1-vicreg", {"state": "running", "step": 75})
+            assert model.update_status("s1-vicreg", RunStatus(state="running", step=75))
     assert row.siblingAtColumn(COLUMNS.index("Progress")).data() == "75/100"
     assert row.data(PROGRESS_ROLE) == 0.75
     eta = row.siblingAtColumn(COLUMNS.index("ETA")).data()
     assert eta and eta != "0:00:00"
-    assert not model.update_status("unknown-run", {"state": "done"})
+    assert not model.update_status("unknown-run", RunStatus(state="done"))
     embed = Job(id="j2", n=2, kind="embed", run="solo", state="running", submitted_at=0.0,
                 progress=Progress(done=120, total=300, phrase="embedding 120/300 tracks"))
     assert model.update_job(embed)

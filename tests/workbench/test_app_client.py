@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from engine.service import contract
 from engine.service.client import stop_engine
 from workbench.link.client import EngineClient
 
@@ -63,13 +64,13 @@ def test_events_arrive_batched_and_resume_after_the_engine_dies(qtbot, client: E
                                                                   runs_dir: Path) -> None:
     with qtbot.waitSignal(client.hello, timeout=30_000):
         client.start()
-    statuses: list[tuple[str, dict]] = []
+    statuses: list[tuple[str, contract.RunStatus]] = []
     client.status.connect(lambda run, status: statuses.append((run, status)))
     client.subscribe("r1")
     qtbot.waitUntil(lambda: len(client.received) == 20, timeout=10_000)
     assert len(client.batches) < 20  # batched, not one signal per event
     assert [e["step"] for _, e in client.received] == list(range(1, 21))
-    assert statuses[0][0] == "r1" and statuses[0][1]["step"] == 20  # the subscription brings the status
+    assert statuses[0][0] == "r1" and statuses[0][1].step == 20  # the subscription brings the status
 
     os.kill(client.info.engine_pid, signal.SIGKILL)
     qtbot.waitUntil(lambda: client.state == "lost", timeout=10_000)

@@ -10,6 +10,7 @@ import numpy as np
 import PySide6
 import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QLabel
 
 from engine.collapse import verdicts
 from engine.rundir import analysis_store
@@ -177,6 +178,21 @@ def test_side_by_side_defaults_to_clustering_and_clustering_collapse(tmp_path: P
     from_dir.columns[0].run_box.setCurrentIndex(from_dir.columns[0].run_box.findData(str(runs[2])))
     from_dir.columns[0].run_box.activated.emit(0)
     assert from_dir.shown_runs() == (runs[2], runs[1])
+
+
+def test_one_run_takes_the_width_and_the_compare_selector_is_labelled(tmp_path: Path, panel_for) -> None:
+    runs = [make_run(tmp_path, "a-con", "contrastive"), make_run(tmp_path, "c-byol", "byol")]
+    view = panel_for(runs[:1], runs_dir=tmp_path)
+    view.resize(800, 700)
+    view.show()
+    compare = view.columns[1].run_box
+    label = next(w for w in view.findChildren(QLabel) if w.buddy() is compare)
+    assert label.text() == "Compare with" and label.isVisible() and compare.currentText() == "(none)"
+    assert not view.columns[1].isVisible() and view.columns[0].width() > 0.9 * view.width()
+    compare.setCurrentIndex(compare.findData(str(runs[1])))
+    compare.activated.emit(compare.currentIndex())
+    assert view.shown_runs() == (runs[0], runs[1]) and view.columns[1].isVisible()
+    assert abs(view.columns[0].width() - view.columns[1].width()) <= 10  # side by side: equal halves
 
 
 @pytest.mark.xfail(PySide6.__version__ == "6.12.0", strict=True,

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pyqtgraph as pg
-from PySide6.QtCore import QRectF, QSettings
+from PySide6.QtCore import QRectF, QSettings, Qt
 
 from tests.workbench.layout_probe import tick_labels
 from workbench.shell.app import MainWindow
@@ -68,6 +68,17 @@ def test_plot_grid_reflows_its_columns_with_the_width(qtbot) -> None:
     qtbot.waitUntil(lambda: grid.columns == 2)
     assert grid.view.minimumHeight() == 3 * 100  # taller than the view: it scrolls
     assert grid.view.ci.items[plots[5]] == [(2, 1)]
+
+
+def test_plot_grid_columns_are_as_wide_as_the_widest_title_needs(qtbot) -> None:
+    grid = PlotGrid(min_width=200, min_height=100, max_columns=3)
+    qtbot.addWidget(grid)
+    wide = pg.PlotItem(title="a title much wider than two hundred pixels of plot")
+    grid.set_items([pg.PlotItem(), wide, pg.PlotItem()])
+    needed = wide.effectiveSizeHint(Qt.SizeHint.MinimumSize).width()
+    assert needed > 200
+    assert grid.column_count(int(2 * needed) - 1) == 1  # two columns would cut the title
+    assert grid.column_count(int(2 * needed) + 1) == 2
 
 
 def _summary(run_id: str, method: str, state: str, step: int, total: int, started: float | None) -> RunSummary:

@@ -9,6 +9,7 @@ import pytest
 from engine.rundir.events import EventWriter, truncate_after
 from engine.rundir.files import write_status
 from engine.rundir.layout import RunDir
+from engine.rundir.status import RunStatus
 from tests.workbench.test_collapse import LN_K, make_run
 from workbench.link.client import EngineClient
 from workbench.panels.collapse.view import ALARM_STYLE, CollapsePanel
@@ -46,7 +47,7 @@ class Recorder:
     """A subscriber that keeps everything it is told."""
 
     def __init__(self) -> None:
-        self.statuses: list[dict] = []
+        self.statuses: list[RunStatus] = []
         self.events: list[dict] = []
         self.resets = 0
         self.subscription = Subscription(status=self.statuses.append, events=self.events.extend,
@@ -122,7 +123,7 @@ def test_polling_takes_over_when_the_engine_is_gone(qtbot, tmp_path: Path) -> No
     client.state_changed.emit("lost")
     qtbot.waitUntil(lambda: len(seen.events) == 5 and bool(seen.statuses), timeout=3000)
     assert [e["step"] for e in seen.events] == [1, 2, 3, 4, 5]
-    assert seen.statuses[-1]["state"] == "running" and seen.statuses[-1]["step"] == 5
+    assert (seen.statuses[-1].state, seen.statuses[-1].step, seen.statuses[-1].method) == ("running", 5, "byol")
     assert client.offset("r1") == RunDir(run).events.stat().st_size  # a reconnection resumes from here
 
 

@@ -37,7 +37,7 @@ class EngineClient(QObject):
     state_changed = Signal(str)  # one of STATES
     hello = Signal(object)  # the engine's contract.HelloResult, after each (re)connection
     events = Signal(dict)  # {run: [event, ...]}, flushed every `flush_ms`
-    status = Signal(str, dict)  # run, status.json content
+    status = Signal(str, object)  # run, contract.RunStatus (status.json's content)
     job = Signal(object)  # contract.Job
     study = Signal(object)  # contract.Study
     reset = Signal(str)  # run whose events restart from the beginning
@@ -230,7 +230,7 @@ class EngineClient(QObject):
                 self._batch.pop(run, None)
                 self._offsets[run] = reply.offset
                 self.reset.emit(run)
-            if reply.status:
+            if reply.status is not None:
                 self.status.emit(run, reply.status)
 
         def on_error(message: str) -> None:

@@ -5,13 +5,11 @@ import dataclasses
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
 from engine.evaluation.colours import METHOD_COLOURS, colour_of
 from engine.service import contract
 from engine.service.enginedir import default_runs_dir
 from engine.rundir.files import STATES as RUN_STATES
-from engine.rundir.summary import number, run_summary, state_of
+from engine.rundir.summary import run_summary
 
 __all__ = ["METHOD_COLOURS", "STATES", "UNTRAINED", "RunSummary", "colour_of", "default_runs_dir", "format_duration",
            "from_engine", "group_by_study", "has_study", "read_run", "scan_runs", "with_job", "with_status"]
@@ -127,18 +125,18 @@ def from_engine(item: contract.RunSummary, runs_dir: Path) -> RunSummary:
     )
 
 
-def with_status(run: RunSummary, status: dict[str, Any]) -> RunSummary:
-    """`run` updated by a status push (status.json's content); absent fields keep their value."""
+def with_status(run: RunSummary, status: contract.RunStatus) -> RunSummary:
+    """`run` updated by a status push (status.json's content); fields the file does not hold keep their value."""
     return dataclasses.replace(
         run,
-        method=str(status.get("method") or run.method),
-        state=state_of(status.get("state")) if "state" in status else run.state,
-        step=int(number(status.get("step"), run.step) or 0),
-        total_steps=int(number(status.get("total_steps"), run.total_steps) or 0),
-        study=str(status.get("study") or run.study),
-        started_at=number(status.get("started_at"), run.started_at),
-        updated_at=number(status.get("updated_at"), run.updated_at),
-        message=str(status.get("message") or ""),
+        method=status.method or run.method,
+        state=status.state,
+        step=run.step if status.step is None else status.step,
+        total_steps=run.total_steps if status.total_steps is None else status.total_steps,
+        study=status.study or run.study,
+        started_at=run.started_at if status.started_at is None else status.started_at,
+        updated_at=run.updated_at if status.updated_at is None else status.updated_at,
+        message=status.message,
     )
 
 

@@ -89,7 +89,7 @@ class RunsSync(QObject):
     def _on_list_error(self, message: str) -> None:
         self._listing = False
 
-    def _on_status(self, run: str, status: dict[str, Any]) -> None:
+    def _on_status(self, run: str, status: contract.RunStatus) -> None:
         if not self.model.update_status(run, status):
             self.refresh()
 

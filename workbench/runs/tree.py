@@ -11,7 +11,7 @@ from typing import Any
 from PySide6.QtCore import QAbstractItemModel, QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtGui import QColor
 
-from engine.service.contract import Job
+from engine.service.contract import Job, RunStatus
 from workbench.runs.collapse_note import collapse_note
 from workbench.runs.model import NO_STUDY, RunSummary, colour_of, format_duration, group_by_study, with_job, with_status
 
@@ -49,7 +49,7 @@ class RunsTreeModel(QAbstractItemModel):
         self._runs = {r.run_id: r for r in runs}
         self.endResetModel()
 
-    def update_status(self, run_id: str, status: dict[str, Any]) -> bool:
+    def update_status(self, run_id: str, status: RunStatus) -> bool:
         """Apply a status push; False when the run is unknown or moved to another study (reload then)."""
         run = self._runs.get(run_id)
         if run is None:

@@ -17,6 +17,7 @@ from typing import Any, Callable, NamedTuple
 
 from engine.rundir.follow import CHUNK, EventCursor, RunWatch
 from engine.rundir.layout import RunDir
+from engine.rundir.status import RunStatus
 
 Event = dict[str, Any]
 
@@ -32,7 +33,7 @@ class FileChange(NamedTuple):
 class Subscription:
     """Callbacks of one subscriber; any may be None. `events` first receives the run's history."""
 
-    status: Callable[[dict[str, Any]], None] | None = None
+    status: Callable[[RunStatus], None] | None = None
     events: Callable[[list[Event]], None] | None = None
     reset: Callable[[], None] | None = None
     files: Callable[[FileChange], None] | None = None
@@ -46,7 +47,7 @@ class RunWatcher:
         self.events: list[Event] = []
         self.subscriptions: list[Subscription] = []
         self._follow = RunWatch(self.run.path)
-        self.status: dict[str, Any] = dict(self._follow.status)
+        self.status: RunStatus | None = self._follow.status
         self._cursor = EventCursor(self.run.name, self.run.events)
 
     @property
@@ -68,10 +69,10 @@ class RunWatcher:
             self.subscriptions.remove(sub)
 
     # ---- fed by the engine -----------------------------------------------------------------------------
-    def push_status(self, status: dict[str, Any]) -> None:
-        if status and status != self.status:
-            self.status = dict(status)
-            self._notify("status", self.status)
+    def push_status(self, status: RunStatus) -> None:
+        if status != self.status:
+            self.status = status
+            self._notify("status", status)
 
     def push_events(self, events: list[Event]) -> None:
         if events:
@@ -171,7 +172,7 @@ class RunWatchers:
         for watcher in list(self.watchers.values()):
             watcher.poll(follow_files=not self.fed)
 
-    def push_status(self, run: str, status: dict[str, Any]) -> None:
+    def push_status(self, run: str, status: RunStatus) -> None:
         for watcher in self.named(run):
             watcher.push_status(status)
 

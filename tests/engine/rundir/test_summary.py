@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from engine.rundir.files import FINAL_STATES, STATES
-from engine.rundir.summary import number, run_summary, state_of
+from engine.rundir.status import RunStatus
+from engine.rundir.summary import number, run_summary
 
 
 def make_run(root: Path, status: dict | None, config: str | None) -> Path:
@@ -33,8 +34,16 @@ def test_study_falls_back_to_config_and_corpus_to_status(tmp_path: Path) -> None
 def test_states_numbers_and_unknown_values() -> None:
     assert STATES == ("queued", "running", "requeued", "done", "failed", "cancelled", "diverged", "interrupted")
     assert FINAL_STATES == ("done", "failed", "cancelled", "diverged", "interrupted")
-    assert [state_of(v) for v in ("done", "weird", None, 3)] == ["done", "unknown", "unknown", "unknown"]
+    assert [RunStatus.from_file({"state": v}).state for v in ("done", "weird", None, 3)] == ["done"] + ["unknown"] * 3
     assert [number(v, -1.0) for v in (3, 2.5, True, "12", None)] == [3.0, 2.5, -1.0, -1.0, -1.0]
+
+
+def test_status_of_a_newer_or_broken_engine_keeps_what_it_can_read() -> None:
+    status = RunStatus.from_file({"state": "running", "step": True, "total_steps": 300, "message": 3,
+                                  "gpu_hours": 1.5, "started_at": 10, "slurm_job_id": "42"})
+    assert (status.state, status.step, status.total_steps, status.message) == ("running", None, 300, "")
+    assert (status.started_at, status.slurm_job_id) == (10.0, "42")  # an int where a float goes is a float
+    assert "gpu_hours" not in status.model_dump()
 
 
 @pytest.mark.parametrize("status", ["{not json", "[1, 2]"])

@@ -27,6 +27,16 @@ def test_models_refuse_unknown_fields_and_states() -> None:
     assert contract.Progress(done=120, total=300, phrase="embedding 120/300 tracks").fraction == 0.4
 
 
+def test_status_pushes_are_strict_while_old_status_files_still_read() -> None:
+    push = {"type": "status", "run": "r", "status": {"state": "running", "step": 3, "total_steps": 10}}
+    assert contract.parse_push(push).status == contract.RunStatus(state="running", step=3, total_steps=10)
+    for renamed in ({"steps": 10}, {"state": "finished"}, {"step": "3"}):
+        with pytest.raises(ValidationError):
+            contract.parse_push({**push, "status": {**push["status"], **renamed}})
+    old = contract.RunStatus.from_file({"state": "done", "step": 10, "gpu_hours": 2.0, "pid": "1234"})
+    assert (old.state, old.step, old.pid) == ("done", 10, None)
+
+
 class Recording(BlockingClient):
     """A client that keeps every message the engine sends, with the request type each reply answers."""
 
@@ -78,6 +88,10 @@ def test_every_message_of_a_short_study_matches_the_contract(tmp_path: Path, tin
     assert running, "no push carried the progress of the running embed job"
     assert running[0].progress.phrase.startswith("embedding ") and running[0].progress.phrase.endswith(" tracks")
     assert progress[-1].progress.done == progress[-1].progress.total == 16  # the tiny corpus's tracks
+    statuses = [contract.parse_push(m).status for m in client.messages if m["type"] == "status"]
+    assert any(s.state == "running" for s in statuses), "no status push while the run trained"
+    assert any(s.state == "done" and s.step == s.total_steps == 2 for s in statuses)
+    assert {s.method for s in statuses} == {"contrastive"} and all(s.updated_at for s in statuses)
     kinds = set()
     for message in client.messages:
         kinds.add(message["type"])

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QComboBox, QLabel, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSplitter, QVBoxLayout, QWidget
 
 from engine.collapse.guidance import DOCS_PAGE, advice
 from workbench.panels.collapse.model import RunCollapse, default_pair
@@ -58,7 +58,8 @@ def banner(model: RunCollapse | None) -> tuple[str, str]:
 class CollapseColumn(QWidget):
     """Every collapse plot of one run; items are created once and fed with setData.
 
-    The run's watcher feeds the model its events, resets and store changes; each redraws the column."""
+    The run's watcher feeds the model its events, resets and store changes; each redraws the column.
+    `run_box` picks the run; the panel places it in its header, beside its label."""
 
     def __init__(self, watch: RunWatchHub, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -73,7 +74,6 @@ class CollapseColumn(QWidget):
         self.plots = PlotGrid(min_width=260, min_height=190, max_columns=2, background="w")
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.run_box)
         layout.addWidget(self.alarm_label)
         layout.addWidget(self.plots, 1)
         self.spectrum_plot = new_plot("covariance spectrum", x="rank", y="eigenvalue")
@@ -147,9 +147,9 @@ class CollapseColumn(QWidget):
         self.uniformity_curve.setData(uniform.steps, uniform.values)
         for plot in self.clustering_plots:
             plot.setVisible(m.is_clustering)
-        self.plots.reflow()
         if m.is_clustering:
             self._show_clustering(m)
+        self.plots.reflow()  # after the titles are set: a column is as wide as the widest title needs
 
     def _show_alarm(self) -> None:
         text, style = banner(self.model)
@@ -211,13 +211,17 @@ class CollapsePanel(QWidget):
         self.watch = watch if watch is not None else RunWatchHub(poll_ms, parent=self)
         self.columns = (CollapseColumn(self.watch), CollapseColumn(self.watch))
         self.hint = QLabel("Select runs to compare their collapse diagnostics.")
-        split = QSplitter()
-        for column in self.columns:
-            split.addWidget(column)
-            column.run_box.activated.connect(lambda _=0, c=column: c.set_run(self._picked(c)))
+        self.split = QSplitter()
+        header = QHBoxLayout()
+        for column, label in zip(self.columns, ("Run", "Compare with")):
+            self.split.addWidget(column)
+            column.run_box.activated.connect(lambda _=0, c=column: self._show(c, self._picked(c)))
+            header.addWidget(QLabel(label, buddy=column.run_box))
+            header.addWidget(column.run_box, 1)
         layout = QVBoxLayout(self)
         layout.addWidget(self.hint)
-        layout.addWidget(split, 1)
+        layout.addLayout(header)
+        layout.addWidget(self.split, 1)
         self.selection.changed.connect(self._on_selection_changed)
         self._on_selection_changed(self.selection.runs())
 
@@ -242,13 +246,21 @@ class CollapsePanel(QWidget):
         for column, run in zip(self.columns, pair):
             column.run_box.blockSignals(True)
             column.run_box.clear()
-            column.run_box.addItem("(none)" if column is self.columns[0] else "Compare with… (none)", "")
+            column.run_box.addItem("(none)", "")
             for path in candidates:
                 column.run_box.addItem(f"{path.name}", str(path))
             column.run_box.setCurrentIndex(max(0, column.run_box.findData(str(run))) if run else 0)
             column.run_box.blockSignals(False)
-            column.set_run(run)
+            self._show(column, run)
         self.hint.setVisible(not runs and not candidates)
+
+    def _show(self, column: CollapseColumn, run: Path | None) -> None:
+        """Show `run` in `column`; a column with no run is hidden and the other takes the whole width."""
+        column.set_run(run)
+        column.setVisible(run is not None)
+        shown = [c for c in self.columns if c.isVisibleTo(self)]
+        if len(shown) == 2:
+            self.split.setSizes([1, 1])  # side by side: equal halves
 
     def shown_runs(self) -> tuple[Path | None, Path | None]:
         return tuple(c.model.run_dir if c.model is not None else None for c in self.columns)
