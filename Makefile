@@ -41,12 +41,14 @@ $(HEAR_STAMP): .ci/hear-requirements.txt
 demo: $(STAMP)
 	$(PY) -m engine.cli demo --runs-dir runs/demo --out reports/demo
 
-# A small finished study (every method, a few steps) and a study training now, shot at both screen sizes.
+# The finished demo study (`make demo`, the study the first start offers; nothing is redone once it is done) and
+# a small study training now, shot at both screen sizes.
 screenshots: $(STAMP)
-	$(PY) -m tests.e2e.small_study runs/small
+	$(PY) -m engine.cli demo --runs-dir runs/demo --out reports/demo
+	$(PY) -m engine.cli engine stop --runs-dir runs/demo
 	rm -rf runs/live && $(PY) -m tests.e2e.small_study runs/live --running
 	for size in 1280x800 1920x1080; do \
-	  xvfb-run -a -s "-screen 0 $${size}x24" $(PY) -m workbench.screenshots --runs-dir runs/small --live runs/live \
+	  xvfb-run -a -s "-screen 0 $${size}x24" $(PY) -m workbench.screenshots --runs-dir runs/demo --live runs/live \
 	    --dialog --out assets/screenshots || exit 1; \
 	done
 	$(PY) -m engine.cli runs cancel --study live --runs-dir runs/live
