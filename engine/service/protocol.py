@@ -29,7 +29,7 @@ Request types, their fields (-> result; each result and push is typed in engine.
   the other kinds work on an existing run. The options are checked here, once.
 - `submit_study` methods, corpus, preset, config, seeds, stages, tasks, fractions (percent),
   draws, options {stage: args}, name -> study. One run per method and seed (`<study>-<method>-s<seed>`),
-  each a pipeline pretrain -> embed -> diagnose -> project -> probe (one step per task and fraction;
+  each a pipeline pretrain -> embed -> diagnose -> project -> probe (one probe step per task, at every fraction;
   `options.probe.protocol` picks the probe protocol: ours, paper, paper-released, marble, linear).
 - `cancel` run | study -> jobs: ids dequeued or sent SIGTERM (SIGKILL after the grace time).
 - `resume` run | study -> jobs: ids queued (pre-training continues from its last checkpoint; a study
