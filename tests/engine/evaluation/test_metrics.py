@@ -52,11 +52,12 @@ def test_tag_metrics_equal_sklearn(data: tuple[np.ndarray, np.ndarray]) -> None:
 
 
 @settings(max_examples=150, deadline=None)
-@given(labelled_scores(), st.integers(0, 2**31 - 1))
-def test_weighted_scores_equal_sklearn_on_the_resampled_rows(data: tuple[np.ndarray, np.ndarray], seed: int) -> None:
-    """Counts as weights give what scikit-learn gives on the rows drawn with replacement."""
+@given(labelled_scores(), st.integers(0, 2**31 - 1), st.sampled_from([1, 3]))
+def test_weighted_scores_equal_sklearn_on_the_resampled_rows(data: tuple[np.ndarray, np.ndarray], seed: int,
+                                                             n_resamples: int) -> None:
+    """Counts as weights give what scikit-learn gives on the rows drawn with replacement (one weighting: a histogram)."""
     y, s = data
-    indices = resample_indices(len(y), n_resamples=3, seed=seed)
+    indices = resample_indices(len(y), n_resamples=n_resamples, seed=seed)
     counts = resample_counts(indices)
     for metric, fn in SKLEARN.items():
         values = weighted_score(s[:, 0], y[:, 0].astype(bool), counts, metric)
