@@ -239,19 +239,22 @@ class ProbeData:
 
 
 def run_probe(run_dir: Path, task: str, fractions: tuple[float, ...] = DEFAULT_FRACTIONS, draws: int = 4,
-              seed: int = 0, config: ProbeConfig = ProbeConfig(), threads: int | None = 1,
+              seed: int = 0, config: ProbeConfig = ProbeConfig(), threads: int | None = None,
               progress: Callable[[str], None] | None = None) -> dict[float, list[dict]]:
     """Train and store the probes of one task at every fraction (percent) and draw.
 
     Returns {fraction (0, 1]: [metrics dict per draw]}; each draw is stored with
     `analysis_store.write_probe` (test predictions, per-tag and macro/micro metrics, skipped tags).
-    `threads`: torch threads while training; None keeps torch's setting (a job's cores).
-    Precision: float32, whatever the training picked (`PRECISION`, stored with every draw): for this small
-    MLP a bf16-autocast step took 11.2 ms against 7.0 ms in fp32 on an AMX CPU, and is ~8x slower on AVX2.
+    `threads`: torch threads; None keeps torch's setting, the machine's cores: a study runs one job at a time
+    (measured on 2 cores: 1.3x faster than one thread alone, but 3-11x slower beside a busy process: pass 1 there).
+    Float32 whatever the training's precision (`PRECISION`): bf16 autocast made this small MLP's step 1.5x slower
+    on a Xeon with AMX, and is slower still without native bf16.
     """
     run_dir = Path(run_dir)
     if draws < 1:
         raise ValueError(f"draws must be >= 1, got {draws}")
+    if threads is not None and threads < 1:
+        raise ValueError(f"threads must be >= 1, got {threads}")
     data = ProbeData.load(run_dir, task, standardise=config.standardise)
     data.micro_pooling = config_mod.micro_pooling_at(RunDir(run_dir).config)
     previous = torch.get_num_threads()

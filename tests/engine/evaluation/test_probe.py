@@ -126,6 +126,8 @@ def test_probe_sets_the_threads_it_is_given_and_restores_them(runs: dict[str, Pa
     before = torch.get_num_threads()
     run_probe(runs["separable"], "mood", fractions=(100,), draws=1, threads=1)
     assert set(seen) == {1} and torch.get_num_threads() == before
+    with pytest.raises(ValueError, match="threads must be >= 1"):
+        run_probe(runs["separable"], "mood", fractions=(100,), draws=1, threads=0)
 
 
 def test_probe_is_reproducible(runs: dict[str, Path]) -> None:
@@ -138,7 +140,7 @@ def test_probe_command_via_register(runs: dict[str, Path], capsys: pytest.Captur
     parser = argparse.ArgumentParser()
     evaluate.register(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(["probe", "--run-dir", str(runs["separable"]), "--task", "mood", "--fractions", "50,100",
-                              "--draws", "1", "--quiet"])
+                              "--draws", "1", "--threads", "1", "--quiet"])
     assert args.handler(args) == 0
     assert '"mean_macro"' in capsys.readouterr().out
     assert analysis_store.read_probes(runs["separable"], "mood")["mood"].fractions() == [0.5, 1.0]
