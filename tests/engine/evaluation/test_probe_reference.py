@@ -76,9 +76,9 @@ def test_new_probe_scores_within_the_seed_spread_of_the_former_one(data: ProbeDa
     config = ProbeConfig()
     x, y = data.training_set(draw_tracks(data.train.labels, fraction, seed=0, draw=0))
 
-    def test_pr_auc(model: nn.Module) -> float:
+    def score(model: nn.Module) -> float:
         return tag_metrics(data.test.labels, predict(model, data.test)).macro["pr_auc"]
-    reference = np.array([test_pr_auc(reference_probe(x, y, data.valid, config, seed)) for seed in SEEDS])
-    new = np.array([test_pr_auc(train_probe(x, y, data.valid, config, seed)[0]) for seed in SEEDS])
+    reference = np.array([score(reference_probe(x, y, data.valid, config, seed)) for seed in SEEDS])
+    new = np.array([score(train_probe(x, y, data.valid, config, seed)[0]) for seed in SEEDS])
     assert reference.std() > 0 and not np.array_equal(new, reference)  # the dropout masks did change
     assert reference.min() <= new.mean() <= reference.max(), (reference, new)
