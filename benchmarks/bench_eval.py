@@ -1,6 +1,6 @@
 """Evaluation speed at MTAT scale on generated data: probe training, paired bootstrap, UMAP, cosine k-NN.
 
-- Probe (engine/evaluation/probe.py train_probe, predict, tag_metrics, one thread as `run_probe` sets it): a
+- Probe (engine/evaluation/probe.py train_probe, predict, tag_metrics, on one thread like its baseline): a
   fixed number of epochs on generated segment embeddings, timed per epoch; the full MTAT size
   (15,244 / 1,529 / 4,332 tracks x 25 segments x 1024-D, 50 tags) is the 16x point of the scaling
   series. Baseline: the same epoch's FLOPs at the single-thread fp32 matmul peak of this run.
@@ -60,7 +60,7 @@ def probe_seconds(data: dict[str, Any], epochs: int) -> dict[str, float]:
     y = torch.from_numpy(train.labels[train.segment_track].astype(np.float32))
     config = ProbeConfig(max_evals=epochs, patience=epochs + 1)
     previous = torch.get_num_threads()
-    torch.set_num_threads(1)  # as run_probe
+    torch.set_num_threads(1)  # the baseline is the one-thread matmul peak
     try:
         t0 = time.perf_counter()
         model, log = train_probe(train.x, y, data["valid"], config, seed=0)

@@ -22,7 +22,7 @@ def _cmd_probe(args: argparse.Namespace) -> int:
     from engine.evaluation.probe import ProbeConfig, run_probe
 
     config = ProbeConfig.of(args.probe)
-    results = run_probe(Path(args.run_dir), args.task, args.fractions, args.draws, args.seed, config,
+    results = run_probe(Path(args.run_dir), args.task, args.fractions, args.draws, args.seed, config, args.threads,
                         progress=None if args.quiet else print)
     summary = {f"{100 * fraction:g}": {m: sum(d["macro"][m] for d in draws) / len(draws) for m in ("roc_auc", "pr_auc")}
                for fraction, draws in results.items()}
@@ -57,6 +57,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     probe.add_argument("--probe", choices=PROTOCOLS, default="ours",
                        help="probe protocol: ours | paper (the paper's text) | paper-released (the released code's "
                             "defaults) | marble (MARBLE's MTT probe) | linear (default ours; docs/reproduction.md)")
+    probe.add_argument("--threads", type=int, default=None,
+                       help="torch threads (default: the machine's cores; 1 where other processes compute)")
     probe.add_argument("--quiet", action="store_true", help="only print the final summary")
     probe.set_defaults(handler=_cmd_probe)
 

@@ -23,11 +23,9 @@ import torch
 from torch import nn
 
 from engine import config as config_mod
-from engine.training import precision
-
 from engine.rundir import analysis_store, embeddings_store
 from engine.rundir.layout import RunDir
-from engine.evaluation.metrics import MicroPooling, tag_metrics
+from engine.evaluation.metrics import MicroPooling, macro_score, tag_metrics
 from engine.evaluation.probe_protocols import ProbeConfig, build_model, loss_function
 
 __all__ = ["ProbeConfig", "build_model", "run_probe", "ProbeData", "train_probe", "predict", "draw_tracks",
@@ -43,6 +41,7 @@ TASK_PREFIXES: dict[str, tuple[str, ...]] = {
 ALL_COLUMNS = ("all", "top50")  # every column of the store (top50: an MTAT or Jamendo top50 store)
 TASKS: tuple[str, ...] = (*ALL_COLUMNS, *TASK_PREFIXES)
 DEFAULT_FRACTIONS: tuple[float, ...] = (1, 5, 10, 20, 100)  # percent of the training tracks
+PRECISION = "fp32"  # every probe trains in float32 on the CPU; why: `run_probe`
 
 
 def task_columns(task: str, tag_names: list[str]) -> np.ndarray:
@@ -117,21 +116,15 @@ class Split:
     labels: np.ndarray  # (Q, T) uint8
 
 
-def _autocast(dtype: torch.dtype):
-    """The probe's forward at the job's precision (engine.training.precision); losses and sigmoids stay float32."""
-    return torch.autocast("cpu", dtype=dtype, enabled=dtype != torch.float32)
-
-
 @torch.no_grad()
 def predict(model: nn.Module, split: Split, batch: int = 4096, track_score: str = "probabilities",
-            dtype: torch.dtype = torch.float32, output: str = "sigmoid") -> np.ndarray:
+            output: str = "sigmoid") -> np.ndarray:
     """(Q, T) per-track mean of segment sigmoid probabilities, or (`embedding`) the probe's
     probabilities (sigmoid, or `output="softmax"` over the tags) for each track's mean segment embedding."""
     model.eval()
 
     def probabilities(x: torch.Tensor) -> np.ndarray:
-        with _autocast(dtype):
-            logits = model(x).float()
+        logits = model(x)
         return (torch.softmax(logits, dim=-1) if output == "softmax" else torch.sigmoid(logits)).numpy()
     if track_score == "embedding":
         means = torch.from_numpy(track_mean(split.x.numpy(), split.segment_track, split.rows))
@@ -140,10 +133,10 @@ def predict(model: nn.Module, split: Split, batch: int = 4096, track_score: str 
     return track_mean(probs, split.segment_track, split.rows)
 
 
-def _criterion(model: nn.Module, valid: Split, config: ProbeConfig, dtype: torch.dtype) -> float:
+def _criterion(model: nn.Module, valid: Split, config: ProbeConfig) -> float:
     """Validation macro score of the protocol; minus the BCE when no tag is evaluable on the validation tracks."""
-    pred = predict(model, valid, track_score=config.track_score, dtype=dtype, output=config.output)
-    score = tag_metrics(valid.labels, pred).macro[config.criterion]
+    pred = predict(model, valid, track_score=config.track_score, output=config.output)
+    score = macro_score(valid.labels, pred, config.criterion)
     if np.isfinite(score):
         return float(score)
     p = np.clip(pred, 1e-7, 1 - 1e-7)
@@ -151,7 +144,7 @@ def _criterion(model: nn.Module, valid: Split, config: ProbeConfig, dtype: torch
 
 
 def train_probe(train_x: torch.Tensor, train_y: torch.Tensor, valid: Split, config: ProbeConfig,
-                seed: int, dtype: torch.dtype = torch.float32) -> tuple[nn.Module, dict]:
+                seed: int) -> tuple[nn.Module, dict]:
     """Train on segments (S, D) with labels (S, T); returns the best model and a log."""
     with torch.random.fork_rng():
         torch.manual_seed(seed)
@@ -175,16 +168,14 @@ def train_probe(train_x: torch.Tensor, train_y: torch.Tensor, valid: Split, conf
                     order, cursor = torch.randperm(n), 0
                 idx = order[cursor: cursor + config.batch_size]
                 cursor += config.batch_size
-                with _autocast(dtype):
-                    logits = model(train_x[idx])
-                loss = loss_fn(logits.float(), train_y[idx])
+                loss = loss_fn(model(train_x[idx]), train_y[idx])
                 optimiser.zero_grad(set_to_none=True)
                 step += 1
                 if not torch.isfinite(loss):  # a step that would turn every weight into NaN is skipped
                     continue
                 loss.backward()
                 optimiser.step()
-            score = _criterion(model, valid, config, dtype)
+            score = _criterion(model, valid, config)
             if plateau is not None:
                 plateau.step(score)
             if score > best:
@@ -248,33 +239,35 @@ class ProbeData:
 
 
 def run_probe(run_dir: Path, task: str, fractions: tuple[float, ...] = DEFAULT_FRACTIONS, draws: int = 4,
-              seed: int = 0, config: ProbeConfig = ProbeConfig(), threads: int | None = 1,
+              seed: int = 0, config: ProbeConfig = ProbeConfig(), threads: int | None = None,
               progress: Callable[[str], None] | None = None) -> dict[float, list[dict]]:
     """Train and store the probes of one task at every fraction (percent) and draw.
 
     Returns {fraction (0, 1]: [metrics dict per draw]}; each draw is stored with
     `analysis_store.write_probe` (test predictions, per-tag and macro/micro metrics, skipped tags).
-    `threads`: torch threads while training (the matrices are small: one thread is fastest on
-    a busy CPU); None keeps torch's setting.
+    `threads`: torch threads; None keeps torch's setting, the machine's cores: a study runs one job at a time
+    (measured on 2 cores: 1.3x faster than one thread alone, but 3-11x slower beside a busy process: pass 1 there).
+    Float32 whatever the training's precision (`PRECISION`): bf16 autocast made this small MLP's step 1.5x slower
+    on a Xeon with AMX, and is slower still without native bf16.
     """
     run_dir = Path(run_dir)
     if draws < 1:
         raise ValueError(f"draws must be >= 1, got {draws}")
+    if threads is not None and threads < 1:
+        raise ValueError(f"threads must be >= 1, got {threads}")
     data = ProbeData.load(run_dir, task, standardise=config.standardise)
     data.micro_pooling = config_mod.micro_pooling_at(RunDir(run_dir).config)
-    choice = precision.resolve("auto", "cpu")  # before the thread change: the job's own measurement key
     previous = torch.get_num_threads()
     if threads is not None:
         torch.set_num_threads(threads)
     try:
-        return _run_draws(run_dir, task, data, fractions, draws, seed, config, progress, choice)
+        return _run_draws(run_dir, task, data, fractions, draws, seed, config, progress)
     finally:
         torch.set_num_threads(previous)
 
 
 def _run_draws(run_dir: Path, task: str, data: ProbeData, fractions: tuple[float, ...], draws: int, seed: int,
-               config: ProbeConfig, progress: Callable[[str], None] | None,
-               choice: precision.Precision) -> dict[float, list[dict]]:
+               config: ProbeConfig, progress: Callable[[str], None] | None) -> dict[float, list[dict]]:
     results: dict[float, list[dict]] = {}
     for percent in fractions:
         fraction = float(percent) / 100.0
@@ -283,13 +276,13 @@ def _run_draws(run_dir: Path, task: str, data: ProbeData, fractions: tuple[float
         for draw in range(draws_at(fraction, draws)):
             picked = draw_tracks(data.train.labels, fraction, seed, draw)
             x, y = data.training_set(picked, config.train_on)
-            model, log = train_probe(x, y, data.valid, config, seed=seed * 1000 + draw, dtype=choice.dtype)
-            pred = predict(model, data.test, track_score=config.track_score, dtype=choice.dtype, output=config.output)
+            model, log = train_probe(x, y, data.valid, config, seed=seed * 1000 + draw)
+            pred = predict(model, data.test, track_score=config.track_score, output=config.output)
             metrics = tag_metrics(data.test.labels, pred, data.tag_names, data.micro_pooling).to_dict()
             info = {**asdict(config), **log, "seed": seed, "n_train_tracks": len(picked),
                     "n_train_segments": int(np.isin(data.train.segment_track, data.train.rows[picked]).sum()),
                     "n_train_items": len(x), "checkpoint_step": data.attrs.get("checkpoint_step"),
-                    "prediction": config.prediction, "precision": choice.name, "micro_pooling": data.micro_pooling}
+                    "prediction": config.prediction, "precision": PRECISION, "micro_pooling": data.micro_pooling}
             analysis_store.write_probe(run_dir, task, fraction, draw, pred, data.test.rows, data.tag_names, metrics, info)
             results.setdefault(fraction, []).append(metrics)
             if progress is not None:

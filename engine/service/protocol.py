@@ -31,7 +31,8 @@ Request types, their fields (-> result; each result and push is typed in engine.
   job is a Slurm job (slurm absent: the options remembered in `RUNS_DIR/.slurm.toml`; given: remembered).
 - `submit_study` methods, corpus, preset, config, seeds, stages, tasks, fractions (percent),
   draws, options {stage: args}, name, launcher, slurm (as for submit: every step a Slurm job) -> study.
-  One run per method and seed (`<study>-<method>-s<seed>`), each a pipeline pretrain -> embed -> diagnose -> project -> probe (one step per task and fraction;
+  One run per method and seed (`<study>-<method>-s<seed>`), each a pipeline pretrain -> embed -> diagnose ->
+  project -> probe (one probe step per task, at every fraction;
   `options.probe.protocol` picks the probe protocol: ours, paper, paper-released, marble, linear).
 - `cancel` run | study -> jobs: ids dequeued or sent SIGTERM (SIGKILL after the grace time; a Slurm
   job: `scancel`).

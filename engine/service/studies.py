@@ -1,4 +1,4 @@
-"""Studies: pipelines of jobs (pretrain -> embed -> diagnose -> project -> probe per task and fraction),
+"""Studies: pipelines of jobs (pretrain -> embed -> diagnose -> project -> probe per task),
 one run per method and seed on the same corpus; each persisted as `RUNS_DIR/.studies/<id>.json`.
 
 A study advances one step per run when the step's job is done; a failed, cancelled or interrupted
@@ -34,13 +34,14 @@ _SET_ELSEWHERE = ("method", "corpus", "seed")
 
 
 def plan_steps(spec: SubmitStudy) -> list[Step]:
-    """The steps of one run in pipeline order; probes are one step per task and fraction (percent)."""
+    """The steps of one run in pipeline order; probes are one step per task, at every fraction (percent): one job
+    loads the task's embeddings once for all its draws."""
     steps: list[Step] = []
     for kind in (k for k in JOB_KINDS if k in spec.stages):
         options = dict(spec.options.get(kind, {}))
         if kind == "probe":
-            steps += [Step(kind="probe", args={**options, "task": t, "fractions": [f], "draws": spec.draws})
-                      for t in spec.tasks for f in spec.fractions]
+            steps += [Step(kind="probe", args={**options, "task": t, "fractions": list(spec.fractions),
+                                               "draws": spec.draws}) for t in spec.tasks]
         else:
             steps.append(Step(kind=kind, args=options))
     return steps

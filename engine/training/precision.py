@@ -1,4 +1,5 @@
-"""The one place that decides the autocast dtype of every job (training, embedding, probes, snapshots).
+"""The one place that decides the autocast dtype of the jobs that run the backbone (training, embedding, snapshots);
+probes always train in float32 (engine.evaluation.probe: faster for their small MLP on every CPU measured).
 
 CUDA: bf16 where the device has it, else fp16 (with a grad scaler in training). CPU: whichever of bf16
 and fp32 a short measurement of the real training step finds faster on this machine, measured once

@@ -9,6 +9,7 @@ from hypothesis.extra.numpy import arrays
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from engine.evaluation.metrics import (
+    macro_score,
     paired_bootstrap,
     paired_mean_bootstrap,
     resample_counts,
@@ -51,11 +52,12 @@ def test_tag_metrics_equal_sklearn(data: tuple[np.ndarray, np.ndarray]) -> None:
 
 
 @settings(max_examples=150, deadline=None)
-@given(labelled_scores(), st.integers(0, 2**31 - 1))
-def test_weighted_scores_equal_sklearn_on_the_resampled_rows(data: tuple[np.ndarray, np.ndarray], seed: int) -> None:
-    """Counts as weights give what scikit-learn gives on the rows drawn with replacement."""
+@given(labelled_scores(), st.integers(0, 2**31 - 1), st.sampled_from([1, 3]))
+def test_weighted_scores_equal_sklearn_on_the_resampled_rows(data: tuple[np.ndarray, np.ndarray], seed: int,
+                                                             n_resamples: int) -> None:
+    """Counts as weights give what scikit-learn gives on the rows drawn with replacement (one weighting: a histogram)."""
     y, s = data
-    indices = resample_indices(len(y), n_resamples=3, seed=seed)
+    indices = resample_indices(len(y), n_resamples=n_resamples, seed=seed)
     counts = resample_counts(indices)
     for metric, fn in SKLEARN.items():
         values = weighted_score(s[:, 0], y[:, 0].astype(bool), counts, metric)
@@ -64,6 +66,29 @@ def test_weighted_scores_equal_sklearn_on_the_resampled_rows(data: tuple[np.ndar
                 assert values[r] == pytest.approx(fn(y[idx, 0], s[idx, 0]), abs=1e-9)
             else:
                 assert np.isnan(values[r])
+
+
+@settings(max_examples=200, deadline=None)
+@given(labelled_scores())
+def test_macro_score_is_exactly_the_macro_of_tag_metrics(data: tuple[np.ndarray, np.ndarray]) -> None:
+    """The probe's early stopping reads macro_score: it must be the value the stored metrics hold, not an approximation."""
+    y, s = data
+    result = tag_metrics(y, s)
+    for metric in ("roc_auc", "pr_auc"):
+        value = macro_score(y, s, metric)
+        assert value == result.macro[metric] or (np.isnan(value) and np.isnan(result.macro[metric]))
+
+
+def test_macro_score_skips_tags_like_tag_metrics_and_names_bad_metrics() -> None:
+    rng = np.random.default_rng(1)
+    y = (rng.random((80, 6)) < 0.3).astype(np.uint8)
+    y[:, 2], y[:, 4] = 0, 1
+    s = np.round(rng.random((80, 6)), 1)  # ties
+    assert macro_score(y, s, "pr_auc") == tag_metrics(y, s).macro["pr_auc"]
+    assert macro_score(y, s, "roc_auc") == pytest.approx(roc_auc_score(y[:, [0, 1, 3, 5]], s[:, [0, 1, 3, 5]]), abs=1e-12)
+    assert np.isnan(macro_score(np.zeros((5, 2)), s[:5, :2], "pr_auc"))
+    with pytest.raises(ValueError, match="unknown metric 'f1'"):
+        macro_score(y, s, "f1")  # type: ignore[arg-type]
 
 
 def test_tags_without_positives_or_negatives_are_skipped_and_named() -> None:

@@ -101,8 +101,8 @@ def test_probe_stores_every_draw_with_predictions_and_metrics(runs: dict[str, Pa
     assert draw.info["precision"] == "fp32"  # what precision=auto gives in the test environment
 
 
-def test_probe_trains_at_the_precision_auto_resolves_to(runs: dict[str, Path], monkeypatch) -> None:
-    """Where the one precision decision picks bf16, the probe's forward runs under bf16 autocast."""
+def test_probe_trains_in_float32_whatever_precision_training_picks(runs: dict[str, Path], monkeypatch) -> None:
+    """Where the training's precision decision picks bf16, the probe still runs without autocast and says fp32."""
     from engine.training import precision
 
     monkeypatch.setenv(precision.ENV, "bf16")
@@ -110,12 +110,24 @@ def test_probe_trains_at_the_precision_auto_resolves_to(runs: dict[str, Path], m
     original = torch.nn.Linear.forward
     monkeypatch.setattr(torch.nn.Linear, "forward", lambda self, x: seen.append(torch.get_autocast_dtype("cpu")
                                                                                  if torch.is_autocast_enabled("cpu")
-                                                                                 else torch.float32)
+                                                                                 else x.dtype)
                         or original(self, x))
     result = run_probe(runs["separable"], "genre", fractions=(100,), draws=1, seed=2)
-    assert seen and set(seen) == {torch.bfloat16}
-    assert analysis_store.read_probes(runs["separable"], "genre")["genre"].at(1.0)[0].info["precision"] == "bf16"
+    assert seen and set(seen) == {torch.float32}
+    assert analysis_store.read_probes(runs["separable"], "genre")["genre"].at(1.0)[0].info["precision"] == "fp32"
     assert result[1.0][0]["macro"]["roc_auc"] > 0.9
+
+
+def test_probe_sets_the_threads_it_is_given_and_restores_them(runs: dict[str, Path], monkeypatch) -> None:
+    seen: list[int] = []
+    original = torch.nn.Linear.forward
+    monkeypatch.setattr(torch.nn.Linear, "forward", lambda self, x: seen.append(torch.get_num_threads())
+                        or original(self, x))
+    before = torch.get_num_threads()
+    run_probe(runs["separable"], "mood", fractions=(100,), draws=1, threads=1)
+    assert set(seen) == {1} and torch.get_num_threads() == before
+    with pytest.raises(ValueError, match="threads must be >= 1"):
+        run_probe(runs["separable"], "mood", fractions=(100,), draws=1, threads=0)
 
 
 def test_probe_is_reproducible(runs: dict[str, Path]) -> None:
@@ -128,7 +140,7 @@ def test_probe_command_via_register(runs: dict[str, Path], capsys: pytest.Captur
     parser = argparse.ArgumentParser()
     evaluate.register(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(["probe", "--run-dir", str(runs["separable"]), "--task", "mood", "--fractions", "50,100",
-                              "--draws", "1", "--quiet"])
+                              "--draws", "1", "--threads", "1", "--quiet"])
     assert args.handler(args) == 0
     assert '"mean_macro"' in capsys.readouterr().out
     assert analysis_store.read_probes(runs["separable"], "mood")["mood"].fractions() == [0.5, 1.0]

@@ -14,7 +14,9 @@ from torch import nn
 from engine.rundir import analysis_store, embeddings_store
 from engine.cli import main
 from engine.evaluation.probe import ProbeConfig, ProbeData, Split, predict, run_probe, train_probe
-from engine.evaluation.probe_protocols import PROTOCOLS, build_model, official_loss, official_softmax_loss
+from engine.evaluation.probe_protocols import (
+    PROTOCOLS, ThresholdDropout, build_model, official_loss, official_softmax_loss,
+)
 from engine.evaluation.compare import compare
 from tests.engine.fake_runs import make_run
 
@@ -25,11 +27,33 @@ def test_paper_head_is_the_official_head_without_dropout() -> None:
     assert [type(m) for m in model] == [nn.Linear, nn.BatchNorm1d, nn.ReLU, nn.Linear]
     assert model[0].bias is None and model[3].bias is None
     assert (model[0].in_features, model[0].out_features, model[3].out_features) == (1024, 512, 50)
-    assert not any(isinstance(m, nn.Dropout) for m in model.modules())
+    assert not any(isinstance(m, (nn.Dropout, ThresholdDropout)) for m in model.modules())
     ours = build_model(1024, 50, ProbeConfig.of("ours"))
-    assert any(isinstance(m, nn.Dropout) and m.p == 0.5 for m in ours)
+    assert [type(m) for m in ours] == [nn.Linear, nn.ReLU, ThresholdDropout, nn.Linear] and ours[2].p == 0.5
     marble = build_model(1024, 50, ProbeConfig.of("marble"))
-    assert [m.p for m in marble if isinstance(m, nn.Dropout)] == [0.2] and marble[0].out_features == 512
+    assert [m.p for m in marble if isinstance(m, ThresholdDropout)] == [0.2] and marble[0].out_features == 512
+
+
+def test_threshold_dropout_has_the_semantics_of_nn_dropout() -> None:
+    """Train: zeros with probability p, the rest scaled by 1 / (1 - p), and the same mask in the gradient;
+    eval and p = 0: identity."""
+    torch.manual_seed(0)
+    x = torch.rand(400, 500) + 0.5
+    x.requires_grad_()
+    drop = ThresholdDropout(0.3)
+    y = drop(x)
+    kept = y != 0
+    assert abs(1 - kept.float().mean().item() - 0.3) < 0.01
+    assert torch.allclose(y[kept], x[kept] / 0.7)
+    y.sum().backward()
+    assert torch.allclose(x.grad, kept.float() / 0.7)
+    assert abs(y.mean().item() / x.mean().item() - 1) < 0.01  # the expectation is kept, as nn.Dropout keeps it
+    assert not torch.equal(drop(x) != 0, kept)  # a new mask every call
+    drop.eval()
+    assert drop(x) is x
+    assert ThresholdDropout(0.0)(x) is x
+    with pytest.raises(ValueError, match="dropout"):
+        ThresholdDropout(1.0)
 
 
 def test_paper_released_is_one_bias_free_linear_and_the_softmax_loss() -> None:

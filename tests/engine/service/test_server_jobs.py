@@ -16,15 +16,13 @@ from tests.engine.service.test_server import mvssl, running_engine, wait_push
 TINY = dict(batch_size=4, num_workers=0, precision="fp32", device="cpu", segment_s=2.0, min_gap_s=2.0)
 
 
-def test_a_study_plans_its_steps_in_pipeline_order() -> None:
+def test_a_study_plans_its_steps_in_pipeline_order_one_probe_per_task() -> None:
     spec = SubmitStudy(type="submit_study", id=1, methods=["byol"], stages=["probe", "embed", "pretrain"],
                        tasks=["genre", "mood"], fractions=[10, 100], draws=2, options={"embed": {"batch": 8}})
     steps = [(s.kind, s.args) for s in plan_steps(spec)]
     assert steps == [("pretrain", {}), ("embed", {"batch": 8}),
-                     ("probe", {"task": "genre", "fractions": [10.0], "draws": 2}),
-                     ("probe", {"task": "genre", "fractions": [100.0], "draws": 2}),
-                     ("probe", {"task": "mood", "fractions": [10.0], "draws": 2}),
-                     ("probe", {"task": "mood", "fractions": [100.0], "draws": 2})]
+                     ("probe", {"task": "genre", "fractions": [10.0, 100.0], "draws": 2}),
+                     ("probe", {"task": "mood", "fractions": [10.0, 100.0], "draws": 2})]  # one job per task
 
 
 @pytest.mark.slow
